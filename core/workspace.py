@@ -1,0 +1,79 @@
+"""The workspace: one folder holding everything a user makes, and the only place Timbre writes to.
+
+Layout (created on demand):
+    weights/        fine-tuned or imported GPT (.ckpt) and SoVITS (.pth) files
+    outputs/        generated audio
+    userdict.json   the user's pronunciation dictionary
+
+Every write is atomic (temp file in the same folder, then `os.replace`), so a crash or a full disk never
+leaves a half-written file where a good one used to be. Paths coming from users are confined to the
+workspace with `Workspace.resolve`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import WorkspaceError
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically: a temp file beside it, fsync, then rename over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A user's workspace folder. Construct it with an existing or new directory."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> Workspace:
+        root = Path(root).expanduser().resolve()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create the workspace folder {root}: {exc.strerror}") from exc
+        if not root.is_dir():
+            raise WorkspaceError(f"{root} is not a folder; pass --workspace a folder path")
+        return cls(root)
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.root / "weights"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def userdict_path(self) -> Path:
+        return self.root / "userdict.json"
+
+    def resolve(self, relative: str | os.PathLike) -> Path:
+        """The absolute path of `relative` inside the workspace; refuses anything that escapes it."""
+        candidate = (self.root / relative).resolve()
+        if candidate != self.root and self.root not in candidate.parents:
+            raise WorkspaceError(f"{relative}: paths must stay inside the workspace {self.root}")
+        return candidate
