@@ -1,0 +1,197 @@
+"""Synthesize tab: pick GPT + SoVITS weights, drop in a reference clip, type text, hear it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+
+from core import pretrained
+from core.audio import write_wav
+from core.errors import TimbreError
+from core.synthesis import SPLIT_METHODS, SynthesisRequest, Synthesizer
+from webui.context import StudioContext
+
+LANGS = ["zh", "en", "auto", "all_zh"]
+_CACHE_KEY = "synthesizer"
+_LOCK = "synthesizer_lock"
+
+
+def list_weights(ctx: StudioContext, suffix: str) -> list[str]:
+    """GPT (`.ckpt`) or SoVITS (`.pth`) files under pretrained/ and the workspace's weights/."""
+    found: list[str] = []
+    for root in (ctx.settings.pretrained_dir, ctx.workspace.weights_dir):
+        if root.is_dir():
+            for path in sorted(root.rglob(f"*{suffix}")):
+                if path.name.startswith("s2D"):  # SoVITS discriminators are for training only
+                    continue
+                found.append(str(path))
+    return found
+
+
+def missing_pretrained_message(ctx: StudioContext) -> str:
+    report = pretrained.check(ctx.settings.pretrained_dir, "v2")
+    if not report.missing:
+        return ""
+    names = ", ".join(report.missing)
+    return (
+        f"**Pretrained models are missing** from `{ctx.settings.pretrained_dir}`: {names}.  \n"
+        f"Run `python -m core pretrained download --version v2 --dir {ctx.settings.pretrained_dir}` "
+        "and reload this page."
+    )
+
+
+def _synthesizer(ctx: StudioContext, gpt: str, sovits: str) -> Synthesizer:
+    """One loaded model pair at a time, owned by this app (loading takes seconds; reuse it)."""
+    key = (gpt, sovits, str(ctx.settings.pretrained_dir), ctx.settings.device)
+    cached = ctx.cache.get(_CACHE_KEY)
+    if cached is None or cached[0] != key:
+        synth = Synthesizer.from_files(gpt, sovits, ctx.settings.pretrained_dir, device=ctx.settings.device)
+        ctx.cache[_CACHE_KEY] = (key, synth)
+    return ctx.cache[_CACHE_KEY][1]
+
+
+def generate(
+    ctx: StudioContext,
+    gpt,
+    sovits,
+    ref_audio,
+    aux_refs,
+    ref_text,
+    ref_lang,
+    text,
+    lang,
+    top_k,
+    top_p,
+    temperature,
+    repetition_penalty,
+    split_method,
+    batch_size,
+    speed,
+    fragment_interval,
+    noise_scale,
+    seed,
+) -> tuple[str, str]:
+    if not gpt or not sovits:
+        raise gr.Error("Choose a GPT (.ckpt) and a SoVITS (.pth) weights file first.")
+    if not ref_audio:
+        raise gr.Error("Drop in a reference clip (3–10 s of the voice) or record one.")
+    try:
+        request = SynthesisRequest(
+            text=text,
+            text_lang=lang,
+            ref_audio_path=ref_audio,
+            aux_ref_audio_paths=tuple(aux_refs or ()),
+            prompt_text=ref_text or "",
+            prompt_lang=ref_lang,
+            top_k=int(top_k),
+            top_p=float(top_p),
+            temperature=float(temperature),
+            repetition_penalty=float(repetition_penalty),
+            text_split_method=split_method,
+            batch_size=int(batch_size),
+            speed_factor=float(speed),
+            fragment_interval=float(fragment_interval),
+            noise_scale=float(noise_scale),
+            seed=int(seed),
+        )
+        lock = ctx.cache.setdefault(_LOCK, threading.Lock())
+        with lock:  # one synthesis at a time on the shared model (the job queue replaces this later)
+            sr, audio = _synthesizer(ctx, gpt, sovits).synthesize(request)
+    except TimbreError as exc:
+        raise gr.Error(str(exc)) from exc
+    out = ctx.workspace.outputs_dir / time.strftime("tts_%Y%m%d_%H%M%S.wav")
+    write_wav(out, audio, sr)
+    return str(out), str(out)
+
+
+def build(ctx: StudioContext) -> None:
+    """Create the Synthesize tab's components inside the caller's Blocks."""
+    gr.Markdown(missing_pretrained_message(ctx), elem_id="synth-missing")
+    with gr.Row():
+        gpt = gr.Dropdown(list_weights(ctx, ".ckpt"), label="GPT weights (.ckpt)", elem_id="synth-gpt")
+        sovits = gr.Dropdown(list_weights(ctx, ".pth"), label="SoVITS weights (.pth)", elem_id="synth-sovits")
+        refresh = gr.Button("Refresh list", scale=0)
+    with gr.Row():
+        with gr.Column():
+            ref_audio = gr.Audio(
+                sources=["upload", "microphone"],
+                type="filepath",
+                label="Reference clip (3–10 s)",
+                elem_id="synth-ref",
+            )
+            ref_text = gr.Textbox(
+                label="What the clip says (leave empty for reference-free mode)", elem_id="synth-ref-text"
+            )
+            ref_lang = gr.Dropdown(LANGS, value="zh", label="Clip language", elem_id="synth-ref-lang")
+            aux_refs = gr.File(
+                file_count="multiple",
+                file_types=["audio"],
+                label="More clips of the same voice (optional)",
+                type="filepath",
+            )
+        with gr.Column():
+            text = gr.Textbox(label="Text to speak", lines=4, elem_id="synth-text")
+            lang = gr.Dropdown(LANGS, value="zh", label="Text language", elem_id="synth-lang")
+            speed = gr.Slider(0.6, 1.65, value=1.0, step=0.05, label="Speed", elem_id="synth-speed")
+            with gr.Accordion("Sampling", open=False):
+                top_k = gr.Slider(1, 100, value=SynthesisRequest.top_k, step=1, label="top_k")
+                top_p = gr.Slider(0.0, 1.0, value=SynthesisRequest.top_p, step=0.05, label="top_p")
+                temperature = gr.Slider(
+                    0.05, 2.0, value=SynthesisRequest.temperature, step=0.05, label="temperature"
+                )
+                repetition_penalty = gr.Slider(
+                    1.0, 2.0, value=SynthesisRequest.repetition_penalty, step=0.05, label="repetition penalty"
+                )
+                split_method = gr.Dropdown(
+                    list(SPLIT_METHODS),
+                    value=SynthesisRequest.text_split_method,
+                    label="How to split the text",
+                )
+                batch_size = gr.Slider(1, 20, value=SynthesisRequest.batch_size, step=1, label="batch size")
+                fragment_interval = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=SynthesisRequest.fragment_interval,
+                    step=0.01,
+                    label="pause between fragments (s)",
+                )
+                noise_scale = gr.Slider(
+                    0.0, 1.0, value=SynthesisRequest.noise_scale, step=0.05, label="noise scale"
+                )
+                seed = gr.Number(value=SynthesisRequest.seed, precision=0, label="seed (-1 = random)")
+    go = gr.Button("Generate", variant="primary", elem_id="synth-generate")
+    with gr.Row():
+        player = gr.Audio(label="Result", type="filepath", interactive=False, elem_id="synth-result")
+        download = gr.File(label="Download", elem_id="synth-download")
+
+    def refresh_lists():
+        return gr.Dropdown(choices=list_weights(ctx, ".ckpt")), gr.Dropdown(choices=list_weights(ctx, ".pth"))
+
+    refresh.click(refresh_lists, None, [gpt, sovits])
+    go.click(
+        lambda *args: generate(ctx, *args),
+        [
+            gpt,
+            sovits,
+            ref_audio,
+            aux_refs,
+            ref_text,
+            ref_lang,
+            text,
+            lang,
+            top_k,
+            top_p,
+            temperature,
+            repetition_penalty,
+            split_method,
+            batch_size,
+            speed,
+            fragment_interval,
+            noise_scale,
+            seed,
+        ],
+        [player, download],
+        api_name="synthesize",
+    )
