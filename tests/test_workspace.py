@@ -1,0 +1,43 @@
+"""Workspace: confined paths and atomic writes."""
+
+import os
+
+import pytest
+
+from core.errors import WorkspaceError
+from core.workspace import Workspace, atomic_write_text
+
+
+def test_paths_outside_the_workspace_are_refused(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.resolve("outputs/a.wav") == ws.root / "outputs" / "a.wav"
+    for bad in ("../secret.txt", "/etc/passwd", "outputs/../../x"):
+        with pytest.raises(WorkspaceError, match="inside the workspace"):
+            ws.resolve(bad)
+
+
+def test_symlink_escaping_the_workspace_is_refused(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    (ws.root / "link").symlink_to(tmp_path)
+    with pytest.raises(WorkspaceError):
+        ws.resolve("link/outside.txt")
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "userdict.json"
+    atomic_write_text(target, "old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["userdict.json"]  # no temp file left behind
+
+
+def test_workspace_on_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorkspaceError, match="cannot create|not a folder"):
+        Workspace.open(tmp_path / "file")
