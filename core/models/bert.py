@@ -1,0 +1,131 @@
+"""Per-phone BERT features (chinese-roberta-wwm-ext-large) for the T2S model's text side.
+
+The reference takes `hidden_states[-3]` of the BERT stack for the normalised text (one token per character),
+drops [CLS]/[SEP] and repeats each character's row once per phone of that character. Since only the output
+of layer L-2 is used, the last two transformer layers are never run here (they cannot change the result).
+Non-Chinese segments get zeros instead (that choice belongs to the caller, see `zero_features`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from core.errors import CheckpointError, PretrainedMissingError, TextError
+
+BERT_DIM = 1024
+# GPT-SoVITS reads hidden_states[-3]: the output of the third-to-last entry (embeddings count as entry 0).
+_HIDDEN_STATE_FROM_END = 3
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+
+def _require_model_dir(model_dir: Path) -> None:
+    """Raise `PretrainedMissingError` unless `model_dir` holds a config, weights and a tokenizer."""
+    hint = "run `python -m core pretrained download` (or copy the folder there by hand)"
+    what = "BERT (chinese-roberta-wwm-ext-large)"
+    if not model_dir.is_dir():
+        raise PretrainedMissingError(f"{what} not found: no folder {model_dir}; {hint}")
+    missing = [] if (model_dir / "config.json").is_file() else ["config.json"]
+    for group in (_WEIGHT_FILES, _TOKENIZER_FILES):
+        if not any((model_dir / name).is_file() for name in group):
+            missing.append(" or ".join(group))
+    if missing:
+        raise PretrainedMissingError(
+            f"{what} in {model_dir} is incomplete (missing {', '.join(missing)}); {hint}"
+        )
+
+
+def zero_features(n_phones: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The features the reference uses for non-Chinese text: zeros (1024, n_phones) float32."""
+    return torch.zeros(BERT_DIM, n_phones, dtype=torch.float32, device=device)
+
+
+class BertPhoneFeatures:
+    """Normalised text + word2ph → (1024, n_phones) features. Build with `from_pretrained(dir)`."""
+
+    def __init__(self, tokenizer, model: torch.nn.Module, device: torch.device) -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval()
+        self.device = device
+
+    @classmethod
+    def from_pretrained(
+        cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu"
+    ) -> BertPhoneFeatures:
+        """Load a HuggingFace BERT folder (tokenizer + weights), local files only, in float32.
+
+        Raises `PretrainedMissingError` if the folder or its files are absent, `CheckpointError` if the
+        weights do not fit the config (missing tensors) or the model has fewer than 2 layers.
+        """
+        from transformers import AutoTokenizer, BertConfig, BertModel  # heavy import, deferred
+
+        model_dir = Path(model_dir)
+        _require_model_dir(model_dir)
+        try:
+            config = BertConfig.from_pretrained(model_dir, local_files_only=True)
+            if config.model_type != "bert":
+                raise CheckpointError(
+                    f"{model_dir}: config.json describes a {config.model_type!r} model, expected 'bert'; "
+                    "point the BERT path at chinese-roberta-wwm-ext-large"
+                )
+            tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+            # The MLM head (cls.*) in the file is unused; the pooler is not part of the file.
+            model, info = BertModel.from_pretrained(
+                model_dir,
+                config=config,
+                add_pooling_layer=False,
+                local_files_only=True,
+                dtype=torch.float32,
+                output_loading_info=True,
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{model_dir}: cannot load the BERT model ({exc}); download it again"
+            ) from exc
+        if info["missing_keys"]:
+            raise CheckpointError(
+                f"{model_dir}: the weights lack {len(info['missing_keys'])} tensors the config needs "
+                f"(e.g. {info['missing_keys'][0]}); the file is incomplete or for another model, "
+                "download it again"
+            )
+        n_layers = len(model.encoder.layer)
+        keep = n_layers + 1 - _HIDDEN_STATE_FROM_END
+        if keep < 0:
+            raise CheckpointError(
+                f"{model_dir}: BERT has {n_layers} layers; GPT-SoVITS features need at least 2"
+            )
+        model.encoder.layer = model.encoder.layer[:keep]
+        device = torch.device(device)
+        return cls(tokenizer, model.to(device), device)
+
+    def token_ids(self, norm_text: str) -> list[int]:
+        """Tokenizer ids of `norm_text`, [CLS] and [SEP] included (one id per character in between)."""
+        return list(self.tokenizer(norm_text)["input_ids"])
+
+    @torch.inference_mode()
+    def features(self, norm_text: str, word2ph: list[int]) -> torch.Tensor:
+        """`norm_text` (the text normaliser's output), `word2ph[i]` phones for character i → (1024, Σword2ph).
+
+        Row i of the BERT output (after [CLS]) is repeated `word2ph[i]` times; float32 on `self.device`.
+        Raises `TextError` if word2ph does not have one entry per character.
+        """
+        if len(word2ph) != len(norm_text):
+            raise TextError(
+                f"word2ph has {len(word2ph)} entries but the text {norm_text!r} has {len(norm_text)} "
+                "characters; "
+                "pass the norm_text and word2ph produced together by core.text"
+            )
+        inputs = self.tokenizer(norm_text, return_tensors="pt")
+        inputs = {name: value.to(self.device) for name, value in inputs.items()}
+        hidden = self.model(**inputs)["last_hidden_state"][0, 1:-1]  # (tokens, 1024), CLS/SEP dropped
+        if hidden.shape[0] < len(word2ph):
+            raise TextError(
+                f"the BERT tokenizer split {norm_text!r} into {hidden.shape[0]} tokens, fewer than its "
+                f"{len(word2ph)} characters; remove characters the tokenizer drops (e.g. spaces)"
+            )
+        repeats = torch.tensor(word2ph, dtype=torch.long, device=hidden.device)
+        per_phone = torch.repeat_interleave(hidden[: len(word2ph)], repeats, dim=0)  # (Σword2ph, 1024)
+        return per_phone.T.float()

@@ -1,0 +1,94 @@
+"""HuBERT content features (chinese-hubert-base) for SoVITS prompts and training data.
+
+The reference calls the transformers `HubertModel` directly on the raw 16 kHz waveform: its
+`Wav2Vec2FeatureExtractor` (zero-mean / unit-variance) is loaded but never applied on the inference and
+data-preparation paths, so it is not applied here either.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from core.errors import CheckpointError, PretrainedMissingError
+
+HUBERT_SR = 16000
+# The folders and files a HuBERT folder must hold (one of the weight files is enough).
+_HUBERT_CONFIG = "config.json"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def _require_model_dir(model_dir: Path, what: str) -> None:
+    """Raise `PretrainedMissingError` unless `model_dir` holds a config and a weight file."""
+    hint = "run `python -m core pretrained download` (or copy the folder there by hand)"
+    if not model_dir.is_dir():
+        raise PretrainedMissingError(f"{what} not found: no folder {model_dir}; {hint}")
+    missing = [] if (model_dir / _HUBERT_CONFIG).is_file() else [_HUBERT_CONFIG]
+    if not any((model_dir / name).is_file() for name in _WEIGHT_FILES):
+        missing.append(" or ".join(_WEIGHT_FILES))
+    if missing:
+        raise PretrainedMissingError(
+            f"{what} in {model_dir} is incomplete (missing {', '.join(missing)}); {hint}"
+        )
+
+
+class HubertContent:
+    """SSL content encoder: 16 kHz waveform → (B, hidden_size, frames) features, 50 frames/s.
+
+    Build with `HubertContent.from_pretrained(dir)`; the caller owns the object (no global cache).
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        self.model = model.eval()
+        self.device = device
+
+    @classmethod
+    def from_pretrained(
+        cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu"
+    ) -> HubertContent:
+        """Load a HuggingFace `HubertModel` folder (e.g. `pretrained/chinese-hubert-base`), local files only.
+
+        Weights are loaded in float32. Raises `PretrainedMissingError` if the folder or its files are absent
+        and `CheckpointError` if they cannot be read as a HuBERT model.
+        """
+        from transformers import HubertConfig, HubertModel  # heavy import, deferred
+
+        model_dir = Path(model_dir)
+        _require_model_dir(model_dir, "HuBERT (chinese-hubert-base)")
+        try:
+            config = HubertConfig.from_pretrained(model_dir, local_files_only=True)
+            if config.model_type != "hubert":
+                raise CheckpointError(
+                    f"{model_dir}: config.json describes a {config.model_type!r} model, expected 'hubert'; "
+                    "point the HuBERT path at chinese-hubert-base"
+                )
+            model = HubertModel.from_pretrained(
+                model_dir, config=config, local_files_only=True, dtype=torch.float32
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{model_dir}: cannot load the HuBERT model ({exc}); download it again"
+            ) from exc
+        device = torch.device(device)
+        return cls(model.to(device), device)
+
+    @property
+    def hidden_size(self) -> int:
+        """Feature channels (768 for chinese-hubert-base)."""
+        return int(self.model.config.hidden_size)
+
+    @torch.inference_mode()
+    def content(self, wav_16k: torch.Tensor) -> torch.Tensor:
+        """`wav_16k` (B, n) or (n,) float32 at 16 kHz, not normalised → (B, hidden_size, frames) float32.
+
+        frames = n // 320 (less a few for short inputs): the conv stack's receptive field, 20 ms per frame.
+        """
+        if wav_16k.dim() == 1:
+            wav_16k = wav_16k.unsqueeze(0)
+        if wav_16k.dim() != 2:
+            raise ValueError(f"expected a waveform of shape (B, n) or (n,), got {tuple(wav_16k.shape)}")
+        dtype = next(self.model.parameters()).dtype
+        hidden = self.model(wav_16k.to(self.device, dtype))["last_hidden_state"]  # (B, frames, C)
+        return hidden.transpose(1, 2)  # (B, C, frames)
