@@ -1,0 +1,690 @@
+"""Zero-shot synthesis: a reference clip (and its transcript) gives the voice, T2S + SoVITS read the text.
+
+The path of one request, as the reference's non-streaming `TTS.run` takes it:
+
+    text ─► fragments (cut0..cut5, merge short ones, 510-character limit) ─► phone ids + BERT per fragment
+         ─► buckets of similar length ─► T2S per bucket (prompt = the reference clip's semantic tokens)
+         ─► SoVITS per bucket (per fragment when speed ≠ 1) ─► fragments + silences
+         ─► int16 at the model's rate
+
+Everything that is a pure function of text or numbers (splitting, bucketing, joining) is a module-level
+function and can be used and tested without models; `Synthesizer` holds the four loaded models.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import AudioError, CheckpointError, SynthesisError, TextError
+
+# ----------------------------------------------------------------------------------------------------
+# Constants (the reference's numbers)
+
+SPLIT_METHODS = ("cut0", "cut1", "cut2", "cut3", "cut4", "cut5")
+"""cut0: whole; cut1: every 4 clauses; cut2: ~50 characters; cut3: at 。; cut4: at `.`; cut5: every mark."""
+
+# Characters that end a clause (fragments always end with one of these).
+_CLAUSE_ENDINGS = frozenset("，。？！,.?!~:：—…")
+# A fragment made only of these is dropped by the cut methods.
+_PUNCTUATION_ONLY = frozenset("!?…,.- ")
+# Runs of these collapse to their first character before splitting.
+_COLLAPSIBLE = "!?…,.-"
+# cut5 splits after each of these (a `.` between two digits is a decimal point, not a split).
+_CUT5_MARKS = frozenset(",.;?!、，。？！：…")
+
+MAX_FRAGMENT_CHARS = 510  # BERT's 512 positions minus [CLS] and [SEP]
+MIN_FRAGMENT_CHARS = 5  # shorter fragments are merged into their neighbours
+_MIN_FIRST_CLAUSE_CHARS = 4  # a shorter first clause gets a leading 。 (or `.` for English)
+
+HUBERT_SR = 16000
+REF_MIN_SECONDS = 3.0
+REF_MAX_SECONDS = 10.0
+# Silence appended to the reference before HuBERT: 0.3 s counted at the *model's* rate although the signal is
+# at 16 kHz (the reference does this; it changes the prompt tokens, so it is kept).
+_PROMPT_PAD_SECONDS = 0.3
+# Peak below which a reference clip counts as silent (-60 dBFS).
+_SILENT_PEAK = 1e-3
+SEMANTIC_HZ = 50  # the reference's early-stop unit: tokens per second of `max_sec`
+BERT_DIM = 1024  # the T2S model's `bert_proj` input width
+
+LANGUAGES = ("auto", "zh", "en", "all_zh")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The request
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """One synthesis: what to read, in which voice, and how (defaults = the reference's `TTS.run`).
+
+    `prompt_text` empty means reference-free mode: the clip only gives the timbre (no prompt tokens).
+    `noise_scale` scales SoVITS's prior noise (the reference's decode default, 0.5; 0 = deterministic).
+    `max_sec` caps the generated speech per fragment; None takes the GPT checkpoint's `data.max_sec`.
+    `reference_compat` reads text exactly as the reference does instead of Timbre's corrected readings.
+    """
+
+    text: str
+    text_lang: str
+    ref_audio_path: str | Path
+    aux_ref_audio_paths: tuple[str | Path, ...] = ()
+    prompt_text: str = ""
+    prompt_lang: str = ""
+    top_k: int = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+    text_split_method: str = "cut1"
+    batch_size: int = 1
+    batch_threshold: float = 0.75
+    split_bucket: bool = True
+    speed_factor: float = 1.0
+    fragment_interval: float = 0.3
+    seed: int = -1
+    parallel_infer: bool = True
+    noise_scale: float = 0.5
+    max_sec: float | None = None
+    reference_compat: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.aux_ref_audio_paths, str | Path):
+            raise SynthesisError("aux_ref_audio_paths must be a list of paths, not a single path")
+        object.__setattr__(self, "aux_ref_audio_paths", tuple(self.aux_ref_audio_paths))
+        _check_language("text_lang", self.text_lang)
+        if self.prompt_text.strip("\n"):
+            _check_language("prompt_lang", self.prompt_lang)
+        if self.text_split_method not in SPLIT_METHODS:
+            raise SynthesisError(
+                f"text_split_method {self.text_split_method!r} is unknown; "
+                f"use one of {', '.join(SPLIT_METHODS)}"
+            )
+        _check_range("top_k", self.top_k, 1, None, integer=True)
+        _check_range("top_p", self.top_p, 0.0, 1.0)
+        _check_range("temperature", self.temperature, 1e-5, None)
+        _check_range("repetition_penalty", self.repetition_penalty, 1e-5, None)
+        _check_range("batch_size", self.batch_size, 1, None, integer=True)
+        _check_range("batch_threshold", self.batch_threshold, 0.0, 1.0)
+        _check_range("speed_factor", self.speed_factor, 0.1, 10.0)
+        _check_range("fragment_interval", self.fragment_interval, 0.0, 60.0)
+        _check_range("noise_scale", self.noise_scale, 0.0, None)
+        _check_range("seed", self.seed, -1, 2**63 - 1, integer=True)
+        if self.max_sec is not None:
+            _check_range("max_sec", self.max_sec, 0.1, None)
+
+
+def _check_language(name: str, lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise TextError(f"{name} {lang!r} is not supported; use one of {', '.join(LANGUAGES)}")
+
+
+def _check_range(name: str, value, low, high, *, integer: bool = False) -> None:
+    if integer and (isinstance(value, bool) or not isinstance(value, int | np.integer)):
+        raise SynthesisError(f"{name} must be an integer, got {value!r}")
+    if not integer and (isinstance(value, bool) or not isinstance(value, int | float | np.number)):
+        raise SynthesisError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)) or value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise SynthesisError(f"{name} must be {bounds}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Text splitting (pure; identical to the reference's cut0..cut5 and TextPreprocessor.pre_seg_text)
+
+
+def _is_punctuation_only(text: str) -> bool:
+    return set(text) <= _PUNCTUATION_ONLY
+
+
+def _clauses(text: str) -> list[str]:
+    """Split after every clause ending; the last clause always gets one (。 if missing)."""
+    text = text.replace("……", "。").replace("——", "，")
+    if not text:
+        return []
+    if text[-1] not in _CLAUSE_ENDINGS:
+        text += "。"
+    clauses, start = [], 0
+    for i, char in enumerate(text):
+        if char in _CLAUSE_ENDINGS:
+            clauses.append(text[start : i + 1])
+            start = i + 1
+    return clauses
+
+
+def _cut0(text: str) -> list[str]:
+    return ["\n"] if _is_punctuation_only(text) else [text]
+
+
+def _cut1(text: str) -> list[str]:
+    text = text.strip("\n")
+    clauses = _clauses(text)
+    starts: list[int | None] = list(range(0, len(clauses), 4))
+    starts[-1] = None  # the last group takes everything after the previous group (4 to 7 clauses)
+    if len(starts) > 1:
+        groups = ["".join(clauses[starts[i] : starts[i + 1]]) for i in range(len(starts) - 1)]
+    else:
+        groups = [text]
+    return [g for g in groups if not _is_punctuation_only(g)]
+
+
+def _cut2(text: str) -> list[str]:
+    text = text.strip("\n")
+    clauses = _clauses(text)
+    if len(clauses) < 2:
+        return [text]
+    groups, current, n_chars = [], "", 0
+    for clause in clauses:
+        n_chars += len(clause)
+        current += clause
+        if n_chars > 50:
+            groups.append(current)
+            current, n_chars = "", 0
+    if current:
+        groups.append(current)
+    if len(groups) > 1 and len(groups[-1]) < 50:  # a short tail joins the group before it
+        groups[-2] += groups[-1]
+        groups.pop()
+    return [g for g in groups if not _is_punctuation_only(g)]
+
+
+def _cut3(text: str) -> list[str]:
+    text = text.strip("\n")
+    return [g for g in text.strip("。").split("。") if not _is_punctuation_only(g)]
+
+
+def _cut4(text: str) -> list[str]:
+    text = text.strip("\n")
+    return [g for g in re.split(r"(?<!\d)\.(?!\d)", text.strip(".")) if not _is_punctuation_only(g)]
+
+
+def _cut5(text: str) -> list[str]:
+    text = text.strip("\n")
+    groups, current = [], []
+    for i, char in enumerate(text):
+        current.append(char)
+        if char not in _CUT5_MARKS:
+            continue
+        if char == "." and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit():
+            continue  # decimal point
+        groups.append("".join(current))
+        current = []
+    if current:
+        groups.append("".join(current))
+    return [g for g in groups if not set(g) <= _CUT5_MARKS]
+
+
+_CUTS = {"cut0": _cut0, "cut1": _cut1, "cut2": _cut2, "cut3": _cut3, "cut4": _cut4, "cut5": _cut5}
+
+
+def cut(text: str, method: str) -> str:
+    """Apply one split method (cut0..cut5) to `text`; fragments are joined with newlines, as the reference."""
+    if method not in _CUTS:
+        raise SynthesisError(f"split method {method!r} is unknown; use one of {', '.join(SPLIT_METHODS)}")
+    return "\n".join(_CUTS[method](text))
+
+
+def _collapse_punctuation(text: str) -> str:
+    marks = "".join(re.escape(c) for c in _COLLAPSIBLE)
+    return re.sub(f"([{marks}])([{marks}])+", r"\1", text)
+
+
+def _first_clause(text: str) -> str:
+    pattern = "[" + "".join(re.escape(c) for c in sorted(_CLAUSE_ENDINGS)) + "]"
+    return re.split(pattern, text)[0].strip()
+
+
+def _merge_short(fragments: list[str], min_chars: int) -> list[str]:
+    """Glue fragments together until each has at least `min_chars` characters; a short tail joins the last."""
+    if len(fragments) < 2:
+        return fragments
+    merged, current = [], ""
+    for fragment in fragments:
+        current += fragment
+        if len(current) >= min_chars:
+            merged.append(current)
+            current = ""
+    if current:
+        if merged:
+            merged[-1] += current
+        else:
+            merged.append(current)
+    return merged
+
+
+def _split_long(text: str, max_chars: int = MAX_FRAGMENT_CHARS) -> list[str]:
+    """Cut a fragment over BERT's limit at clause endings (then, if still too long, every max_chars)."""
+    pattern = "([" + "".join(re.escape(c) for c in sorted(_CLAUSE_ENDINGS)) + "])"
+    pieces, current = [], ""
+    for part in re.split(pattern, text):
+        if len(current + part) > max_chars:
+            pieces.append(current)
+            current = part
+        else:
+            current += part
+    if current:
+        pieces.append(current)
+    # The reference stops here (and fails later in BERT on a clause over the limit); cut such clauses hard.
+    out = []
+    for piece in pieces:
+        out.extend(piece[i : i + max_chars] for i in range(0, len(piece), max_chars))
+    return [p for p in out if p]
+
+
+def split_fragments(text: str, lang: str, method: str = "cut1") -> list[str]:
+    """The fragments a text is synthesised in, in order (the reference's `preprocess` up to phones).
+
+    Collapses repeated punctuation, prefixes a very short first clause with 。 (`.` for English), applies the
+    split method, drops empty and symbol-only fragments, merges fragments under 5 characters, ends every
+    fragment with a clause mark and cuts fragments over 510 characters. Returns [] when nothing is readable.
+    """
+    if method not in _CUTS:
+        raise SynthesisError(f"split method {method!r} is unknown; use one of {', '.join(SPLIT_METHODS)}")
+    ending = "." if lang == "en" else "。"
+    text = _collapse_punctuation(text).strip("\n")
+    if not text:
+        return []
+    if text[0] not in _CLAUSE_ENDINGS and len(_first_clause(text)) < _MIN_FIRST_CLAUSE_CHARS:
+        text = ending + text
+    joined = cut(text, method)
+    while "\n\n" in joined:
+        joined = joined.replace("\n\n", "\n")
+    fragments = [f for f in joined.split("\n") if f not in ("", " ")]
+    fragments = _merge_short(fragments, MIN_FRAGMENT_CHARS)
+    out: list[str] = []
+    for fragment in fragments:
+        if not fragment.strip() or not re.sub(r"\W+", "", fragment):
+            continue  # blank or symbols only
+        if fragment[-1] not in _CLAUSE_ENDINGS:
+            fragment += ending
+        if len(fragment) > MAX_FRAGMENT_CHARS:
+            out.extend(_split_long(fragment))
+        else:
+            out.append(fragment)
+    return out
+
+
+def complete_prompt_text(prompt_text: str, prompt_lang: str) -> str:
+    """The reference transcript as it is read: trailing newlines removed, a final clause mark ensured."""
+    prompt_text = prompt_text.strip("\n")
+    if prompt_text and prompt_text[-1] not in _CLAUSE_ENDINGS:
+        prompt_text += "." if prompt_lang == "en" else "。"
+    return prompt_text
+
+
+# ----------------------------------------------------------------------------------------------------
+# Batching and joining (pure)
+
+
+def make_buckets(
+    lengths: Sequence[int], batch_size: int, threshold: float = 0.75, split_bucket: bool = True
+) -> list[list[int]]:
+    """Group fragment indices into T2S batches (the reference's `to_batch` grouping).
+
+    With `split_bucket`, fragments are sorted by `lengths` (normalised-text characters) and each bucket takes
+    up to `batch_size` neighbours, shrinking while its middle length / mean length < `threshold`. Without it,
+    consecutive runs of `batch_size` in input order. Every index appears exactly once.
+    """
+    n = len(lengths)
+    buckets: list[list[int]] = []
+    if not split_bucket:
+        return [list(range(start, min(start + batch_size, n))) for start in range(0, n, batch_size)]
+    order = sorted(range(n), key=lambda i: lengths[i])  # stable, as the reference's list.sort
+    sorted_lengths = np.array([lengths[i] for i in order], dtype=np.int64)
+    pos = 0
+    while pos < n:
+        end = min(pos + batch_size, n)
+        while pos < end:
+            window = sorted_lengths[pos:end].astype(np.float32)
+            score = window[(end - pos) // 2] / (window.mean() + 1e-8)
+            if score >= threshold or end - pos == 1:
+                buckets.append(order[pos:end])
+                pos = end
+                break
+            end -= 1
+    return buckets
+
+
+def restore_order(per_bucket: Sequence[Sequence], buckets: Sequence[Sequence[int]]) -> list:
+    """Put per-bucket results back in input order: `per_bucket[b][j]` belongs to fragment `buckets[b][j]`."""
+    out: list = [None] * sum(len(b) for b in buckets)
+    for items, indices in zip(per_bucket, buckets, strict=True):
+        for item, index in zip(items, indices, strict=True):
+            out[index] = item
+    return out
+
+
+def join_fragments(fragments: Sequence[torch.Tensor], sr: int, fragment_interval: float) -> np.ndarray:
+    """Concatenate float audio fragments (each (n_i,) at `sr`), each followed by `fragment_interval` s of 0.
+
+    A fragment whose peak exceeds 1 is scaled to peak 1 first. Returns int16 (n,) at `sr`: samples × 32768
+    truncated toward zero (as the reference), clipped to the int16 range.
+    """
+    silence_len = int(sr * fragment_interval)
+    pieces = []
+    for fragment in fragments:
+        fragment = fragment.detach().float().cpu()
+        peak = fragment.abs().max()
+        if peak > 1:
+            fragment = fragment / peak
+        pieces.append(fragment)
+        if silence_len > 0:
+            pieces.append(torch.zeros(silence_len, dtype=fragment.dtype))
+    if not pieces:
+        return np.zeros(0, dtype=np.int16)
+    audio = torch.cat(pieces).numpy() * 32768
+    return np.clip(audio, -32768, 32767).astype(np.int16)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The pipeline
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a reference clip contributes: its semantic tokens (the T2S prompt) and its spectrogram."""
+
+    prompt_codes: torch.Tensor  # (T,) int64 semantic tokens, 25 Hz
+    spec: torch.Tensor  # (1, filter_length//2+1, frames) linear magnitude at the model's rate
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """One piece of text ready for T2S: phone ids and their BERT features (zeros for non-Chinese parts)."""
+
+    norm_text: str
+    phone_ids: list[int]
+    bert: torch.Tensor  # (BERT_DIM, len(phone_ids)) float32
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """The audio and what produced it."""
+
+    sample_rate: int
+    audio: np.ndarray  # (n,) int16 at sample_rate
+    seed: int  # the seed actually used (a random one when the request said -1)
+    fragments: tuple[str, ...] = ()  # normalised text of each fragment, in reading order
+    tokens: tuple[tuple[int, ...], ...] = field(default=(), repr=False)  # semantic tokens per fragment
+
+
+def _resolve_seed(seed: int) -> int:
+    return seed if seed != -1 else secrets.randbelow(2**32)
+
+
+class Synthesizer:
+    """A loaded GPT/SoVITS pair plus HuBERT and BERT; `synthesize` turns a `SynthesisRequest` into audio.
+
+    Not thread-safe: the caller serialises requests on one instance (the seed is set per request).
+    """
+
+    def __init__(self, t2s, sovits, hubert, bert, device: str | torch.device = "cpu") -> None:
+        _check_pair(t2s, sovits)
+        self.t2s = t2s
+        self.sovits = sovits
+        self.hubert = hubert
+        self.bert = bert
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_files(
+        cls,
+        gpt_path: str | Path,
+        sovits_path: str | Path,
+        pretrained_dir: str | Path,
+        device: str | torch.device = "cpu",
+    ) -> Synthesizer:
+        """Load a GPT `.ckpt`, a SoVITS `.pth` and HuBERT + BERT from `pretrained_dir`.
+
+        `pretrained_dir` has the reference's layout: `chinese-hubert-base/`, `chinese-roberta-wwm-ext-large/`.
+        """
+        from core.checkpoints import load_sovits, load_t2s
+        from core.models.bert import BertPhoneFeatures
+        from core.models.hubert import HubertContent
+
+        pretrained_dir = Path(pretrained_dir)
+        t2s = load_t2s(gpt_path, device=device)
+        sovits = load_sovits(sovits_path, device=device)
+        _check_pair(t2s, sovits)
+        hubert = HubertContent.from_pretrained(pretrained_dir / "chinese-hubert-base", device=device)
+        bert_dir = pretrained_dir / "chinese-roberta-wwm-ext-large"
+        bert = BertPhoneFeatures.from_pretrained(bert_dir, device=device)
+        return cls(t2s, sovits, hubert, bert, device=device)
+
+    # -- properties of the loaded pair ---------------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz (the SoVITS model's `data.sampling_rate`)."""
+        return int(self.sovits.config.sampling_rate)
+
+    @property
+    def _samples_per_token(self) -> int:
+        cfg = self.sovits.config
+        frames_per_token = 2 if cfg.semantic_frame_rate == "25hz" else 1
+        return frames_per_token * math.prod(cfg.upsample_rates)
+
+    def _early_stop_tokens(self, max_sec: float | None) -> float:
+        if max_sec is None:
+            max_sec = self.t2s.max_sec
+        return SEMANTIC_HZ * max_sec
+
+    # -- inputs ----------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def reference(self, path: str | Path) -> Reference:
+        """Prompt tokens and spectrogram of a reference clip (any common format and rate; 3–10 s long)."""
+        from core.audio import load_audio, resample
+
+        wav, sr = load_audio(path)
+        name = Path(path).name
+        wav_16k = resample(wav, sr, HUBERT_SR)
+        seconds = wav_16k.shape[0] / HUBERT_SR
+        if wav_16k.shape[0] < REF_MIN_SECONDS * HUBERT_SR or wav_16k.shape[0] > REF_MAX_SECONDS * HUBERT_SR:
+            raise AudioError(
+                f"{name}: the reference clip is {seconds:.2f} s long; it must be between "
+                f"{REF_MIN_SECONDS:g} and {REF_MAX_SECONDS:g} s. Trim it (or pick another clip) and try again"
+            )
+        _check_not_silent(wav, name)
+        pad = np.zeros(int(self.sample_rate * _PROMPT_PAD_SECONDS), dtype=np.float32)
+        signal = torch.from_numpy(np.concatenate([wav_16k.astype(np.float32), pad]))[None].to(self.device)
+        ssl = self.hubert.content(signal)  # (1, 768, T)
+        codes = self.sovits.model.extract_latent(ssl)  # (n_q, 1, T/2)
+        return Reference(prompt_codes=codes[0, 0], spec=self._spectrogram(wav, sr))
+
+    def _spectrogram(self, wav: np.ndarray, sr: int) -> torch.Tensor:
+        from core.audio import reference_spectrogram
+
+        cfg = self.sovits.config
+        spec = reference_spectrogram(
+            wav,
+            sr,
+            model_sr=cfg.sampling_rate,
+            filter_length=cfg.filter_length,
+            hop_length=cfg.hop_length,
+            win_length=cfg.win_length,
+        )
+        return spec.to(self.device, dtype=torch.float32)
+
+    @torch.no_grad()
+    def aux_spectrogram(self, path: str | Path) -> torch.Tensor:
+        """Spectrogram (1, filter_length//2+1, frames) of an extra reference clip (timbre only)."""
+        from core.audio import load_audio
+
+        wav, sr = load_audio(path)
+        _check_not_silent(wav, Path(path).name)
+        return self._spectrogram(wav, sr)
+
+    @torch.no_grad()
+    def text_features(self, text: str, lang: str, *, reference_compat: bool = False) -> TextFeatures:
+        """Phone ids and phone-level BERT features (BERT_DIM, n_phones) of one fragment."""
+        from core.text import text_to_phones
+
+        result = text_to_phones(text, lang, version="v2", reference_compat=reference_compat)
+        parts = []
+        for segment in result.segments:
+            if segment.lang.replace("all_", "") == "zh":
+                parts.append(self.bert.features(segment.norm_text, list(segment.word2ph)).float().cpu())
+            else:
+                parts.append(torch.zeros(BERT_DIM, len(segment.phones), dtype=torch.float32))
+        bert = torch.cat(parts, dim=1) if parts else torch.zeros(BERT_DIM, 0)
+        if bert.shape[1] != len(result.ids):
+            raise SynthesisError(
+                f"text front-end mismatch: {len(result.ids)} phone ids but {bert.shape[1]} BERT columns "
+                f"for {text!r}; please report this text"
+            )
+        return TextFeatures(norm_text=result.norm_text, phone_ids=list(result.ids), bert=bert)
+
+    # -- the pipeline ---------------------------------------------------------------------------------
+
+    def synthesize(self, request: SynthesisRequest) -> tuple[int, np.ndarray]:
+        """Read `request.text` in the reference clip's voice. Returns (sample rate, int16 (n,) mono audio)."""
+        result = self.synthesize_result(request)
+        return result.sample_rate, result.audio
+
+    @torch.no_grad()
+    def synthesize_result(self, request: SynthesisRequest) -> SynthesisResult:
+        """Like `synthesize`, with the seed used, the fragments' texts and their semantic tokens."""
+        seed = _resolve_seed(request.seed)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+
+        # Which parts of the reference pipeline apply (the reference's switches).
+        split_bucket = request.split_bucket and request.speed_factor == 1.0
+        prompt_text = complete_prompt_text(request.prompt_text, request.prompt_lang)
+        reference_free = not prompt_text
+
+        fragments_text = split_fragments(request.text, request.text_lang, request.text_split_method)
+        reference = self.reference(request.ref_audio_path)
+        specs = [reference.spec] + [self.aux_spectrogram(p) for p in request.aux_ref_audio_paths]
+
+        prompt: TextFeatures | None = None
+        if not reference_free:
+            prompt = self.text_features(
+                prompt_text, request.prompt_lang, reference_compat=request.reference_compat
+            )
+        fragments = []
+        for text in fragments_text:
+            features = self.text_features(text, request.text_lang, reference_compat=request.reference_compat)
+            if features.phone_ids and features.norm_text:
+                fragments.append(features)
+        if not fragments:
+            raise TextError(f"nothing to read in {request.text!r}: it has no words or characters to speak")
+
+        buckets = make_buckets(
+            [len(f.norm_text) for f in fragments], request.batch_size, request.batch_threshold, split_bucket
+        )
+        early_stop = self._early_stop_tokens(request.max_sec)
+        audio_per_bucket, tokens_per_bucket = [], []
+        for bucket in buckets:
+            items = [fragments[i] for i in bucket]
+            tokens = self._semantic_tokens(items, prompt, reference, request, early_stop, generator)
+            audio_per_bucket.append(self._decode(items, tokens, specs, request, generator))
+            tokens_per_bucket.append(tokens)
+
+        if split_bucket:
+            audio = restore_order(audio_per_bucket, buckets)
+            tokens = restore_order(tokens_per_bucket, buckets)
+        else:
+            audio = [a for bucket_audio in audio_per_bucket for a in bucket_audio]
+            tokens = [t for bucket_tokens in tokens_per_bucket for t in bucket_tokens]
+        return SynthesisResult(
+            sample_rate=self.sample_rate,
+            audio=join_fragments(audio, self.sample_rate, request.fragment_interval),
+            seed=seed,
+            fragments=tuple(f.norm_text for f in fragments),
+            tokens=tuple(tuple(int(t) for t in tok.tolist()) for tok in tokens),
+        )
+
+    def _semantic_tokens(
+        self,
+        items: list[TextFeatures],
+        prompt: TextFeatures | None,
+        reference: Reference,
+        request: SynthesisRequest,
+        early_stop: float,
+        generator: torch.Generator,
+    ) -> list[torch.Tensor]:
+        """T2S for one bucket: semantic tokens (n_i,) per item, prompt tokens excluded."""
+        phones, berts = [], []
+        for item in items:
+            ids, bert = item.phone_ids, item.bert
+            if prompt is not None:
+                ids = prompt.phone_ids + ids
+                bert = torch.cat([prompt.bert, bert], dim=1)
+            phones.append(torch.tensor(ids, dtype=torch.long, device=self.device))
+            berts.append(bert.to(self.device))
+        codes = None if prompt is None else reference.prompt_codes.to(self.device)
+        kwargs = dict(
+            top_k=request.top_k,
+            top_p=request.top_p,
+            temperature=request.temperature,
+            repetition_penalty=request.repetition_penalty,
+            early_stop_num=early_stop,
+            generator=generator,
+        )
+        if request.parallel_infer and codes is not None:
+            prompts = codes[None].expand(len(items), -1)
+            return list(self.t2s.model.generate(phones, berts, prompts, **kwargs))
+        # One item at a time (the reference's naive path; also its only path without a prompt).
+        out = []
+        for ids, bert in zip(phones, berts, strict=True):
+            prompts = None if codes is None else codes[None]
+            out.extend(self.t2s.model.generate([ids], [bert], prompts, **kwargs))
+        return out
+
+    def _decode(
+        self,
+        items: list[TextFeatures],
+        tokens: list[torch.Tensor],
+        specs: list[torch.Tensor],
+        request: SynthesisRequest,
+        generator: torch.Generator,
+    ) -> list[torch.Tensor]:
+        """SoVITS for one bucket: float audio (n_i,) per item at the model's rate."""
+        decode = self.sovits.model.decode
+        noise = request.noise_scale
+        if request.speed_factor == 1.0:
+            # The whole bucket in one call, then cut at token boundaries (as the reference).
+            codes = torch.cat(tokens).to(self.device)[None, None]  # (1, 1, sum n_i)
+            phones = torch.tensor([p for item in items for p in item.phone_ids], device=self.device)[None]
+            audio = decode(codes, phones, specs, noise_scale=noise, speed=1.0, generator=generator)[0, 0]
+            ends = np.cumsum([0] + [t.shape[0] * self._samples_per_token for t in tokens])
+            return [audio[ends[i] : ends[i + 1]] for i in range(len(tokens))]
+        out = []
+        for item, tok in zip(items, tokens, strict=True):
+            codes = tok.to(self.device)[None, None]
+            phones = torch.tensor(item.phone_ids, device=self.device)[None]
+            speed = request.speed_factor
+            audio = decode(codes, phones, specs, noise_scale=noise, speed=speed, generator=generator)
+            out.append(audio[0, 0])
+        return out
+
+
+def _check_not_silent(wav: np.ndarray, name: str) -> None:
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    if peak < _SILENT_PEAK:
+        raise AudioError(
+            f"{name}: the reference clip is silent (peak {20 * math.log10(max(peak, 1e-12)):.0f} dBFS); "
+            "choose a clip where the voice is clearly audible"
+        )
+
+
+def _check_pair(t2s, sovits) -> None:
+    """A GPT and a SoVITS file must be of the same model version (v2 is what Timbre runs today)."""
+    t2s_version = getattr(t2s, "version", None)
+    sovits_version = getattr(sovits, "version", None)
+    if t2s_version is not None and sovits_version is not None and t2s_version != sovits_version:
+        raise CheckpointError(
+            f"the GPT file is a {_version_name(t2s_version)} model but the SoVITS file is "
+            f"{_version_name(sovits_version)}; load a matching pair (both v2)"
+        )
+
+
+def _version_name(version) -> str:
+    return str(getattr(version, "value", version))
