@@ -1,0 +1,249 @@
+"""Official GPT-SoVITS s1 (GPT / T2S) checkpoints: read, map to Timbre's `T2SModel`, write back.
+
+An s1 `.ckpt` is a torch zip holding a plain dict `{"weight": {"model.<name>": tensor}, "config": dict,
+"info": str}`; the pretrained files and the half-precision saves of `s1_train.py` share this layout
+(weights fp16 or fp32). Plain dicts and tensors only, so files are read with `weights_only=True`.
+"""
+
+import os
+import re
+import tempfile
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.errors import CheckpointError
+from core.models.t2s import T2SConfig, T2SModel
+
+OFFICIAL_PREFIX = "model."
+"""Every weight key of an s1 file starts with this (the Lightning module's attribute name)."""
+
+# (official name after the prefix, Timbre name); `{i}` is a layer index.
+_RENAMES: tuple[tuple[str, str], ...] = (
+    ("bert_proj.weight", "bert_proj.weight"),
+    ("bert_proj.bias", "bert_proj.bias"),
+    ("ar_text_embedding.word_embeddings.weight", "text_embedding.weight"),
+    ("ar_text_position.alpha", "text_position.alpha"),
+    ("ar_audio_embedding.word_embeddings.weight", "audio_embedding.weight"),
+    ("ar_audio_position.alpha", "audio_position.alpha"),
+    ("h.layers.{i}.self_attn.in_proj_weight", "layers.{i}.attn.qkv.weight"),
+    ("h.layers.{i}.self_attn.in_proj_bias", "layers.{i}.attn.qkv.bias"),
+    ("h.layers.{i}.self_attn.out_proj.weight", "layers.{i}.attn.out.weight"),
+    ("h.layers.{i}.self_attn.out_proj.bias", "layers.{i}.attn.out.bias"),
+    ("h.layers.{i}.linear1.weight", "layers.{i}.mlp.fc1.weight"),
+    ("h.layers.{i}.linear1.bias", "layers.{i}.mlp.fc1.bias"),
+    ("h.layers.{i}.linear2.weight", "layers.{i}.mlp.fc2.weight"),
+    ("h.layers.{i}.linear2.bias", "layers.{i}.mlp.fc2.bias"),
+    ("h.layers.{i}.norm1.weight", "layers.{i}.norm1.weight"),
+    ("h.layers.{i}.norm1.bias", "layers.{i}.norm1.bias"),
+    ("h.layers.{i}.norm2.weight", "layers.{i}.norm2.weight"),
+    ("h.layers.{i}.norm2.bias", "layers.{i}.norm2.bias"),
+    ("ar_predict_layer.weight", "lm_head.weight"),
+)
+_S2_KEY_MARKERS = ("enc_p.", "dec.", "flow.", "quantizer.", "ref_enc.", "ssl_proj.")
+"""Key prefixes of SoVITS (s2) generator weights, used to recognise an s2 file given as s1."""
+_S2_GIVEN_AS_S1 = "this is a SoVITS (s2) file, not a GPT (s1) .ckpt; load it in the SoVITS slot instead"
+_SOVITS_HEADERS = {b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
+"""GPT-SoVITS overwrites a zip's leading `PK` with these bytes in SoVITS files of these versions."""
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(template).replace(r"\{i\}", r"(\d+)") + "$")
+
+
+def _rename(name: str, table: tuple[tuple[str, str], ...], source: int) -> str | None:
+    for pair in table:
+        match = _pattern(pair[source]).match(name)
+        if match:
+            target = pair[1 - source]
+            return target.replace("{i}", match.group(1)) if match.groups() else target
+    return None
+
+
+def official_s1_to_timbre(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename official s1 weight keys (`model.h.layers.0.self_attn.in_proj_weight`, ...) to Timbre's.
+
+    Raises CheckpointError if a key lacks the `model.` prefix or has no known counterpart.
+    """
+    out: dict[str, torch.Tensor] = {}
+    unknown = []
+    for key, tensor in state.items():
+        name = _rename(key[len(OFFICIAL_PREFIX) :], _RENAMES, 0) if key.startswith(OFFICIAL_PREFIX) else None
+        if name is None:
+            unknown.append(key)
+        else:
+            out[name] = tensor
+    if unknown:
+        raise CheckpointError(
+            f"s1 weights: unexpected keys {unknown[:5]}{' ...' if len(unknown) > 5 else ''}"
+        )
+    return out
+
+
+def timbre_to_official_s1(state: dict[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+    """Inverse of `official_s1_to_timbre`: Timbre keys -> `model.`-prefixed official keys (same order)."""
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for key, tensor in state.items():
+        name = _rename(key, _RENAMES, 1)
+        if name is None:
+            raise CheckpointError(f"T2S state: key {key!r} has no official s1 name")
+        out[OFFICIAL_PREFIX + name] = tensor
+    return out
+
+
+@dataclass
+class LoadedT2S:
+    """A T2S model ready for inference, and what its file said about itself.
+
+    version: "v1" (512-phone vocabulary) or "v2" (v2 symbols; also used by v3/v4/v2Pro SoVITS).
+    raw_config: the whole stored config dict (training sections included), for saving it back.
+    """
+
+    model: T2SModel
+    config: T2SConfig
+    info: str
+    version: str
+    raw_config: dict[str, Any]
+
+
+def _describe_non_s1(path: Path) -> str | None:
+    """A sentence if the file is recognisably something else than an s1 checkpoint, else None."""
+    with path.open("rb") as f:
+        head = f.read(2)
+    if head in _SOVITS_HEADERS:
+        return (
+            f"{path.name}: this is a SoVITS {_SOVITS_HEADERS[head]} (s2) file, not a GPT (s1) .ckpt; "
+            "load it in the SoVITS slot instead"
+        )
+    if head != b"PK":
+        return (
+            f"{path.name}: not a torch checkpoint (expected a zip file starting with 'PK'); "
+            "is the file complete?"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            body = archive.read(pickles[0]) if pickles else b""
+    except (zipfile.BadZipFile, OSError) as err:
+        return f"{path.name}: corrupt or truncated checkpoint ({err}); download or export it again"
+    if b"HParams" in body:
+        return f"{path.name}: {_S2_GIVEN_AS_S1}"
+    return None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: GPT (s1) checkpoint not found; check the path")
+    described = _describe_non_s1(path)
+    if described:
+        raise CheckpointError(described)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign pickles
+        raise CheckpointError(
+            f"{path.name}: cannot read as a GPT (s1) checkpoint ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{path.name}: expected a dict with 'weight' and 'config', found {type(data).__name__}"
+        )
+    weight = data.get("weight")
+    if not isinstance(weight, dict) and "state_dict" in data:
+        raise CheckpointError(
+            f"{path.name}: a Lightning training checkpoint; load the exported half-precision file "
+            "(GPT_weights*/<name>-e<N>.ckpt) instead"
+        )
+    if not isinstance(weight, dict) or "config" not in data:
+        raise CheckpointError(f"{path.name}: expected keys 'weight' and 'config', found {sorted(data)}")
+    keys = list(weight)
+    if (
+        keys
+        and not any(k.startswith(OFFICIAL_PREFIX) for k in keys)
+        and any(k.startswith(_S2_KEY_MARKERS) for k in keys)
+    ):
+        raise CheckpointError(f"{path.name}: {_S2_GIVEN_AS_S1}")
+    return data
+
+
+def _version_of(config: T2SConfig) -> str:
+    return "v1" if config.phoneme_vocab_size <= 512 else "v2"
+
+
+def load_t2s(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedT2S:
+    """Read an official s1 `.ckpt` into a float32 `T2SModel` in eval mode on `device`.
+
+    Raises CheckpointError for a missing, corrupt or foreign file (an s2 file says to use the SoVITS
+    slot), an unknown config, or weights that do not match the config (missing/unexpected keys, shapes).
+    """
+    path = Path(path)
+    data = _read(path)
+    raw_config = data["config"]
+    config = T2SConfig.from_checkpoint(raw_config)
+    state = official_s1_to_timbre(data["weight"])
+    model = T2SModel(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path.name}: weights do not match the stored config (n_layer={config.n_layer}): "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    assert len(state) == len(expected)
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{path.name}: {key} has shape {tuple(tensor.shape)}, "
+                f"the config implies {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    model.eval().to(device)
+    info = data.get("info")
+    return LoadedT2S(
+        model=model,
+        config=config,
+        info=str(info) if info is not None else "",
+        version=_version_of(config),
+        raw_config=raw_config,
+    )
+
+
+def save_t2s(
+    model: T2SModel,
+    config: T2SConfig | dict[str, Any],
+    path: str | os.PathLike[str],
+    info: str,
+    *,
+    half: bool = True,
+) -> Path:
+    """Write `model` as an official s1 `.ckpt` (what `s1_train.py` exports), atomically.
+
+    `config` is either the full stored-config dict to embed (e.g. `LoadedT2S.raw_config` or the training
+    config; its model section must describe `model`) or a `T2SConfig` (a minimal dict is written).
+    Weights are saved fp16 when `half` (as GPT-SoVITS does), else in their dtype. Returns the path.
+    """
+    path = Path(path)
+    if isinstance(config, T2SConfig):
+        stored = config.to_checkpoint()
+    else:
+        stored = config
+    if T2SConfig.from_checkpoint(stored) != model.config:
+        raise CheckpointError("save_t2s: the config to store does not describe this model's sizes")
+    weights = timbre_to_official_s1(
+        {k: (v.detach().half() if half else v.detach()).cpu() for k, v in model.state_dict().items()}
+    )
+    payload = OrderedDict(weight=weights, config=stored, info=info)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,643 @@
+"""The T2S ("text to semantic", GPT-SoVITS "s1") model: phones + BERT features + prompt codes -> codes.
+
+A decoder-only transformer over the concatenation [text positions | semantic positions]. Text positions
+attend to all (non-padding) text; semantic positions attend to the text and causally to earlier semantic
+tokens. Each layer is post-norm: x = LN(x + attn(x)); x = LN(x + mlp(x)). Semantic tokens are 25 Hz
+codes of the SoVITS quantizer (0..vocab_size-2); the last id is EOS.
+
+Reads top to bottom: constants, positional table, KV cache, attention, MLP, block, config, model.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.errors import CheckpointError
+from core.models.sampling import apply_repetition_penalty, logits_to_probs, sample_exponential
+
+BERT_DIM = 1024
+"""Width of the BERT phone features (chinese-roberta-wwm-ext-large hidden size)."""
+LAYER_NORM_EPS = 1e-5
+TRANSFORMER_DROPOUT = 0.1
+"""Dropout inside the transformer layers (attention weights, residual branches); active in training only."""
+POSITION_DROPOUT = 0.1
+"""Dropout after adding the positional encoding; active in training only."""
+SINE_TABLE_POSITIONS = 4000
+"""Rows of the precomputed sinusoid table; positions beyond it are computed on demand."""
+MIN_STEPS_BEFORE_EOS = 11
+"""EOS cannot be sampled (its logit column is dropped) for decode steps 0..10 (~0.4 s of audio)."""
+MAX_DECODE_STEPS = 1500
+"""Hard cap on decode steps (60 s of 25 Hz codes)."""
+SEMANTIC_HZ_FOR_EARLY_STOP = 50
+"""GPT-SoVITS computes early_stop_num = 50 * data.max_sec (sic: the codes are 25 Hz)."""
+ACCURACY_TOP_K = 3
+"""`loss` reports top-3 accuracy, like the reference's training log."""
+KV_CACHE_CHUNK = 256
+"""The KV cache grows by at least this many positions at a time."""
+
+
+def sine_table(n_positions: int, dim: int) -> torch.Tensor:
+    """The fixed sinusoidal position table: (n_positions, dim) float32, sin on even and cos on odd columns."""
+    table = torch.zeros(n_positions, dim)
+    position = torch.arange(0, n_positions, dtype=torch.float32).unsqueeze(1)  # (N, 1)
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)
+    return table
+
+
+def left_padding_mask(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """(B,) lengths -> (B, total) bool, True on the first `total - length` (padding) positions."""
+    positions = torch.arange(total, device=lengths.device).unsqueeze(0)  # (1, total)
+    return positions < (total - lengths).unsqueeze(1)
+
+
+def right_padding_mask(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """(B,) lengths -> (B, total) bool, True on positions >= length (padding)."""
+    positions = torch.arange(total, device=lengths.device).unsqueeze(0)  # (1, total)
+    return positions >= lengths.unsqueeze(1)
+
+
+def text_then_causal_mask(n_text: int, n_audio: int, device: torch.device | str) -> torch.Tensor:
+    """(S, S) bool, True where a query may attend (S = n_text + n_audio).
+
+    Text rows see all text columns and no semantic column; semantic rows see all text columns and the
+    semantic columns up to and including their own.
+    """
+    total = n_text + n_audio
+    allowed = torch.zeros(total, total, dtype=torch.bool, device=device)
+    allowed[:, :n_text] = True
+    allowed[n_text:, n_text:] = torch.ones(n_audio, n_audio, dtype=torch.bool, device=device).tril()
+    return allowed
+
+
+class KVCache:
+    """Keys and values of every layer for the positions decoded so far.
+
+    `keys[i]` / `values[i]` are (B, capacity, hidden_dim) buffers of which the first `length` positions are
+    filled. The decoder passes the cache in and gets it back; `select_rows` drops finished batch rows.
+    """
+
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], length: int = 0) -> None:
+        self.keys = keys
+        self.values = values
+        self.length = length
+
+    @classmethod
+    def allocate(
+        cls, n_layer: int, batch: int, capacity: int, width: int, device: torch.device, dtype: torch.dtype
+    ) -> "KVCache":
+        """An empty cache able to hold `capacity` positions without growing."""
+        keys = [torch.empty(batch, capacity, width, device=device, dtype=dtype) for _ in range(n_layer)]
+        values = [torch.empty(batch, capacity, width, device=device, dtype=dtype) for _ in range(n_layer)]
+        return cls(keys, values, 0)
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[1]
+
+    def reserve(self, n_new: int) -> "KVCache":
+        """Make room for `n_new` more positions (grows by at least `KV_CACHE_CHUNK`)."""
+        needed = self.length + n_new
+        if needed > self.capacity:
+            capacity = max(needed, self.capacity + KV_CACHE_CHUNK)
+            for buffers in (self.keys, self.values):
+                for i, old in enumerate(buffers):
+                    new = old.new_empty(old.shape[0], capacity, old.shape[2])
+                    new[:, : self.length] = old[:, : self.length]
+                    buffers[i] = new
+        return self
+
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store (B, T, C) keys/values after the filled positions; return all keys/values (B, length+T, C).
+
+        `length` itself is advanced by `advance` once every layer has written.
+        """
+        end = self.length + k.shape[1]
+        self.keys[layer][:, self.length : end] = k
+        self.values[layer][:, self.length : end] = v
+        return self.keys[layer][:, :end], self.values[layer][:, :end]
+
+    def advance(self, n: int) -> "KVCache":
+        self.length += n
+        return self
+
+    def select_rows(self, index: torch.Tensor) -> "KVCache":
+        """Keep only the batch rows in `index` (1-D int64), in that order."""
+        self.keys = [torch.index_select(k, 0, index) for k in self.keys]
+        self.values = [torch.index_select(v, 0, index) for v in self.values]
+        return self
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with one fused q/k/v projection."""
+
+    def __init__(self, config: "T2SConfig") -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.hidden_dim, 3 * config.hidden_dim)
+        self.out = nn.Linear(config.hidden_dim, config.hidden_dim)
+        self.dropout = TRANSFORMER_DROPOUT
+
+    def forward(
+        self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        """x (B, T, C); allowed (B, 1 or n_head, T, S) bool, True = may attend, S = cached + T keys."""
+        batch, n_query, width = x.shape
+        q, k, v = F.linear(x, self.qkv.weight, self.qkv.bias).chunk(3, dim=-1)  # (B, T, C) each
+        if cache is not None and cache.length > 0:
+            k, v = cache.write(layer, k, v)  # (B, S, C)
+        elif cache is not None:
+            cache.write(layer, k, v)
+        n_key = k.shape[1]
+        q = q.view(batch, n_query, self.n_head, -1).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(batch, n_key, self.n_head, -1).transpose(1, 2)  # (B, nh, S, hs)
+        v = v.view(batch, n_key, self.n_head, -1).transpose(1, 2)  # (B, nh, S, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(batch, n_query, width)  # (B, T, C)
+        return self.out(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: "T2SConfig") -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_dim, config.ffn_dim)
+        self.fc2 = nn.Linear(config.ffn_dim, config.hidden_dim)
+        self.dropout = nn.Dropout(TRANSFORMER_DROPOUT)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(F.relu(self.fc1(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """Post-norm transformer layer: x = LN(x + attn(x)); x = LN(x + mlp(x))."""
+
+    def __init__(self, config: "T2SConfig") -> None:
+        super().__init__()
+        self.attn = SelfAttention(config)
+        self.norm1 = nn.LayerNorm(config.hidden_dim, eps=LAYER_NORM_EPS)
+        self.mlp = MLP(config)
+        self.norm2 = nn.LayerNorm(config.hidden_dim, eps=LAYER_NORM_EPS)
+        self.dropout1 = nn.Dropout(TRANSFORMER_DROPOUT)
+        self.dropout2 = nn.Dropout(TRANSFORMER_DROPOUT)
+
+    def forward(
+        self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+    ) -> torch.Tensor:
+        x = self.norm1(x + self.dropout1(self.attn(x, allowed, cache, layer)))  # (B, T, C)
+        return self.norm2(x + self.dropout2(self.mlp(x)))  # (B, T, C)
+
+
+class PositionScale(nn.Module):
+    """Adds alpha * sinusoid to token embeddings (alpha is learnt, one scalar)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.dropout = nn.Dropout(POSITION_DROPOUT)
+
+    def forward(self, x: torch.Tensor, table_rows: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C) + alpha * table_rows (T, C) -> (B, T, C)."""
+        return self.dropout(x + self.alpha * table_rows)
+
+
+_MODEL_KEYS_IGNORED = ("linear_units", "random_bert")
+"""Keys of the checkpoint's `model` section that do not change the network (the FFN width is 4 * hidden)."""
+_TOP_LEVEL_KEYS_IGNORED = (
+    "train",
+    "optimizer",
+    "inference",
+    "pretrained_s1",
+    "train_semantic_path",
+    "train_phoneme_path",
+    "output_dir",
+    "version",
+)
+"""Top-level sections of the stored config that only concern training or the reference's UI."""
+
+
+@dataclass(frozen=True)
+class T2SConfig:
+    """Sizes of a T2S model, as stored in the `config["model"]` section of an official s1 `.ckpt`."""
+
+    embedding_dim: int = 512
+    hidden_dim: int = 512
+    n_head: int = 16
+    n_layer: int = 24
+    vocab_size: int = 1025
+    phoneme_vocab_size: int = 732
+    eos: int = 1024
+    dropout: float = 0.0
+    """Dropout on the token embeddings (training only)."""
+    max_sec: int = 54
+    """`config["data"]["max_sec"]`: longest training clip; inference stops after 50 * max_sec tokens."""
+
+    def __post_init__(self) -> None:
+        if self.eos != self.vocab_size - 1:
+            raise CheckpointError(
+                f"T2S config: EOS must be vocab_size - 1 = {self.vocab_size - 1}, got {self.eos}"
+            )
+        if self.embedding_dim != self.hidden_dim:
+            raise CheckpointError(
+                f"T2S config: embedding_dim ({self.embedding_dim}) must equal hidden_dim ({self.hidden_dim})"
+            )
+        if self.hidden_dim % self.n_head != 0:
+            raise CheckpointError(
+                f"T2S config: hidden_dim ({self.hidden_dim}) is not divisible by head ({self.n_head})"
+            )
+
+    @property
+    def ffn_dim(self) -> int:
+        return 4 * self.hidden_dim
+
+    @property
+    def early_stop_num(self) -> int:
+        """Token budget GPT-SoVITS gives one decode call: 50 * max_sec."""
+        return SEMANTIC_HZ_FOR_EARLY_STOP * self.max_sec
+
+    @classmethod
+    def from_checkpoint(cls, cfg: dict[str, Any]) -> "T2SConfig":
+        """Build from the whole `config` dict of an s1 `.ckpt` (sections model, data, train, ...).
+
+        Raises CheckpointError on a missing `model` section, a missing model key, or any key not known
+        to be harmless (see `_MODEL_KEYS_IGNORED`, `_TOP_LEVEL_KEYS_IGNORED`).
+        """
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict):
+            raise CheckpointError(
+                "T2S config: expected a dict with a 'model' section (an s1 GPT .ckpt config)"
+            )
+        unknown = sorted(set(cfg) - {"model", "data"} - set(_TOP_LEVEL_KEYS_IGNORED))
+        if unknown:
+            raise CheckpointError(f"T2S config: unknown top-level keys {unknown}; is this an s1 (GPT) file?")
+        model = cfg["model"]
+        names = {
+            "embedding_dim": "embedding_dim",
+            "hidden_dim": "hidden_dim",
+            "head": "n_head",
+            "n_layer": "n_layer",
+            "vocab_size": "vocab_size",
+            "phoneme_vocab_size": "phoneme_vocab_size",
+            "EOS": "eos",
+            "dropout": "dropout",
+        }
+        unknown = sorted(set(model) - set(names) - set(_MODEL_KEYS_IGNORED))
+        if unknown:
+            raise CheckpointError(f"T2S config: unknown keys in 'model': {unknown}")
+        missing = sorted(set(names) - set(model))
+        if missing:
+            raise CheckpointError(f"T2S config: 'model' section lacks {missing}")
+        values: dict[str, Any] = {ours: model[theirs] for theirs, ours in names.items()}
+        data = cfg.get("data") or {}
+        if "max_sec" in data:
+            values["max_sec"] = data["max_sec"]
+        ints = [k for k in values if k != "dropout"]
+        for key in ints:
+            values[key] = int(values[key])
+        values["dropout"] = float(values["dropout"])
+        return cls(**values)
+
+    def to_checkpoint(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The stored-config dict: a copy of `base` (or a minimal one) with the model sizes written in."""
+        cfg: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()}
+        model = dict(cfg.get("model") or {})
+        model.update(
+            vocab_size=self.vocab_size,
+            phoneme_vocab_size=self.phoneme_vocab_size,
+            embedding_dim=self.embedding_dim,
+            hidden_dim=self.hidden_dim,
+            head=self.n_head,
+            n_layer=self.n_layer,
+            dropout=self.dropout,
+            EOS=self.eos,
+        )
+        model.setdefault("linear_units", self.ffn_dim)
+        cfg["model"] = model
+        cfg["data"] = {**(cfg.get("data") or {}), "max_sec": self.max_sec}
+        return cfg
+
+
+@dataclass
+class T2SGeneration:
+    """What one `generate_detailed` call produced, per input item (in input order).
+
+    tokens: generated codes (n_i,) int64, what SoVITS decodes (the reference's `y[-idx:]`).
+    full: prompt + generated codes, the reference's `y_list` item.
+    stop_steps: the decode step at which each item stopped (the reference's `idx`).
+    step_logits: raw logits (n_recorded, vocab_size) of the first `record_logits` steps, if asked.
+    """
+
+    tokens: list[torch.Tensor]
+    full: list[torch.Tensor]
+    stop_steps: list[int]
+    step_logits: list[torch.Tensor] = field(default_factory=list)
+
+
+class T2SModel(nn.Module):
+    """The GPT-SoVITS v1/v2 text-to-semantic decoder, built from a `T2SConfig`."""
+
+    def __init__(self, config: T2SConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert_proj = nn.Linear(BERT_DIM, config.embedding_dim)
+        self.text_embedding = nn.Embedding(config.phoneme_vocab_size, config.embedding_dim)
+        self.text_position = PositionScale()
+        self.audio_embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.audio_position = PositionScale()
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.lm_head = nn.Linear(config.hidden_dim, config.vocab_size, bias=False)
+        self.register_buffer(
+            "sines", sine_table(SINE_TABLE_POSITIONS, config.embedding_dim), persistent=False
+        )
+
+    # ----- building blocks -------------------------------------------------------------------------
+
+    def _sine_rows(self, start: int, n: int) -> torch.Tensor:
+        """Rows start..start+n-1 of the sinusoid table: (n, C)."""
+        if start + n <= self.sines.shape[0]:
+            return self.sines[start : start + n]
+        table = sine_table(start + n, self.config.embedding_dim).to(self.sines)
+        return table[start : start + n]
+
+    def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
+        """phones (B, T) int64, bert (B, 1024, T) float -> (B, T, C) with text positions 0..T-1."""
+        x = self.embedding_dropout(self.text_embedding(phones))  # (B, T, C)
+        x = x + self.bert_proj(bert.transpose(1, 2))  # (B, T, C)
+        return self.text_position(x, self._sine_rows(0, x.shape[1]))
+
+    def embed_audio(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """tokens (B, T) int64 at semantic positions start..start+T-1 -> (B, T, C)."""
+        y = self.embedding_dropout(self.audio_embedding(tokens))  # (B, T, C)
+        return self.audio_position(y, self._sine_rows(start, y.shape[1]))
+
+    def transformer(
+        self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None
+    ) -> torch.Tensor:
+        """x (B, T, C), allowed (B, 1, T, S) bool -> (B, T, C); writes keys/values to `cache` if given."""
+        allowed = allowed.expand(-1, self.config.n_head, -1, -1)  # (B, nh, T, S)
+        for i, block in enumerate(self.layers):
+            x = block(x, allowed, cache, i)
+        if cache is not None:
+            cache.advance(x.shape[1])
+        return x
+
+    # ----- inference -------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        phones: list[torch.Tensor],
+        bert: list[torch.Tensor],
+        prompt: torch.Tensor | None,
+        *,
+        top_k: int | None = 15,
+        top_p: float = 1.0,
+        temperature: float = 1.0,
+        repetition_penalty: float = 1.35,
+        early_stop_num: int = -1,
+        max_len: int | None = None,
+        max_steps: int = MAX_DECODE_STEPS,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
+        """Decode semantic codes for a batch of texts; see `generate_detailed` for the arguments.
+
+        Returns, per item in input order, the generated 25 Hz codes (n_i,) int64 for SoVITS.
+        """
+        return self.generate_detailed(
+            phones,
+            bert,
+            prompt,
+            top_k=top_k,
+            top_p=top_p,
+            temperature=temperature,
+            repetition_penalty=repetition_penalty,
+            early_stop_num=early_stop_num,
+            max_len=max_len,
+            max_steps=max_steps,
+            generator=generator,
+        ).tokens
+
+    @torch.inference_mode()
+    def generate_detailed(
+        self,
+        phones: list[torch.Tensor],
+        bert: list[torch.Tensor],
+        prompt: torch.Tensor | None,
+        *,
+        top_k: int | None = 15,
+        top_p: float = 1.0,
+        temperature: float = 1.0,
+        repetition_penalty: float = 1.35,
+        early_stop_num: int = -1,
+        max_len: int | None = None,
+        max_steps: int = MAX_DECODE_STEPS,
+        generator: torch.Generator | None = None,
+        record_logits: int = 0,
+    ) -> T2SGeneration:
+        """Batched autoregressive decoding with a KV cache.
+
+        Args:
+            phones: per item, phone ids (T_i,) int64 (prompt text phones + target text phones).
+            bert: per item, BERT features (1024, T_i) float.
+            prompt: (B, T_prompt) or (1, T_prompt) int64 semantic codes of the reference clip, or None
+                (prompt-free: items are then decoded one at a time, as GPT-SoVITS does).
+            top_k, top_p, temperature, repetition_penalty: sampling (`core.models.sampling`); top_k=1 is
+                greedy. The penalty covers every earlier token, the prompt included.
+            early_stop_num: stop after this many tokens (-1: no limit); GPT-SoVITS uses
+                `config.early_stop_num`.
+            max_len: text length to left-pad to (default: the longest item; the reference passes the
+                bucket's longest phone/BERT length).
+            max_steps: hard cap on decode steps.
+            generator: random generator for sampling (default: torch's global one for the device).
+            record_logits: keep the raw logits of this many first steps per item (for tests).
+
+        Each step draws once from the generator for the rows still running (shape (B_running, V), V the
+        vocab without EOS for the first `MIN_STEPS_BEFORE_EOS` steps), so a seeded run reproduces
+        GPT-SoVITS's tokens. A row stops when it samples EOS or when EOS is the argmax of its penalised
+        logits; its last sampled token is dropped.
+        """
+        n_items = len(phones)
+        if n_items == 0 or len(bert) != n_items:
+            raise ValueError(f"generate: got {n_items} phone sequences and {len(bert)} BERT features")
+        if prompt is None and n_items > 1:
+            parts = [
+                self.generate_detailed(
+                    [p],
+                    [b],
+                    None,
+                    top_k=top_k,
+                    top_p=top_p,
+                    temperature=temperature,
+                    repetition_penalty=repetition_penalty,
+                    early_stop_num=early_stop_num,
+                    max_steps=max_steps,
+                    generator=generator,
+                    record_logits=record_logits,
+                )
+                for p, b in zip(phones, bert, strict=True)
+            ]
+            return T2SGeneration(
+                tokens=[t for part in parts for t in part.tokens],
+                full=[t for part in parts for t in part.full],
+                stop_steps=[s for part in parts for s in part.stop_steps],
+                step_logits=[s for part in parts for s in part.step_logits],
+            )
+
+        device = self.lm_head.weight.device
+        dtype = self.lm_head.weight.dtype
+        eos = self.config.eos
+        lengths = [int(p.shape[0]) for p in phones]
+        for i, (p, b) in enumerate(zip(phones, bert, strict=True)):
+            if b.shape != (BERT_DIM, p.shape[0]):
+                raise ValueError(
+                    f"generate: item {i} has {p.shape[0]} phones but BERT features {tuple(b.shape)}"
+                )
+        n_text = max(lengths) if max_len is None else int(max_len)
+        if n_text < max(lengths):
+            raise ValueError(f"generate: max_len={n_text} is shorter than the longest item ({max(lengths)})")
+
+        # Text: embedded one item at a time (positions 0..T_i-1), then LEFT-padded with zeros.
+        rows = []
+        for p, b in zip(phones, bert, strict=True):
+            x = self.embed_text(p.to(device).long().unsqueeze(0), b.to(device, dtype).unsqueeze(0))[
+                0
+            ]  # (T_i, C)
+            rows.append(F.pad(x, (0, 0, n_text - x.shape[0], 0)))  # (n_text, C)
+        x = torch.stack(rows)  # (B, n_text, C)
+        text_pad = left_padding_mask(torch.tensor(lengths, device=device), n_text)  # (B, n_text)
+
+        if prompt is None:
+            y = torch.zeros(n_items, 0, dtype=torch.long, device=device)
+        else:
+            y = prompt.to(device).long()
+            if y.ndim == 1:
+                y = y.unsqueeze(0)
+            y = y.expand(n_items, -1) if y.shape[0] == 1 else y
+            if y.shape[0] != n_items:
+                raise ValueError(f"generate: prompt has {y.shape[0]} rows for {n_items} items")
+        n_prompt = y.shape[1]
+        xy = torch.cat([x, self.embed_audio(y, 0)], dim=1)  # (B, S, C), S = n_text + n_prompt
+
+        # Who may attend to whom in the first pass: text -> text, prompt -> text + earlier prompt,
+        # never to padding columns.
+        allowed = text_then_causal_mask(n_text, n_prompt, device).unsqueeze(0)  # (1, S, S)
+        key_ok = torch.cat([~text_pad, torch.ones_like(y, dtype=torch.bool)], dim=1)  # (B, S)
+        allowed = (allowed & key_ok.unsqueeze(1)).unsqueeze(1)  # (B, 1, S, S)
+
+        budget = max_steps if early_stop_num == -1 else min(max_steps, early_stop_num + 1)
+        cache = KVCache.allocate(
+            self.config.n_layer,
+            n_items,
+            xy.shape[1] + min(budget, KV_CACHE_CHUNK),
+            self.config.hidden_dim,
+            device,
+            dtype,
+        )
+        running = list(range(n_items))  # input index of each remaining batch row
+        full: list[torch.Tensor | None] = [None] * n_items
+        stop_steps: list[int] = [0] * n_items
+        recorded: list[list[torch.Tensor]] = [[] for _ in range(n_items)]
+
+        for step in range(max_steps):
+            cache.reserve(xy.shape[1])
+            h = self.transformer(xy, allowed, cache)  # (B, T, C)
+            logits = self.lm_head(h[:, -1]).float()  # (B, V)
+            if step < record_logits:
+                for row, item in enumerate(running):
+                    recorded[item].append(logits[row].clone())
+            # From now on each query is the newest token: it sees all non-padding keys and itself.
+            if step == 0:
+                allowed = allowed[:, :, -1:, :]  # (B, 1, 1, S)
+            allowed = F.pad(allowed, (0, 1), value=True)
+
+            step_logits = logits[:, :-1] if step < MIN_STEPS_BEFORE_EOS else logits  # EOS column dropped
+            step_logits = apply_repetition_penalty(step_logits, y, repetition_penalty)
+            probs = logits_to_probs(step_logits, top_k=top_k, top_p=top_p, temperature=temperature)
+            samples = sample_exponential(probs, generator)  # (B, 1)
+            y = torch.cat([y, samples], dim=1)
+
+            finished = (samples[:, 0] == eos) | (step_logits.argmax(dim=-1) == eos)  # (B,)
+            out_of_budget = (early_stop_num != -1 and step + 1 > early_stop_num) or step == max_steps - 1
+            if out_of_budget:
+                finished = torch.ones_like(finished)
+            if bool(finished.any()):
+                for row in torch.nonzero(finished).flatten().tolist():
+                    full[running[row]] = y[row, :-1]
+                    stop_steps[running[row]] = step
+                keep = torch.nonzero(~finished).flatten()
+                running = [running[row] for row in keep.tolist()]
+                if not running:
+                    break
+                y = y.index_select(0, keep)
+                allowed = allowed.index_select(0, keep)
+                cache.select_rows(keep)
+            xy = self.embed_audio(y[:, -1:], n_prompt + step)  # (B, 1, C)
+
+        full_tensors = [t if t is not None else y.new_zeros(n_prompt) for t in full]
+        return T2SGeneration(
+            tokens=[t[n_prompt:].clone() for t in full_tensors],
+            full=[t.clone() for t in full_tensors],
+            stop_steps=stop_steps,
+            step_logits=[torch.stack(r) if r else torch.empty(0, self.config.vocab_size) for r in recorded],
+        )
+
+    # ----- training --------------------------------------------------------------------------------
+
+    def loss(
+        self,
+        phones: torch.Tensor,
+        phone_lens: torch.Tensor,
+        codes: torch.Tensor,
+        code_lens: torch.Tensor,
+        bert: torch.Tensor,
+    ) -> tuple[torch.Tensor, float]:
+        """Teacher-forced training loss (GPT-SoVITS `forward_old`).
+
+        Args:
+            phones: (B, T_x) int64, right-padded with 0.
+            phone_lens: (B,) int64.
+            codes: (B, T_y) int64 semantic codes, right-padded (any value).
+            code_lens: (B,) int64.
+            bert: (B, 1024, T_x) float, zero-padded.
+
+        Returns:
+            (summed cross-entropy over codes + EOS targets, top-3 accuracy ignoring EOS targets).
+
+        Note: like the reference, the text padding mask is built as LEFT padding although the batch is
+        right-padded; kept so that losses match GPT-SoVITS training.
+        """
+        eos = self.config.eos
+        n_text = int(phone_lens.max())
+        n_codes = int(code_lens.max())
+        phones = phones[:, :n_text]
+        bert = bert[:, :, :n_text]
+        codes = codes[:, :n_codes]
+        x = self.embed_text(phones, bert)  # (B, T_x, C)
+        text_pad = left_padding_mask(phone_lens, n_text)  # (B, T_x)
+        code_pad = right_padding_mask(code_lens, n_codes)  # (B, T_y)
+
+        codes = codes.long().masked_fill(code_pad, 0)
+        # targets: the codes then EOS (EOS also fills the padding); inputs: targets shifted right by one
+        targets = F.pad(codes, (0, 1), value=0) + eos * F.pad(code_pad.long(), (0, 1), value=1)  # (B, T_y+1)
+        y = self.embed_audio(targets[:, :-1], 0)  # (B, T_y, C)
+
+        allowed = text_then_causal_mask(n_text, n_codes, x.device).unsqueeze(0)  # (1, S, S)
+        key_ok = ~torch.cat([text_pad, code_pad], dim=1)  # (B, S)
+        allowed = (allowed & key_ok.unsqueeze(1)).unsqueeze(1)  # (B, 1, S, S)
+        h = self.transformer(torch.cat([x, y], dim=1), allowed)  # (B, S, C)
+        logits = self.lm_head(h[:, n_text - 1 :])  # (B, T_y+1, V): last text position predicts code 0
+
+        loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="sum")
+        with torch.no_grad():
+            counted = targets != eos
+            top = logits.topk(ACCURACY_TOP_K, dim=-1).indices  # (B, T_y+1, k)
+            hit = (top == targets.unsqueeze(-1)).any(dim=-1) & counted
+            n_counted = int(counted.sum())
+            accuracy = float(hit.sum()) / n_counted if n_counted else 0.0
+        return loss, accuracy
