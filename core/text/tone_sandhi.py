@@ -1,0 +1,345 @@
+"""Mandarin tone sandhi on jieba-segmented words (the rules the GPT-SoVITS v2 frontend applies).
+
+Tones live in TONE3 finals (`"ao3"`, `"e5"`: digit 1-4, 5 = neutral). The rules, in the order they run:
+
+* re-grouping of the segmentation before any reading is taken (`merge_for_sandhi`): `不` and `一`
+  are glued to the word after them, `V 一 V` becomes one word (`看一看`), repeated words are joined
+  (`看`+`看`), runs of third-tone words up to three characters are joined, and a lone `儿` is glued to
+  the word before it;
+* `不` before a fourth tone becomes second tone, and neutral inside `X不X` (`看不懂`);
+* `一` becomes second tone before a fourth tone, fourth tone before other tones, neutral inside `V一V`, first
+  tone as an ordinal (`第一`) or inside a number;
+* neutral tones: reduplicated nouns/verbs/adjectives, modal particles, `的地得`, aspect `了着过`, suffixes
+  `们子`, locatives `上下里`, directional `来去`, the classifier `个`, and a list of words whose last
+  syllable is conventionally neutral;
+* third-tone sandhi: a third tone before a third tone becomes second tone, split along the word's sub-words.
+
+Word lists are data (`data/zh_tone_words.json`). The class holds no mutable state after construction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# Characters that end a word as a sentence-final particle and are read in the neutral tone.
+_PARTICLES = "吧呢哈啊呐噻嘛吖嗨呐哦哒额滴哩哟喽啰耶喔诶"
+# Punctuation after "一" that keeps it in the first tone.
+_PUNCT_AFTER_YI = "：，；。？！“”‘’':,;.?!"
+
+Segment = list[list[str]]  # [[word, pos], ...]
+
+
+@dataclass(frozen=True)
+class ToneWordLists:
+    """Word lists driving the neutral-tone and erhua rules."""
+
+    neutral_tone_words: frozenset[str]
+    never_neutral_words: frozenset[str]
+    erhua_words: frozenset[str]
+    not_erhua_words: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def load_tone_word_lists() -> ToneWordLists:
+    """Read `data/zh_tone_words.json` (the reference's word lists)."""
+    raw = json.loads((_DATA_DIR / "zh_tone_words.json").read_text(encoding="utf-8"))
+    return ToneWordLists(
+        neutral_tone_words=frozenset(raw["neutral_tone_words"]),
+        never_neutral_words=frozenset(raw["never_neutral_words"]),
+        erhua_words=frozenset(raw["erhua_words"]),
+        not_erhua_words=frozenset(raw["not_erhua_words"]),
+    )
+
+
+def _with_tone(final: str, tone: str) -> str:
+    return final[:-1] + tone
+
+
+def _all_third(finals: Sequence[str]) -> bool:
+    return all(f[-1] == "3" for f in finals)
+
+
+def _is_doubled(word: str) -> bool:
+    return len(word) == 2 and word[0] == word[1]
+
+
+class ToneSandhi:
+    """Applies the sandhi rules above.
+
+    `cut_for_search(word)` yields the sub-words of a word (jieba's search-engine mode); `finals_of(word)`
+    returns the word's TONE3 finals before sandhi (pypinyin, neutral tone as 5). Both are injected so that the
+    caller decides which tokenizer and which dictionary readings are used.
+    """
+
+    def __init__(
+        self,
+        words: ToneWordLists,
+        cut_for_search: Callable[[str], Iterable[str]],
+        finals_of: Callable[[str], list[str]],
+    ) -> None:
+        self.words = words
+        self._cut_for_search = cut_for_search
+        self._finals_of = finals_of
+
+    # ---- re-grouping of the segmentation -------------------------------------------------------------
+    def merge_for_sandhi(self, seg: Sequence[Sequence[str]]) -> Segment:
+        """Re-group a jieba `[(word, pos), ...]` segmentation so that the sandhi rules see whole units.
+
+        A grouping step that fails on an unusual reading (an empty final) is skipped, as in the reference.
+        """
+        out = self._merge_bu(seg)
+        out = self._guarded(self._merge_yi, out)
+        out = self._merge_repeats(out)
+        out = self._guarded(self._merge_third_tone_words, out)
+        out = self._guarded(self._merge_third_tone_edges, out)
+        return self._merge_er(out)
+
+    @staticmethod
+    def _guarded(step: Callable[[Segment], Segment], seg: Segment) -> Segment:
+        try:
+            return step(seg)
+        except IndexError:
+            return seg
+
+    @staticmethod
+    def _merge_bu(seg: Sequence[Sequence[str]]) -> Segment:
+        out: Segment = []
+        prev = ""
+        for word, pos in seg:
+            if prev == "不":
+                word = prev + word
+            if word != "不":
+                out.append([word, pos])
+            prev = word
+        if prev == "不":
+            out.append([prev, "d"])
+        return out
+
+    @staticmethod
+    def _merge_yi(seg: Segment) -> Segment:
+        # V 一 V -> one word (听一听)
+        grouped: Segment = []
+        i = 0
+        while i < len(seg):
+            word, pos = seg[i]
+            if i >= 1 and word == "一" and i + 1 < len(seg):
+                left = grouped[-1] if grouped else seg[i - 1]
+                right = seg[i + 1]
+                if left[0] == right[0] and left[1] == "v" and right[1] == "v":
+                    grouped[-1] = [left[0] + "一" + right[0], left[1]]
+                    i += 2
+                    continue
+            grouped.append([word, pos])
+            i += 1
+        # a lone 一 takes the word after it
+        out: Segment = []
+        for word, pos in grouped:
+            if out and out[-1][0] == "一":
+                out[-1][0] = out[-1][0] + word
+            else:
+                out.append([word, pos])
+        return out
+
+    @staticmethod
+    def _merge_repeats(seg: Segment) -> Segment:
+        out: Segment = []
+        for word, pos in seg:
+            if out and word == out[-1][0]:
+                out[-1][0] = out[-1][0] + word
+            else:
+                out.append([word, pos])
+        return out
+
+    def _merge_third_tone_words(self, seg: Segment) -> Segment:
+        """Join two adjacent all-third-tone words when together they are at most three characters."""
+        finals = [self._finals_of(word) for word, _ in seg]
+        out: Segment = []
+        joined = [False] * len(seg)
+        for i, (word, pos) in enumerate(seg):
+            if (
+                i >= 1
+                and _all_third(finals[i - 1])
+                and _all_third(finals[i])
+                and not joined[i - 1]
+                and not _is_doubled(seg[i - 1][0])
+                and len(seg[i - 1][0]) + len(word) <= 3
+            ):
+                out[-1][0] = out[-1][0] + word
+                joined[i] = True
+            else:
+                out.append([word, pos])
+        return out
+
+    def _merge_third_tone_edges(self, seg: Segment) -> Segment:
+        """Join two adjacent words when the first ends and the second starts with a third tone (≤ 3 chars)."""
+        finals = [self._finals_of(word) for word, _ in seg]
+        out: Segment = []
+        joined = [False] * len(seg)
+        for i, (word, pos) in enumerate(seg):
+            if (
+                i >= 1
+                and finals[i - 1][-1][-1] == "3"
+                and finals[i][0][-1] == "3"
+                and not joined[i - 1]
+                and not _is_doubled(seg[i - 1][0])
+                and len(seg[i - 1][0]) + len(word) <= 3
+            ):
+                out[-1][0] = out[-1][0] + word
+                joined[i] = True
+            else:
+                out.append([word, pos])
+        return out
+
+    @staticmethod
+    def _merge_er(seg: Segment) -> Segment:
+        out: Segment = []
+        for i, (word, pos) in enumerate(seg):
+            if i >= 1 and word == "儿" and seg[i - 1][0] != "#":
+                out[-1][0] = out[-1][0] + word
+            else:
+                out.append([word, pos])
+        return out
+
+    # ---- tone changes inside one word ----------------------------------------------------------------
+    def apply(
+        self,
+        word: str,
+        pos: str,
+        finals: list[str],
+        *,
+        split_doubles: bool = False,
+        keep: Sequence[bool] | None = None,
+    ) -> list[str]:
+        """Return the finals of `word` (jieba POS `pos`) after 不, 一, neutral-tone and third-tone sandhi.
+
+        Timbre's reading only: `split_doubles=True` does not neutralise a repeated character that starts a
+        new sub-word (`银行|行长`), only true reduplications (`奶奶`, `看看`, `高高兴兴`); `keep[i]` protects
+        syllable `i` (a reading fixed by the phrase table) from the neutral-tone rules.
+        """
+        finals = list(finals)
+        finals = self._bu(word, finals)
+        finals = self._yi(word, finals)
+        before = list(finals)
+        finals = self._neutral(word, pos, finals, split_doubles=split_doubles)
+        if keep is not None:
+            finals = [b if k else f for b, f, k in zip(before, finals, keep, strict=True)]
+        return self._third(word, finals)
+
+    @staticmethod
+    def _bu(word: str, finals: list[str]) -> list[str]:
+        if len(word) == 3 and word[1] == "不":
+            finals[1] = _with_tone(finals[1], "5")
+            return finals
+        for i, ch in enumerate(word):
+            if ch == "不" and i + 1 < len(word) and finals[i + 1][-1] == "4":
+                finals[i] = _with_tone(finals[i], "2")
+        return finals
+
+    @staticmethod
+    def _yi(word: str, finals: list[str]) -> list[str]:
+        if "一" in word and all(ch.isnumeric() for ch in word if ch != "一"):
+            return finals  # a digit string (一零零) or 一 alone
+        if len(word) == 3 and word[1] == "一" and word[0] == word[-1]:
+            finals[1] = _with_tone(finals[1], "5")
+        elif word.startswith("第一"):
+            finals[1] = _with_tone(finals[1], "1")
+        else:
+            for i, ch in enumerate(word):
+                if ch != "一" or i + 1 >= len(word):
+                    continue
+                if finals[i + 1][-1] == "4":
+                    finals[i] = _with_tone(finals[i], "2")
+                elif word[i + 1] not in _PUNCT_AFTER_YI:
+                    finals[i] = _with_tone(finals[i], "4")
+        return finals
+
+    def _is_neutral_word(self, word: str) -> bool:
+        return word in self.words.neutral_tone_words or word[-2:] in self.words.neutral_tone_words
+
+    def _doubled_across_subwords(self, word: str, j: int) -> bool:
+        """True when word[j-1] == word[j] only because two sub-words meet there (银行|行长)."""
+        if len(word) < 4 or j < 2 or j + 2 > len(word):
+            return False
+        subwords = set(self._cut_for_search(word))
+        left, right = word[j - 2 : j], word[j : j + 2]
+        return left in subwords and right in subwords and not _is_doubled(left) and not _is_doubled(right)
+
+    def _neutral(self, word: str, pos: str, finals: list[str], *, split_doubles: bool) -> list[str]:
+        for j in range(1, len(word)):
+            if word[j] == word[j - 1] and pos[0] in "nva" and word not in self.words.never_neutral_words:
+                if split_doubles and self._doubled_across_subwords(word, j):
+                    continue
+                finals[j] = _with_tone(finals[j], "5")
+        ge = word.find("个")
+        last = word[-1:]
+        if last and last in _PARTICLES:
+            finals[-1] = _with_tone(finals[-1], "5")
+        elif last and last in "的地得":
+            finals[-1] = _with_tone(finals[-1], "5")
+        elif len(word) == 1 and word in "了着过" and pos in {"ul", "uz", "ug"}:
+            finals[-1] = _with_tone(finals[-1], "5")
+        elif (
+            len(word) > 1
+            and last in "们子"
+            and pos in {"r", "n"}
+            and word not in self.words.never_neutral_words
+        ):
+            finals[-1] = _with_tone(finals[-1], "5")
+        elif len(word) > 1 and last in "上下里" and pos in {"s", "l", "f"}:
+            finals[-1] = _with_tone(finals[-1], "5")
+        elif len(word) > 1 and last in "来去" and word[-2] in "上下进出回过起开":
+            finals[-1] = _with_tone(finals[-1], "5")
+        elif (
+            ge >= 1 and (word[ge - 1].isnumeric() or word[ge - 1] in "几有两半多各整每做是")
+        ) or word == "个":
+            finals[ge] = _with_tone(finals[ge], "5")
+        elif self._is_neutral_word(word):
+            finals[-1] = _with_tone(finals[-1], "5")
+
+        parts = self._split_in_two(word)
+        halves = [finals[: len(parts[0])], finals[len(parts[0]) :]]
+        for part, half in zip(parts, halves, strict=True):
+            if self._is_neutral_word(part):
+                half[-1] = _with_tone(half[-1], "5")
+        return halves[0] + halves[1]
+
+    def _split_in_two(self, word: str) -> list[str]:
+        """Split at the shortest search-mode sub-word: [it, rest] if it starts the word, else [rest, it]."""
+        shortest = sorted(self._cut_for_search(word), key=len)[0]
+        if word.find(shortest) == 0:
+            return [shortest, word[len(shortest) :]]
+        return [word[: -len(shortest)], shortest]
+
+    def _third(self, word: str, finals: list[str]) -> list[str]:
+        if len(word) == 2 and _all_third(finals):
+            finals[0] = _with_tone(finals[0], "2")
+        elif len(word) == 3:
+            parts = self._split_in_two(word)
+            if _all_third(finals):
+                if len(parts[0]) == 2:  # 蒙古/包
+                    finals[0] = _with_tone(finals[0], "2")
+                    finals[1] = _with_tone(finals[1], "2")
+                elif len(parts[0]) == 1:  # 纸/老虎
+                    finals[1] = _with_tone(finals[1], "2")
+            else:
+                halves = [finals[: len(parts[0])], finals[len(parts[0]) :]]
+                for i, half in enumerate(halves):
+                    if _all_third(half) and len(half) == 2:  # 所有/人
+                        half[0] = _with_tone(half[0], "2")
+                    elif i == 1 and not _all_third(half) and half[0][-1] == "3" and halves[0][-1][-1] == "3":
+                        halves[0][-1] = _with_tone(halves[0][-1], "2")  # 好/喜欢
+                finals = halves[0] + halves[1]
+        elif len(word) == 4:
+            halves = [finals[:2], finals[2:]]
+            finals = []
+            for half in halves:
+                if _all_third(half):
+                    half[0] = _with_tone(half[0], "2")
+                finals += half
+        return finals

@@ -1,0 +1,439 @@
+"""Mandarin grapheme-to-phoneme: normalized Chinese text -> v2 phones and phones-per-character.
+
+Input is the output of `normalize_zh` (CJK characters U+4E00-U+9FA5 and the punctuation `! ? … , . -`).
+Output phones are opencpop-style pairs: an initial (`zh`, or `AA`/`EE`/`OO`/`y`/`w` for zero-initial
+syllables) and a final carrying its tone digit (`ang1`, `ir4`, `v3`, `er5`); each punctuation mark is one
+phone. `word2ph[i]` is the number of phones of character `i` (2 for a syllable, 1 for punctuation).
+
+The pipeline per sentence (split after each punctuation mark):
+
+1. jieba (`jieba_fast`) segments the sentence and tags parts of speech;
+2. `ToneSandhi.merge_for_sandhi` regroups the words (不, 一, repeats, third tones, 儿);
+3. each word is read with pypinyin (phrase dictionary first), tone sandhi is applied, then erhua;
+4. each syllable is mapped through `data/opencpop-strict.txt` to its two phones.
+
+`reference_compat=True` is exactly the GPT-SoVITS v2 pypinyin path (G2PW off). The default adds Timbre's
+corrections, all of them general rules rather than per-sentence fixes:
+
+* a polyphone phrase table (`data/zh_polyphone_phrases.txt`) read before pypinyin; a phrase only counts where
+  it does not cut a jieba word in two (so 还钱 in 我|还|钱 matches, 长大 in 家长|大会 does not);
+* part-of-speech rules for one-character words (还/v huán, 数/v shǔ, 地/uv de, 得 of obligation děi, ...);
+* the neutral-tone rules leave alone a syllable whose reading the phrase table fixes, 的/地/得 that are not
+  particles (目的 mùdì, 土地 tǔdì, 获得 huòdé) and a repeated character that starts a new sub-word
+  (银行|行长); the particle 地 is read `de`.
+
+Inline overrides (`overrides`, character index -> TONE3 syllable) are applied last, after sandhi and erhua:
+what the user wrote is what is spoken.
+
+Nothing is loaded at import time: the dictionaries and the jieba tokenizer are built on first use by
+`_load_engine()` (a bounded cache) and never mutated afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.errors import TextError
+from core.text.tone_sandhi import ToneSandhi, load_tone_word_lists
+
+if TYPE_CHECKING:
+    from core.text.g2pw import G2PW
+
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+PUNCTUATION: tuple[str, ...] = ("!", "?", "…", ",", ".", "-")
+_SENTENCE_END = re.compile(r"(?<=[!?…,.\-])\s*")
+_LATIN = re.compile(r"[a-zA-Z]+")
+_TONE3 = re.compile(r"^([a-zü:]+?)([1-5])$")
+
+# Finals whose written form is shortened after an initial (uei -> ui, ...).
+_SHORT_FINALS = {"uei": "ui", "iou": "iu", "uen": "un"}
+# Zero-initial syllables written with y/w (whole syllables first, then the first letter).
+_ZERO_INITIAL_WHOLE = {"ing": "ying", "i": "yi", "in": "yin", "u": "wu"}
+_ZERO_INITIAL_FIRST = {"v": "yu", "e": "e", "i": "y", "u": "w"}
+
+# One-character words whose reading follows their part of speech (Timbre's reading only).
+# (char, jieba POS prefix) -> TONE3 syllable.
+_POS_READINGS: dict[tuple[str, str], str] = {
+    ("还", "v"): "huan2",
+    ("数", "v"): "shu3",
+    ("地", "uv"): "de5",
+    ("地", "n"): "di4",
+    ("得", "v"): "de2",
+    ("得", "ud"): "de5",
+    ("着", "uz"): "zhe5",
+    ("了", "ul"): "le5",
+    ("调", "v"): "tiao2",
+    ("朝", "p"): "chao2",
+    ("长", "v"): "zhang3",
+    ("倒", "v"): "dao4",
+    ("处", "v"): "chu3",
+    ("教", "v"): "jiao1",
+    ("种", "v"): "zhong4",
+    ("答", "v"): "da1",
+}
+# 得 of obligation (děi): a one-character 得 after a pronoun/noun subject and before a verb.
+_DEI_SUBJECT_POS = ("r", "n")
+_DEI_NEXT_POS = ("v", "d")
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """Everything the G2P reads: built once, never mutated."""
+
+    jieba: object  # jieba_fast.Tokenizer
+    posseg: object  # jieba_fast.posseg.POSTokenizer
+    sandhi: ToneSandhi
+    pinyin_to_phones: dict[str, tuple[str, str]]
+    phones_to_pinyin: dict[tuple[str, str], str]
+    phrases: dict[str, tuple[str, ...]]
+    max_phrase_len: int
+
+
+def _read_opencpop(path: Path) -> dict[str, tuple[str, str]]:
+    table: dict[str, tuple[str, str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        key, value = line.split("\t")
+        initial, final = value.strip().split(" ")
+        table[key] = (initial, final)
+    return table
+
+
+def read_phrase_table(path: Path) -> dict[str, tuple[str, ...]]:
+    """Read a `phrase<TAB>syl1 syl2 ...` table (TONE3, `#` comments); one syllable per character."""
+    phrases: dict[str, tuple[str, ...]] = {}
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        word, _, reading = line.partition("\t")
+        syllables = tuple(reading.split())
+        if len(syllables) != len(word.strip()):
+            raise TextError(
+                f"{path.name} line {n}: {word!r} has {len(word)} characters but {len(syllables)} syllables"
+            )
+        phrases[word.strip()] = syllables
+    return phrases
+
+
+def _finals_tone3(word: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.FINALS_TONE3)
+
+
+def _initials(word: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS)
+
+
+@lru_cache(maxsize=1)
+def _load_engine() -> _Engine:
+    import jieba_fast
+    import jieba_fast.posseg
+
+    logging.getLogger("jieba_fast").setLevel(logging.CRITICAL)
+    tokenizer = jieba_fast.Tokenizer()
+    tokenizer.initialize()
+    posseg = jieba_fast.posseg.POSTokenizer(tokenizer)
+    sandhi = ToneSandhi(
+        load_tone_word_lists(), cut_for_search=tokenizer.cut_for_search, finals_of=_finals_tone3
+    )
+    to_phones = _read_opencpop(_DATA_DIR / "opencpop-strict.txt")
+    to_pinyin: dict[tuple[str, str], str] = {}
+    for key, pair in to_phones.items():
+        to_pinyin.setdefault(pair, key)
+    phrases = read_phrase_table(_DATA_DIR / "zh_polyphone_phrases.txt")
+    return _Engine(
+        jieba=tokenizer,
+        posseg=posseg,
+        sandhi=sandhi,
+        pinyin_to_phones=to_phones,
+        phones_to_pinyin=to_pinyin,
+        phrases=phrases,
+        max_phrase_len=max((len(p) for p in phrases), default=1),
+    )
+
+
+# ---- syllables <-> phones ------------------------------------------------------------------------------
+def _split_tone3(syllable: str) -> tuple[str, str]:
+    """TONE3 pinyin (`"lve4"`, `"nü3"`, `"ma5"`) -> (initial, final+tone) as pypinyin writes them."""
+    from pypinyin.contrib.tone_convert import to_finals_tone3, to_initials
+
+    text = syllable.strip().lower().replace("ü", "v").replace("u:", "v")
+    if not _TONE3.match(text):
+        raise TextError(
+            f"{syllable!r} is not TONE3 pinyin; write the syllable then its tone 1-5, e.g. 'chang2', 'lv4'"
+        )
+    return to_initials(text, strict=True), to_finals_tone3(text, strict=True, neutral_tone_with_five=True)
+
+
+def _syllable_to_phones(engine: _Engine, initial: str, final: str) -> tuple[str, str]:
+    """pypinyin (initial, TONE3 final) -> (opencpop initial, opencpop final + tone)."""
+    base, tone = final[:-1], final[-1:]
+    if tone not in ("1", "2", "3", "4", "5") or not base:
+        raise TextError(f"cannot read the syllable {initial + final!r}: no tone digit 1-5")
+    if initial:
+        pinyin = initial + _SHORT_FINALS.get(base, base)
+    elif base in _ZERO_INITIAL_WHOLE:
+        pinyin = _ZERO_INITIAL_WHOLE[base]
+    elif base[0] in _ZERO_INITIAL_FIRST:
+        pinyin = _ZERO_INITIAL_FIRST[base[0]] + base[1:]
+    else:
+        pinyin = base
+    if pinyin not in engine.pinyin_to_phones:
+        raise TextError(f"the syllable {pinyin + tone!r} has no v2 phones (not in opencpop-strict.txt)")
+    new_initial, new_final = engine.pinyin_to_phones[pinyin]
+    return new_initial, new_final + tone
+
+
+def pinyin_of_phones(initial: str, final: str) -> str:
+    """Inverse of the opencpop map: (`"zh"`, `"ang1"`) -> `"zhang1"`, (`"y"`, `"v3"`) -> `"yu3"`.
+
+    The final must carry its tone digit; ü is written `v` (`"lv4"`). Raises `TextError` for a pair that is
+    not a v2 Mandarin syllable.
+    """
+    engine = _load_engine()
+    tone = final[-1:]
+    if tone not in ("1", "2", "3", "4", "5"):
+        raise TextError(f"{final!r} has no tone digit 1-5")
+    pinyin = engine.phones_to_pinyin.get((initial, final[:-1]))
+    if pinyin is None:
+        raise TextError(f"({initial!r}, {final!r}) is not a Mandarin syllable of the v2 phone set")
+    return pinyin + tone
+
+
+def syllable_phones(syllable: str) -> tuple[str, str]:
+    """TONE3 pinyin (`"chang2"`, `"lv4"`, neutral tone `5`) -> its two v2 phones (`("ch", "ang2")`)."""
+    engine = _load_engine()
+    initial, final = _split_tone3(syllable)
+    return _syllable_to_phones(engine, initial, final)
+
+
+# ---- erhua -------------------------------------------------------------------------------------------
+def _erhua(engine: _Engine, initials: list[str], finals: list[str], word: str, pos: str) -> list[str]:
+    """儿 at the end of a word: a first tone becomes second; in an erhua word 儿 takes the tone before it."""
+    lists = engine.sandhi.words
+    for i, final in enumerate(finals):
+        if i == len(finals) - 1 and word[i] == "儿" and final == "er1":
+            finals[i] = "er2"
+    if word not in lists.erhua_words and (word in lists.not_erhua_words or pos in {"a", "j", "nr"}):
+        return finals
+    if len(finals) != len(word):
+        return finals
+    out: list[str] = []
+    for i, final in enumerate(finals):
+        if (
+            i == len(finals) - 1
+            and word[i] == "儿"
+            and final in {"er2", "er5"}
+            and word[-2:] not in lists.not_erhua_words
+            and out
+        ):
+            final = "er" + out[-1][-1]
+        out.append(final)
+    return out
+
+
+# ---- Timbre's readings ----------------------------------------------------------------------------------
+def _word_spans(words: Sequence[str]) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for word in words:
+        spans.append((start, start + len(word)))
+        start += len(word)
+    return spans
+
+
+def _phrase_readings(engine: _Engine, sentence: str, words: Sequence[str]) -> list[str | None]:
+    """Per character, the phrase table's TONE3 reading or None.
+
+    Forward longest match; a match must not cut a jieba word in two (it either covers whole words or lies
+    inside one word).
+    """
+    spans = _word_spans(words)
+    word_of = [0] * len(sentence)
+    for k, (a, b) in enumerate(spans):
+        for i in range(a, b):
+            word_of[i] = k
+    readings: list[str | None] = [None] * len(sentence)
+    i = 0
+    while i < len(sentence):
+        matched = 0
+        for length in range(min(engine.max_phrase_len, len(sentence) - i), 1, -1):
+            phrase = sentence[i : i + length]
+            if phrase not in engine.phrases:
+                continue
+            first, last = spans[word_of[i]], spans[word_of[i + length - 1]]
+            inside_one = word_of[i] == word_of[i + length - 1]
+            whole_words = first[0] == i and last[1] == i + length
+            if inside_one or whole_words:
+                readings[i : i + length] = list(engine.phrases[phrase])
+                matched = length
+                break
+        i += matched or 1
+    return readings
+
+
+def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
+    """Reading of the one-character word `words[k]` from its part of speech and neighbours, or None."""
+    word, pos = words[k]
+    if len(word) != 1:
+        return None
+    if word == "得" and 0 < k < len(words) - 1:
+        prev_pos, next_pos = words[k - 1][1], words[k + 1][1]
+        if prev_pos.startswith(_DEI_SUBJECT_POS) and next_pos.startswith(_DEI_NEXT_POS):
+            return "dei3"
+    for prefix_len in (len(pos), 2, 1):
+        reading = _POS_READINGS.get((word, pos[:prefix_len]))
+        if reading is not None:
+            return reading
+    return None
+
+
+def _non_particle_ending(word: str, pos: str, finals: Sequence[str]) -> bool:
+    """True when a word ends in 的/地/得 that is not the structural particle (目的, 土地, 获得)."""
+    last = word[-1:]
+    if len(word) < 2 or last not in "的地得":
+        return False
+    if last == "地":  # the particle only after a reduplicated stem (慢慢地); otherwise 土地, 特地
+        stem = word[:-1]
+        return not (len(stem) >= 2 and stem[-1] == stem[-2])
+    return finals[-1][-1] != "5"
+
+
+# ---- the per-sentence pipeline -------------------------------------------------------------------------
+@dataclass
+class _Syllable:
+    initial: str
+    final: str  # TONE3 final, or the punctuation mark itself (then initial == final)
+
+
+def _read_sentence(engine: _Engine, sentence: str, *, compat: bool) -> list[_Syllable]:
+    raw = [(w, p) for w, p in engine.posseg.lcut(sentence)]
+    merged = engine.sandhi.merge_for_sandhi(raw)
+    fixed: list[str | None] = [None] * len(sentence)
+    if not compat:
+        fixed = _phrase_readings(engine, sentence, [w for w, _ in raw])
+        start = 0
+        for k, (word, _) in enumerate(raw):
+            if len(word) == 1 and fixed[start] is None:
+                fixed[start] = _pos_reading(raw, k)
+            start += len(word)
+
+    out: list[_Syllable] = []
+    start = 0
+    for word, pos in merged:
+        end = start + len(word)
+        if pos == "eng":
+            start = end
+            continue
+        initials = _initials(word)
+        finals = _finals_tone3(word)
+        n = min(len(initials), len(finals))
+        initials, finals = initials[:n], finals[:n]
+        if compat:
+            finals = engine.sandhi.apply(word, pos, finals)
+        else:
+            keep = [False] * n
+            if n == len(word):
+                for i in range(n):
+                    reading = fixed[start + i]
+                    if reading is not None:
+                        initials[i], finals[i] = _split_tone3(reading)
+                        keep[i] = True
+                if _non_particle_ending(word, pos, finals):
+                    keep[-1] = True
+            finals = engine.sandhi.apply(word, pos, finals, split_doubles=True, keep=keep)
+            if (
+                n == len(word)
+                and word[-1] == "地"
+                and not keep[-1]
+                and finals[-1] == "i5"
+                and initials[-1] == "d"
+            ):
+                finals[-1] = "e5"  # the particle 地 is read de
+        finals = _erhua(engine, initials, finals, word, pos)
+        out.extend(_Syllable(c, v) for c, v in zip(initials, finals, strict=False))
+        start = end
+    return out
+
+
+def g2p_zh(
+    norm_text: str,
+    *,
+    overrides: Mapping[int, str] | None = None,
+    reference_compat: bool = False,
+) -> tuple[list[str], list[int]]:
+    """Normalized Chinese text -> (v2 phones, phones per character).
+
+    `overrides` maps a character index of `norm_text` to a TONE3 syllable (`"chang2"`, neutral tone `5`); it
+    wins over every other rule and is applied after tone sandhi. `reference_compat=True` reproduces the
+    GPT-SoVITS v2 pypinyin path exactly (and still honours `overrides`).
+    Raises `TextError` for a character that cannot be read or a bad override.
+    """
+    engine = _load_engine()
+    sentences = [s for s in _SENTENCE_END.split(norm_text) if s.strip()]
+    syllables: list[_Syllable] = []
+    for sentence in sentences:
+        sentence = _LATIN.sub("", sentence)
+        if sentence:
+            syllables.extend(_read_sentence(engine, sentence, compat=reference_compat))
+
+    if overrides:
+        _apply_overrides(norm_text, syllables, overrides)
+
+    phones: list[str] = []
+    word2ph: list[int] = []
+    for syl in syllables:
+        if syl.initial == syl.final:
+            if syl.initial not in PUNCTUATION:
+                raise TextError(
+                    f"cannot read {syl.initial!r} in {norm_text!r}: only Chinese characters and "
+                    "! ? … , . - are allowed here; normalize the text first (normalize_zh)"
+                )
+            phones.append(syl.initial)
+            word2ph.append(1)
+        else:
+            phones.extend(_syllable_to_phones(engine, syl.initial, syl.final))
+            word2ph.append(2)
+    return phones, word2ph
+
+
+def _apply_overrides(norm_text: str, syllables: list[_Syllable], overrides: Mapping[int, str]) -> None:
+    if len(syllables) != len(norm_text.replace(" ", "")) or " " in norm_text:
+        raise TextError(
+            "inline pinyin needs one syllable per character, but this text does not map one-to-one "
+            f"({len(norm_text)} characters, {len(syllables)} syllables); remove Latin letters and spaces"
+        )
+    for index, syllable in overrides.items():
+        if not 0 <= index < len(norm_text):
+            raise TextError(
+                f"pinyin override at character {index} is outside the text ({len(norm_text)} characters)"
+            )
+        if norm_text[index] in PUNCTUATION:
+            raise TextError(
+                f"pinyin override {syllable!r} points at the punctuation mark {norm_text[index]!r}"
+            )
+        initial, final = _split_tone3(syllable)
+        syllables[index] = _Syllable(initial, final)
+
+
+def g2p_zh_g2pw(
+    norm_text: str,
+    model: G2PW,
+    *,
+    overrides: Mapping[int, str] | None = None,
+) -> tuple[list[str], list[int]]:
+    """Like `g2p_zh`, but polyphones are read by a loaded G2PW model, as the reference does with G2PW on."""
+    from core.text.g2pw import g2p_with_g2pw
+
+    return g2p_with_g2pw(norm_text, model, overrides=overrides)
