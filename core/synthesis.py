@@ -378,8 +378,9 @@ def join_fragments(fragments: Sequence[torch.Tensor], sr: int, fragment_interval
             pieces.append(torch.zeros(silence_len, dtype=fragment.dtype))
     if not pieces:
         return np.zeros(0, dtype=np.int16)
-    audio = torch.cat(pieces).numpy() * 32768
-    return np.clip(audio, -32768, 32767).astype(np.int16)
+    from core.audio import to_int16
+
+    return to_int16(torch.cat(pieces).numpy())
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -472,7 +473,7 @@ class Synthesizer:
 
     def _early_stop_tokens(self, max_sec: float | None) -> float:
         if max_sec is None:
-            max_sec = self.t2s.max_sec
+            max_sec = self.t2s.config.max_sec
         return SEMANTIC_HZ * max_sec
 
     # -- inputs ----------------------------------------------------------------------------------------------
@@ -484,7 +485,7 @@ class Synthesizer:
 
         wav, sr = load_audio(path)
         name = Path(path).name
-        wav_16k = resample(wav, sr, HUBERT_SR)
+        wav_16k = resample(wav, sr, HUBERT_SR, method="soxr_hq")  # = librosa.load(path, sr=16000)
         seconds = wav_16k.shape[0] / HUBERT_SR
         if wav_16k.shape[0] < REF_MIN_SECONDS * HUBERT_SR or wav_16k.shape[0] > REF_MAX_SECONDS * HUBERT_SR:
             raise AudioError(
@@ -531,7 +532,7 @@ class Synthesizer:
         for segment in result.segments:
             if segment.lang.replace("all_", "") == "zh":
                 parts.append(self.bert.features(segment.norm_text, list(segment.word2ph)).float().cpu())
-            else:
+            else:  # the reference gives non-Chinese text zero features
                 parts.append(torch.zeros(BERT_DIM, len(segment.phones), dtype=torch.float32))
         bert = torch.cat(parts, dim=1) if parts else torch.zeros(BERT_DIM, 0)
         if bert.shape[1] != len(result.ids):
@@ -677,9 +678,9 @@ def _check_not_silent(wav: np.ndarray, name: str) -> None:
 
 def _check_pair(t2s, sovits) -> None:
     """A GPT and a SoVITS file must be of the same model version (v2 is what Timbre runs today)."""
-    t2s_version = getattr(t2s, "version", None)
-    sovits_version = getattr(sovits, "version", None)
-    if t2s_version is not None and sovits_version is not None and t2s_version != sovits_version:
+    t2s_version = _version_name(t2s.version)
+    sovits_version = _version_name(sovits.version)
+    if t2s_version != sovits_version:
         raise CheckpointError(
             f"the GPT file is a {_version_name(t2s_version)} model but the SoVITS file is "
             f"{_version_name(sovits_version)}; load a matching pair (both v2)"
@@ -687,4 +688,4 @@ def _check_pair(t2s, sovits) -> None:
 
 
 def _version_name(version) -> str:
-    return str(getattr(version, "value", version))
+    return str(getattr(version, "value", version)).lower()

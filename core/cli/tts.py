@@ -1,0 +1,198 @@
+"""`python -m core tts`: read text aloud in the voice of a reference clip (zero-shot GPT-SoVITS v2).
+
+    python -m core tts --gpt GPT.ckpt --sovits SOVITS.pth --ref ref.wav --ref-text "参考文本" --ref-lang zh \\
+        --text "要读的文字" --lang zh --out out.wav
+
+Batch mode: `--text-file FILE` reads one utterance per line (blank lines are skipped) and writes
+`OUT_001.wav`, `OUT_002.wav`, ... (numbered by utterance, next to `--out`), loading the models once.
+Defaults are those of `core.synthesis.SynthesisRequest` (= the reference's `TTS.run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from core.errors import SynthesisError, TextError
+
+_DEFAULT_PRETRAINED = "pretrained"
+
+
+def _defaults() -> dict:
+    from core.synthesis import SynthesisRequest
+
+    return {f.name: f.default for f in fields(SynthesisRequest) if f.default is not MISSING}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from core.synthesis import LANGUAGES, SPLIT_METHODS
+
+    d = _defaults()
+    parser = subparsers.add_parser(
+        "tts",
+        help="synthesise speech in the voice of a reference clip",
+        description="Zero-shot text to speech with a GPT (.ckpt) + SoVITS (.pth) pair; writes a 16-bit WAV.",
+    )
+    models = parser.add_argument_group("models")
+    models.add_argument("--gpt", required=True, help="GPT (s1) weights, .ckpt")
+    models.add_argument("--sovits", required=True, help="SoVITS (s2) weights, .pth")
+    models.add_argument(
+        "--pretrained",
+        default=_DEFAULT_PRETRAINED,
+        help="folder with chinese-hubert-base/ and chinese-roberta-wwm-ext-large/ (default: ./pretrained)",
+    )
+    models.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+
+    voice = parser.add_argument_group("voice")
+    voice.add_argument("--ref", required=True, help="reference clip, 3-10 s, any common audio format")
+    voice.add_argument(
+        "--aux-ref", action="append", default=[], metavar="AUDIO", help="extra reference clip (repeatable)"
+    )
+    voice.add_argument(
+        "--ref-text", default="", help="transcript of the reference clip (empty: reference-free mode)"
+    )
+    voice.add_argument("--ref-lang", choices=LANGUAGES, help="language of --ref-text (default: --lang)")
+
+    text = parser.add_argument_group("text")
+    source = text.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the text to read")
+    source.add_argument("--text-file", help="UTF-8 file, one utterance per line (batch mode)")
+    text.add_argument("--lang", required=True, choices=LANGUAGES, help="language of the text")
+    text.add_argument(
+        "--reference-compat", action="store_true", help="read text exactly as GPT-SoVITS (no corrections)"
+    )
+    parser.add_argument("--out", required=True, help="output .wav (batch mode: OUT_001.wav, ...)")
+
+    knobs = parser.add_argument_group("synthesis")
+    knobs.add_argument("--top-k", type=int, default=d["top_k"], help=f"default {d['top_k']}")
+    knobs.add_argument("--top-p", type=float, default=d["top_p"], help=f"default {d['top_p']}")
+    knobs.add_argument(
+        "--temperature", type=float, default=d["temperature"], help=f"default {d['temperature']}"
+    )
+    knobs.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=d["repetition_penalty"],
+        help=f"default {d['repetition_penalty']}",
+    )
+    knobs.add_argument(
+        "--split-method",
+        choices=SPLIT_METHODS,
+        default=d["text_split_method"],
+        help=f"how to cut long text (default {d['text_split_method']})",
+    )
+    knobs.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"default {d['batch_size']}")
+    knobs.add_argument(
+        "--batch-threshold", type=float, default=d["batch_threshold"], help=f"default {d['batch_threshold']}"
+    )
+    knobs.add_argument(
+        "--no-split-bucket", action="store_true", help="batch fragments in input order, not by length"
+    )
+    knobs.add_argument("--no-parallel", action="store_true", help="decode fragments one at a time")
+    knobs.add_argument("--speed", type=float, default=d["speed_factor"], help=f"default {d['speed_factor']}")
+    knobs.add_argument(
+        "--fragment-interval",
+        type=float,
+        default=d["fragment_interval"],
+        help=f"seconds of silence after each fragment (default {d['fragment_interval']})",
+    )
+    knobs.add_argument(
+        "--noise-scale", type=float, default=d["noise_scale"], help=f"default {d['noise_scale']}"
+    )
+    knobs.add_argument("--seed", type=int, default=d["seed"], help="random seed (default -1: a random one)")
+    knobs.add_argument(
+        "--max-sec", type=float, default=None, help="longest speech per fragment (default: the GPT file's)"
+    )
+    parser.set_defaults(handler=_run)
+
+
+def _utterances(args: argparse.Namespace) -> list[str]:
+    if args.text is not None:
+        return [args.text]
+    path = Path(args.text_file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise TextError(f"{path}: text file not found; check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TextError(f"{path}: cannot read it as UTF-8 text ({exc})") from exc
+    utterances = [line.strip() for line in lines if line.strip()]
+    if not utterances:
+        raise TextError(f"{path}: has no text lines to read")
+    return utterances
+
+
+def _output_paths(out: str, n: int, batch: bool) -> list[Path]:
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".wav":
+        raise SynthesisError(f"--out {out}: the output must be a .wav file")
+    if not batch:
+        return [out_path]
+    width = max(3, len(str(n)))
+    return [out_path.with_name(f"{out_path.stem}_{i:0{width}d}{out_path.suffix}") for i in range(1, n + 1)]
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device == "cpu":
+        return
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SynthesisError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+        return
+    raise SynthesisError(f"--device {device}: unknown device; use cpu, cuda or cuda:N")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from core.audio import write_wav
+    from core.synthesis import SynthesisRequest, Synthesizer
+
+    utterances = _utterances(args)
+    batch = args.text_file is not None
+    outputs = _output_paths(args.out, len(utterances), batch)
+    _check_device(args.device)
+
+    def request_for(text: str) -> SynthesisRequest:
+        return SynthesisRequest(
+            text=text,
+            text_lang=args.lang,
+            ref_audio_path=args.ref,
+            aux_ref_audio_paths=tuple(args.aux_ref),
+            prompt_text=args.ref_text,
+            prompt_lang=args.ref_lang or args.lang,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            temperature=args.temperature,
+            repetition_penalty=args.repetition_penalty,
+            text_split_method=args.split_method,
+            batch_size=args.batch_size,
+            batch_threshold=args.batch_threshold,
+            split_bucket=not args.no_split_bucket,
+            speed_factor=args.speed,
+            fragment_interval=args.fragment_interval,
+            seed=args.seed,
+            parallel_infer=not args.no_parallel,
+            noise_scale=args.noise_scale,
+            max_sec=args.max_sec,
+            reference_compat=args.reference_compat,
+        )
+
+    requests = [request_for(text) for text in utterances]  # invalid settings fail before loading models
+    synth = Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device)
+    failed = 0
+    for number, (request, out) in enumerate(zip(requests, outputs, strict=True), start=1):
+        try:
+            result = synth.synthesize_result(request)
+        except TextError as exc:
+            if not batch:
+                raise
+            failed += 1
+            print(f"error: line {number}: {exc}", file=sys.stderr)
+            continue
+        write_wav(out, result.audio, result.sample_rate)
+        seconds = result.audio.shape[0] / result.sample_rate
+        print(f"{out}: {seconds:.2f} s at {result.sample_rate} Hz, seed {result.seed}")
+    return 1 if failed else 0
