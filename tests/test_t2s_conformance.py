@@ -1,0 +1,190 @@
+"""T2S (GPT s1) against the reference's outputs: greedy, batched, seeded sampling, training loss.
+
+Cases are found through the conformance manifest by kind, and everything (model file, seeds, sampling
+settings, buckets) is read from each case.json, so other cases of the same kinds run unchanged.
+"""
+
+import functools
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoints.s1 import LoadedT2S, load_t2s
+
+
+def _cases(conformance_dir: Path, kind: str) -> list[Path]:
+    manifest = json.loads((conformance_dir / "manifest.json").read_text())
+    return [conformance_dir / entry["dir"] for entry in manifest if entry["kind"] == kind]
+
+
+def _case_ids(kind: str) -> list[str]:
+    from tests.conftest import _shared_dir
+
+    path = _shared_dir() / "conformance" / "manifest.json"
+    if not path.is_file():
+        return []
+    return [entry["dir"] for entry in json.loads(path.read_text()) if entry["kind"] == kind]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path) -> LoadedT2S:
+    return load_t2s(path)
+
+
+def _model(case_dir: Path, case: dict) -> LoadedT2S:
+    return _load((case_dir / case["model"]).resolve())
+
+
+def _call_arg(call: str, name: str, default: float) -> float:
+    """A numeric keyword argument as written in case.json's `call` text (e.g. `top_k=5`)."""
+    match = re.search(rf"\b{name}=([0-9.]+)", call)
+    return float(match.group(1)) if match else default
+
+
+class _Inputs:
+    """`_t2s_inputs`: prompt phones/BERT/codes and the target texts, combined as TTS.to_batch does."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.prompt_phones = np.load(folder / "prompt_phones.npy").reshape(-1)
+        self.prompt_bert = np.load(folder / "prompt_bert.npy").astype(np.float32)
+        self.prompt = torch.from_numpy(np.load(folder / "prompt_semantic.npy")).long()
+        self.n_texts = len(json.loads((folder / "inputs.json").read_text())["texts"])
+
+    def item(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        phones = np.concatenate(
+            [self.prompt_phones, np.load(self.folder / f"text{i}_phones.npy").reshape(-1)]
+        )
+        bert = np.concatenate(
+            [self.prompt_bert, np.load(self.folder / f"text{i}_bert.npy").astype(np.float32)], 1
+        )
+        return torch.from_numpy(phones).long(), torch.from_numpy(bert)
+
+
+def _load_case(case_dir: Path) -> tuple[dict, _Inputs]:
+    case = json.loads((case_dir / "case.json").read_text())
+    return case, _Inputs((case_dir / case["inputs_dir"]).resolve())
+
+
+def _sampling(case: dict, loaded: LoadedT2S) -> dict:
+    call = case["call"]
+    return dict(
+        top_k=int(_call_arg(call, "top_k", 1)),
+        top_p=_call_arg(call, "top_p", 1.0),
+        temperature=_call_arg(call, "temperature", 1.0),
+        repetition_penalty=_call_arg(call, "repetition_penalty", 1.35),
+        early_stop_num=loaded.config.early_stop_num,
+    )
+
+
+@pytest.mark.parametrize("case_rel", _case_ids("t2s_greedy"))
+def test_greedy_decode_matches_reference_tokens_and_logits(conformance_dir: Path, case_rel: str) -> None:
+    case_dir = conformance_dir / case_rel
+    case, inputs = _load_case(case_dir)
+    loaded = _model(case_dir, case)
+    phones, bert = inputs.item(0)
+    out = loaded.model.generate_detailed(
+        [phones], [bert], inputs.prompt[None], record_logits=3, **_sampling(case, loaded)
+    )
+    y_full = np.load(case_dir / "y_full.npy")
+    np.testing.assert_array_equal(out.full[0].numpy(), y_full)
+    assert out.stop_steps[0] == int(np.load(case_dir / "idx.npy")[0])
+    np.testing.assert_array_equal(out.tokens[0].numpy(), np.load(case_dir / "generated.npy"))
+    ref_logits = np.load(case_dir / "logits_first3.npy")
+    assert np.abs(out.step_logits[0].numpy() - ref_logits).max() <= 1e-4
+    # The reference's unbatched loop (infer_panel_naive) gives the same result: so does ours with B=1.
+    np.testing.assert_array_equal(out.full[0].numpy(), np.load(case_dir / "naive_y.npy"))
+    assert out.stop_steps[0] == int(np.load(case_dir / "naive_idx.npy")[0])
+    assert np.abs(out.step_logits[0].numpy() - np.load(case_dir / "naive_logits_first3.npy")).max() <= 1e-4
+
+
+@pytest.mark.parametrize("case_rel", _case_ids("t2s_batch"))
+def test_batched_decode_with_left_padding_matches_reference_per_item(
+    conformance_dir: Path, case_rel: str
+) -> None:
+    case_dir = conformance_dir / case_rel
+    case, inputs = _load_case(case_dir)
+    loaded = _model(case_dir, case)
+    items = [inputs.item(i) for i in range(inputs.n_texts)]
+    checked = 0
+    for bucket in case["batch_index_list"]:
+        phones = [items[i][0] for i in bucket]
+        bert = [items[i][1] for i in bucket]
+        max_len = max(max(p.shape[0] for p in phones), max(b.shape[1] for b in bert))
+        out = loaded.model.generate_detailed(
+            phones,
+            bert,
+            inputs.prompt[None].expand(len(bucket), -1),
+            max_len=max_len,
+            **_sampling(case, loaded),
+        )
+        plain = loaded.model.generate(
+            phones, bert, inputs.prompt[None], max_len=max_len, **_sampling(case, loaded)
+        )
+        for row, i in enumerate(bucket):
+            np.testing.assert_array_equal(out.full[row].numpy(), np.load(case_dir / f"item{i}_y_full.npy"))
+            np.testing.assert_array_equal(
+                out.tokens[row].numpy(), np.load(case_dir / f"item{i}_generated.npy")
+            )
+            np.testing.assert_array_equal(plain[row].numpy(), out.tokens[row].numpy())
+            checked += 1
+    for entry in case.get("per_item", []):
+        bucket = case["batch_index_list"][entry["bucket"]]
+        assert entry["item"] in bucket
+    assert checked == sum(len(b) for b in case["batch_index_list"])
+
+
+@pytest.mark.parametrize("case_rel", _case_ids("t2s_sampling_rng"))
+def test_seeded_sampling_reproduces_reference_tokens(conformance_dir: Path, case_rel: str) -> None:
+    case_dir = conformance_dir / case_rel
+    case, inputs = _load_case(case_dir)
+    loaded = _model(case_dir, case)
+    phones, bert = inputs.item(0)
+    torch.manual_seed(int(case["seed"]))
+    out = loaded.model.generate_detailed([phones], [bert], inputs.prompt[None], **_sampling(case, loaded))
+    np.testing.assert_array_equal(out.full[0].numpy(), np.load(case_dir / "y_full.npy"))
+    assert out.stop_steps[0] == int(np.load(case_dir / "idx.npy")[0])
+
+    # An explicit generator seeded alike gives the same tokens and leaves the global RNG alone.
+    generator = torch.Generator().manual_seed(int(case["seed"]))
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    again = loaded.model.generate(
+        [phones], [bert], inputs.prompt[None], generator=generator, **_sampling(case, loaded)
+    )
+    assert torch.equal(torch.get_rng_state(), before)
+    np.testing.assert_array_equal(again[0].numpy(), out.tokens[0].numpy())
+
+
+def _loss_cases() -> list[str]:
+    return _case_ids("t2s_loss")
+
+
+@pytest.mark.parametrize("case_rel", _loss_cases())
+def test_training_loss_and_top3_accuracy_match_reference(conformance_dir: Path, case_rel: str) -> None:
+    case_dir = conformance_dir / case_rel
+    case = json.loads((case_dir / "case.json").read_text())
+    loaded = _model(case_dir, case)
+    phones = torch.from_numpy(np.load(case_dir / "phoneme_ids.npy"))
+    phone_lens = torch.from_numpy(np.load(case_dir / "phoneme_ids_len.npy"))
+    codes = torch.from_numpy(np.load(case_dir / "semantic_ids.npy"))
+    code_lens = torch.from_numpy(np.load(case_dir / "semantic_ids_len.npy"))
+    inputs_dir = case_dir / "../_t2s_inputs"
+    bert = torch.zeros(phones.shape[0], 1024, int(phone_lens.max()))
+    for i in range(phones.shape[0]):
+        item = torch.from_numpy(np.load(inputs_dir / f"text{i}_bert.npy").astype(np.float32))
+        bert[i, :, : item.shape[1]] = item
+    with torch.no_grad():
+        loss, acc = loaded.model.loss(phones, phone_lens, codes, code_lens, bert)
+    ref_loss = float(np.load(case_dir / "loss.npy"))
+    assert abs(loss.item() - ref_loss) <= 1e-4 * abs(ref_loss)
+    assert abs(acc - float(np.load(case_dir / "acc.npy"))) <= 1e-6
+
+
+def test_every_t2s_kind_has_cases(conformance_dir: Path) -> None:
+    for kind in ("t2s_greedy", "t2s_batch", "t2s_sampling_rng", "t2s_loss"):
+        assert _cases(conformance_dir, kind), kind
