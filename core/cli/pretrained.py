@@ -1,0 +1,65 @@
+"""`python -m core pretrained {check,download}`: see what pretrained weights are on disk, fetch the rest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core import pretrained
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pretrained",
+        help="check or download pretrained weights (BERT, HuBERT, base models)",
+        description="Check or download the pretrained weights a model version needs "
+        f"(from the Hugging Face repository {pretrained.HUB_REPO}).",
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    for name, helptext in (
+        ("check", "list which files are present and which are missing (no network)"),
+        ("download", "download the missing files (resumable), then check them"),
+    ):
+        sub = actions.add_parser(name, help=helptext, description=helptext)
+        sub.add_argument("--version", default="v2", choices=pretrained.VERSIONS, help="model version (v2)")
+        sub.add_argument("--dir", default="pretrained", help="pretrained folder (default: ./pretrained)")
+        sub.add_argument(
+            "--inference-only", action="store_true", help="skip the files only fine-tuning needs"
+        )
+        sub.add_argument(
+            "--extra",
+            action="append",
+            default=[],
+            choices=sorted(pretrained.EXTRAS),
+            help="also handle an optional download (repeatable)",
+        )
+        if name == "download":
+            sub.add_argument("--endpoint", default=pretrained.HUB_ENDPOINT, help="Hub endpoint (mirror)")
+            sub.add_argument("--revision", default=pretrained.DEFAULT_REVISION, help="Hub revision")
+            sub.add_argument("--timeout", type=float, default=5.0, help="connection timeout, seconds")
+        sub.set_defaults(handler=_check if name == "check" else _download)
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = pretrained.check(args.dir, args.version, not args.inference_only, tuple(args.extra))
+    print(report.describe())
+    return 0 if report.ok else 1
+
+
+def _download(args: argparse.Namespace) -> int:
+    def progress(done: int, total: int, path: str) -> None:
+        if path:
+            print(f"[{done + 1}/{total}] {path}", file=sys.stderr, flush=True)
+
+    report = pretrained.download(
+        args.dir,
+        args.version,
+        progress,
+        include_training=not args.inference_only,
+        extras=tuple(args.extra),
+        endpoint=args.endpoint,
+        revision=args.revision,
+        timeout_s=args.timeout,
+    )
+    print(report.describe())
+    return 0 if report.ok else 1

@@ -1,0 +1,386 @@
+"""Pretrained weights: what each model version needs, where it lives on the Hub, checking and downloading.
+
+The local folder mirrors the public model repository `lj1995/GPT-SoVITS` (the reference's
+`GPT_SoVITS/pretrained_models/`): a file at `<repo>/<path>` on the Hub goes to `<dir>/<path>` on disk, e.g.
+`pretrained/gsv-v2final-pretrained/s2G2333k.pth`. Nothing here touches the network except `download`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from core.errors import PretrainedMissingError
+
+HUB_REPO = "lj1995/GPT-SoVITS"
+HUB_ENDPOINT = "https://huggingface.co"
+DEFAULT_REVISION = "main"
+DOWNLOAD_HINT = "run `python -m core pretrained download`"
+
+Purpose = Literal["inference", "training", "extra"]
+Role = Literal["bert", "hubert", "t2s", "sovits", "sovits_d", "vocoder", "sv", "g2pw"]
+
+
+@dataclass(frozen=True)
+class PretrainedFile:
+    """One file of the public model repository and what it is for.
+
+    `path` is both the path inside `repo_id` and the path under the local pretrained folder.
+    `alternatives` are local paths accepted instead of `path` (e.g. `model.safetensors` for
+    `pytorch_model.bin`). `unpack_to` marks a zip archive that is extracted into that folder.
+    """
+
+    path: str
+    role: Role
+    purpose: Purpose = "inference"
+    repo_id: str = HUB_REPO
+    alternatives: tuple[str, ...] = ()
+    unpack_to: str | None = None
+
+    def url(self, endpoint: str = HUB_ENDPOINT, revision: str = DEFAULT_REVISION) -> str:
+        """Direct download URL of this file."""
+        return f"{endpoint.rstrip('/')}/{self.repo_id}/resolve/{revision}/{self.path}"
+
+
+BERT_DIR = "chinese-roberta-wwm-ext-large"
+HUBERT_DIR = "chinese-hubert-base"
+
+_SHARED = (
+    PretrainedFile(f"{BERT_DIR}/config.json", "bert"),
+    PretrainedFile(f"{BERT_DIR}/pytorch_model.bin", "bert", alternatives=(f"{BERT_DIR}/model.safetensors",)),
+    PretrainedFile(f"{BERT_DIR}/tokenizer.json", "bert", alternatives=(f"{BERT_DIR}/vocab.txt",)),
+    PretrainedFile(f"{HUBERT_DIR}/config.json", "hubert"),
+    PretrainedFile(f"{HUBERT_DIR}/preprocessor_config.json", "hubert"),
+    PretrainedFile(
+        f"{HUBERT_DIR}/pytorch_model.bin", "hubert", alternatives=(f"{HUBERT_DIR}/model.safetensors",)
+    ),
+)
+_S1_V3 = PretrainedFile("s1v3.ckpt", "t2s")
+_SV = PretrainedFile("sv/pretrained_eres2netv2w24s4ep4.ckpt", "sv")
+_BIGVGAN = "models--nvidia--bigvgan_v2_24khz_100band_256x"
+
+# What each model version needs on top of BERT and HuBERT. v2 is what Timbre runs today; the others are
+# listed so that `check` can report on folders shared with the reference.
+_VERSION_FILES: dict[str, tuple[PretrainedFile, ...]] = {
+    "v1": (
+        PretrainedFile("s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt", "t2s"),
+        PretrainedFile("s2G488k.pth", "sovits"),
+        PretrainedFile("s2D488k.pth", "sovits_d", "training"),
+    ),
+    "v2": (
+        PretrainedFile("gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt", "t2s"),
+        PretrainedFile("gsv-v2final-pretrained/s2G2333k.pth", "sovits"),
+        PretrainedFile("gsv-v2final-pretrained/s2D2333k.pth", "sovits_d", "training"),
+    ),
+    "v2Pro": (
+        _S1_V3,
+        PretrainedFile("v2Pro/s2Gv2Pro.pth", "sovits"),
+        PretrainedFile("v2Pro/s2Dv2Pro.pth", "sovits_d", "training"),
+        _SV,
+    ),
+    "v2ProPlus": (
+        _S1_V3,
+        PretrainedFile("v2Pro/s2Gv2ProPlus.pth", "sovits"),
+        PretrainedFile("v2Pro/s2Dv2ProPlus.pth", "sovits_d", "training"),
+        _SV,
+    ),
+    "v3": (
+        _S1_V3,
+        PretrainedFile("s2Gv3.pth", "sovits"),
+        PretrainedFile(f"{_BIGVGAN}/config.json", "vocoder"),
+        PretrainedFile(f"{_BIGVGAN}/bigvgan_generator.pt", "vocoder"),
+    ),
+    "v4": (
+        _S1_V3,
+        PretrainedFile("gsv-v4-pretrained/s2Gv4.pth", "sovits"),
+        PretrainedFile("gsv-v4-pretrained/vocoder.pth", "vocoder"),
+    ),
+}
+VERSIONS: tuple[str, ...] = tuple(_VERSION_FILES)
+
+# Optional downloads, asked for by name. G2PW (a neural polyphone model for Chinese) is a zip archive that
+# the reference unpacks to `GPT_SoVITS/text/G2PWModel`; here it is unpacked to `<dir>/G2PWModel`.
+EXTRAS: dict[str, PretrainedFile] = {
+    "g2pw": PretrainedFile(
+        "G2PWModel.zip", "g2pw", "extra", repo_id="XXXXRT/GPT-SoVITS-Pretrained", unpack_to="G2PWModel"
+    ),
+}
+
+
+def files_for(
+    version: str = "v2", include_training: bool = True, extras: tuple[str, ...] = ()
+) -> tuple[PretrainedFile, ...]:
+    """The files a model version needs: BERT, HuBERT and the base models (+ discriminators for training)."""
+    if version not in _VERSION_FILES:
+        raise PretrainedMissingError(
+            f"unknown model version {version!r}; expected one of {', '.join(VERSIONS)}"
+        )
+    unknown = [name for name in extras if name not in EXTRAS]
+    if unknown:
+        raise PretrainedMissingError(f"unknown extra {unknown[0]!r}; expected one of {', '.join(EXTRAS)}")
+    files = _SHARED + _VERSION_FILES[version]
+    if not include_training:
+        files = tuple(f for f in files if f.purpose != "training")
+    return files + tuple(EXTRAS[name] for name in extras)
+
+
+# --------------------------------------------------------------------------------------------------
+# Checking
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """A needed file and where it was found (`found` is None when it is missing)."""
+
+    file: PretrainedFile
+    expected: Path
+    found: Path | None
+
+    @property
+    def present(self) -> bool:
+        return self.found is not None
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What is present and missing under `root` for `version`."""
+
+    root: Path
+    version: str
+    files: tuple[FileStatus, ...]
+
+    @property
+    def present(self) -> tuple[FileStatus, ...]:
+        return tuple(s for s in self.files if s.present)
+
+    @property
+    def missing(self) -> tuple[FileStatus, ...]:
+        return tuple(s for s in self.files if not s.present)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def describe(self) -> str:
+        """A human-readable summary: one line per file, then what to do if anything is missing."""
+        lines = [f"pretrained weights for {self.version} in {self.root}:"]
+        for status in self.files:
+            mark = "ok     " if status.present else "MISSING"
+            where = status.found if status.found is not None else status.expected
+            lines.append(f"  {mark} {status.file.purpose:<9} {where}")
+        if not self.ok:
+            lines.append(missing_message(self.missing, self.root, version=self.version))
+        return "\n".join(lines)
+
+
+def _find_local(root: Path, file: PretrainedFile) -> Path | None:
+    if file.unpack_to is not None:
+        target = root / file.unpack_to
+        return target if target.is_dir() and any(target.iterdir()) else None
+    for rel in (file.path, *file.alternatives):
+        candidate = root / rel
+        if candidate.is_file() and candidate.stat().st_size > 0:
+            return candidate
+    return None
+
+
+def check(
+    root: str | os.PathLike, version: str = "v2", include_training: bool = True, extras: tuple[str, ...] = ()
+) -> CheckReport:
+    """Which of the files `version` needs are under `root` (no network, no hashing)."""
+    root = Path(root)
+    statuses = []
+    for file in files_for(version, include_training, extras):
+        expected = root / (file.unpack_to or file.path)
+        statuses.append(FileStatus(file, expected, _find_local(root, file)))
+    return CheckReport(root, version, tuple(statuses))
+
+
+def missing_message(
+    missing: tuple[FileStatus, ...], root: Path, endpoint: str = HUB_ENDPOINT, version: str = "v2"
+) -> str:
+    """What to fetch and where to put it, for an error message or the CLI."""
+    command = f"python -m core pretrained download --version {version} --dir {root}"
+    lines = [f"{len(missing)} file(s) missing; run `{command}` when online, or download by hand:"]
+    for status in missing:
+        lines.append(f"  {status.file.url(endpoint)}\n    -> {status.expected}")
+    return "\n".join(lines)
+
+
+def require(root: str | os.PathLike, version: str = "v2", include_training: bool = False) -> CheckReport:
+    """Like `check`, but raise `PretrainedMissingError` naming every missing file and where it goes."""
+    report = check(root, version, include_training)
+    if not report.ok:
+        raise PretrainedMissingError(
+            f"pretrained weights for {version} are incomplete in {report.root}. "
+            + missing_message(report.missing, report.root, version=version)
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class PretrainedPaths:
+    """Where the models of one version live under a pretrained folder (existence not checked)."""
+
+    bert_dir: Path
+    hubert_dir: Path
+    t2s: Path
+    sovits: Path
+
+
+def model_paths(root: str | os.PathLike, version: str = "v2") -> PretrainedPaths:
+    """Paths of the BERT and HuBERT folders and the base T2S / SoVITS files for `version`."""
+    root = Path(root)
+    by_role = {f.role: root / f.path for f in files_for(version, include_training=False)}
+    return PretrainedPaths(root / BERT_DIR, root / HUBERT_DIR, by_role["t2s"], by_role["sovits"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Downloading
+
+Progress = Callable[[int, int, str], None]
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, size: int | None, etag: str | None) -> None:
+    """Compare a downloaded file with the size and (for LFS files) sha256 the Hub announced."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        path.unlink(missing_ok=True)
+        raise PretrainedMissingError(
+            f"{path}: downloaded {actual} bytes, the Hub announced {size}; the file was removed, "
+            f"{DOWNLOAD_HINT} again"
+        )
+    if etag is not None and _SHA256_RE.match(etag) and _sha256(path) != etag:
+        path.unlink(missing_ok=True)
+        raise PretrainedMissingError(
+            f"{path}: sha256 differs from the Hub's ({etag[:16]}...); the file was removed, "
+            f"{DOWNLOAD_HINT} again"
+        )
+
+
+def _unpack(archive: Path, root: Path, target_name: str) -> None:
+    """Extract a zip whose single top folder (any name) becomes `root/target_name`."""
+    target = root / target_name
+    staging = root / f".{target_name}.unpacking"
+    shutil.rmtree(staging, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zf:
+        for member in zf.namelist():
+            dest = (staging / member).resolve()
+            if not dest.is_relative_to(staging.resolve()):
+                raise PretrainedMissingError(f"{archive.name}: unsafe path {member!r} in the archive")
+        zf.extractall(staging)
+    entries = [p for p in staging.iterdir() if p.name != "__MACOSX"]
+    source = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(source, target)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _probe(url: str, timeout_s: float) -> tuple[int | None, str | None]:
+    """One HEAD request, no retries: `(size, etag)` of a Hub file, or an exception if unreachable.
+
+    Follows relative redirects (renamed repositories); for LFS files the Hub answers with a redirect to
+    its CDN and announces the real size and sha256 in `X-Linked-Size` / `X-Linked-Etag`.
+    """
+    from urllib.parse import urlparse
+
+    import requests
+
+    for _ in range(5):
+        response = requests.head(
+            url, allow_redirects=False, timeout=timeout_s, headers={"Accept-Encoding": "identity"}
+        )
+        location = response.headers.get("Location", "")
+        if 300 <= response.status_code < 400 and location and not urlparse(location).netloc:
+            url = urlparse(url)._replace(path=urlparse(location).path).geturl()
+            continue
+        break
+    if response.status_code >= 400:
+        raise PretrainedMissingError(f"HTTP {response.status_code} for {url}")
+    size = response.headers.get("X-Linked-Size") or response.headers.get("Content-Length")
+    etag = response.headers.get("X-Linked-Etag") or response.headers.get("ETag")
+    etag = etag.removeprefix("W/").strip('"') if etag else None
+    return (int(size) if size and size.isdigit() else None), etag
+
+
+def download(
+    root: str | os.PathLike,
+    version: str = "v2",
+    progress: Progress | None = None,
+    *,
+    include_training: bool = True,
+    extras: tuple[str, ...] = (),
+    endpoint: str = HUB_ENDPOINT,
+    revision: str = DEFAULT_REVISION,
+    timeout_s: float = 5.0,
+) -> CheckReport:
+    """Download what `check` reports missing into `root`, resumably, then verify size and sha256.
+
+    `progress(done, total, path)` is called before each file and once at the end. Partial downloads are kept
+    under `root/.cache/huggingface` and resumed next time. On any network failure it stops at once (no
+    retries beyond one connection attempt of `timeout_s`) with a `PretrainedMissingError` naming every
+    missing file, its URL and where to put it. Returns the final `check` report.
+    """
+    import requests
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    root = Path(root)
+    report = check(root, version, include_training, extras)
+    todo = report.missing
+    root.mkdir(parents=True, exist_ok=True)
+    for index, status in enumerate(todo):
+        file = status.file
+        if progress is not None:
+            progress(index, len(todo), file.path)
+        try:
+            # Probe first: huggingface_hub retries unreachable hosts for ~20 s, this fails in one attempt.
+            size, etag = _probe(file.url(endpoint, revision), timeout_s)
+            local = Path(
+                hf_hub_download(
+                    file.repo_id,
+                    file.path,
+                    revision=revision,
+                    local_dir=root,
+                    endpoint=endpoint,
+                    etag_timeout=timeout_s,
+                    token=False,
+                )
+            )
+        except (
+            requests.RequestException,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            OfflineModeIsEnabled,
+            OSError,
+            PretrainedMissingError,
+        ) as exc:
+            left = check(root, version, include_training, extras).missing
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PretrainedMissingError(
+                f"could not download {file.path} from {endpoint} ({reason}). "
+                + missing_message(left, root, endpoint, version)
+            ) from exc
+        _verify(local, size, etag)
+        if file.unpack_to is not None:
+            _unpack(local, root, file.unpack_to)
+            local.unlink(missing_ok=True)
+    if progress is not None:
+        progress(len(todo), len(todo), "")
+    return check(root, version, include_training, extras)
