@@ -180,9 +180,10 @@ class Block(nn.Module):
 
     def __init__(self, config: "T2SConfig") -> None:
         super().__init__()
+        # registration order = the official checkpoint's key order (attention, MLP, norms)
         self.attn = SelfAttention(config)
-        self.norm1 = nn.LayerNorm(config.hidden_dim, eps=LAYER_NORM_EPS)
         self.mlp = MLP(config)
+        self.norm1 = nn.LayerNorm(config.hidden_dim, eps=LAYER_NORM_EPS)
         self.norm2 = nn.LayerNorm(config.hidden_dim, eps=LAYER_NORM_EPS)
         self.dropout1 = nn.Dropout(TRANSFORMER_DROPOUT)
         self.dropout2 = nn.Dropout(TRANSFORMER_DROPOUT)
