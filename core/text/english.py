@@ -1,0 +1,367 @@
+"""English G2P: normalized English text -> ARPAbet phones (v2 symbols).
+
+`g2p_en(norm_text, reference_compat=True)` reproduces GPT-SoVITS v2's `english.g2p` followed by the `,`
+padding `text/cleaner.py` adds to English segments of fewer than 4 phones. Per token (NLTK's TweetTokenizer,
+tagged with NLTK's averaged-perceptron POS tagger):
+
+1. no letter: the token itself (punctuation);
+2. one letter: its dictionary reading (a capital `A` alone is `EY1`);
+3. a homograph (g2p_en's table plus `read`/`complex`): the reading chosen by the POS tag;
+4. otherwise the lexicon (`cmudict.rep` + `cmudict-fast.rep`, overridden by `engdict-hot.rep`, minus
+   AE AI AR IOS HUD OS), then title-case names (`namedict`), then letter by letter for 3 letters or fewer,
+   then the possessive `'s` rule, then a word-segment split into known words, then g2p_en's neural predictor.
+
+The default mode (`reference_compat=False`) adds POS rules for homographs g2p_en lacks (live, wind, wound,
+dove, lead as a verb) and reads unknown hyphenated compounds part by part. `overrides` (lower-cased word ->
+ARPAbet phones, from inline `<...>` or the user dictionary) win over everything in both modes.
+
+Data is loaded lazily on first use and cached (one copy per process); nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.util
+import json
+import re
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import TextError
+from core.text.en_normalize import normalize_en
+from core.text.symbols import is_symbol
+
+__all__ = ["g2p_en", "normalize_en", "lexicon_lookup"]
+
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+_CMUDICT = "cmudict.rep.gz"
+_CMUDICT_FAST = "cmudict-fast.rep.gz"
+_CMUDICT_HOT = "engdict-hot.rep"
+_NAMEDICT = "namedict.json.gz"
+_TAGGER_ZIP = "averaged_perceptron_tagger_eng.zip"
+_TAGGER_PREFIX = "averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng"
+
+# cmudict.rep starts with a 56-line comment header.
+_CMUDICT_HEADER_LINES = 56
+# Abbreviations the reference removes from the lexicon because their dictionary reading is wrong.
+_REMOVED_WORDS = ("ae", "ai", "ar", "ios", "hud", "os")
+# Phones the reference drops from the G2P output (word separators and decoder specials).
+_DROPPED = frozenset({" ", "<pad>", "UW", "</s>", "<s>"})
+_MIN_PHONES = 4  # English segments with fewer phones get a leading "," pause
+
+# The reference's own corrections to g2p_en's homograph table: (reading if POS matches, else, POS prefix).
+_HOMOGRAPH_FIXES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "read": (("R", "IY1", "D"), ("R", "EH1", "D"), "VBP"),
+    "complex": (
+        ("K", "AH0", "M", "P", "L", "EH1", "K", "S"),
+        ("K", "AA1", "M", "P", "L", "EH0", "K", "S"),
+        "JJ",
+    ),
+}
+
+# Default mode only: homographs missing from g2p_en's table. Each maps POS-tag prefixes to a reading; a tag
+# that matches none keeps the lexicon's reading.
+_EXTRA_HOMOGRAPHS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
+    "live": ((("VB",), ("L", "IH1", "V")), (("JJ", "RB"), ("L", "AY1", "V"))),
+    "lives": ((("VBZ",), ("L", "IH1", "V", "Z")),),
+    "wind": ((("VB",), ("W", "AY1", "N", "D")), (("NN",), ("W", "IH1", "N", "D"))),
+    "winds": ((("VBZ",), ("W", "AY1", "N", "D", "Z")), (("NN",), ("W", "IH1", "N", "D", "Z"))),
+    "wound": ((("VBD", "VBN"), ("W", "AW1", "N", "D")), (("NN", "JJ", "VB"), ("W", "UW1", "N", "D"))),
+    "dove": ((("VBD", "VBN"), ("D", "OW1", "V")), (("NN",), ("D", "AH1", "V"))),
+    "lead": ((("VB", "MD"), ("L", "IY1", "D")),),
+}
+
+# g2p_en's output alphabets (its checkpoint's embedding rows, in order).
+_GRAPHEMES = ("<pad>", "<unk>", "</s>", *"abcdefghijklmnopqrstuvwxyz")
+_PHONEMES = (
+    "<pad>", "<unk>", "<s>", "</s>",
+    "AA0", "AA1", "AA2", "AE0", "AE1", "AE2", "AH0", "AH1", "AH2", "AO0", "AO1", "AO2", "AW0", "AW1", "AW2",
+    "AY0", "AY1", "AY2", "B", "CH", "D", "DH", "EH0", "EH1", "EH2", "ER0", "ER1", "ER2", "EY0", "EY1", "EY2",
+    "F", "G", "HH", "IH0", "IH1", "IH2", "IY0", "IY1", "IY2", "JH", "K", "L", "M", "N", "NG", "OW0", "OW1",
+    "OW2", "OY0", "OY1", "OY2", "P", "R", "S", "SH", "T", "TH", "UH0", "UH1", "UH2", "UW", "UW0", "UW1",
+    "UW2", "V", "W", "Y", "Z", "ZH",
+)  # fmt: skip
+_START, _END = 2, 3  # decoder <s> and </s> ids
+_MAX_DECODE_STEPS = 20
+
+_VOICELESS_FINAL = frozenset({"P", "T", "K", "F", "TH", "HH"})
+_SIBILANT_FINAL = frozenset({"S", "Z", "SH", "ZH", "CH", "JH"})
+_POSSESSIVE_RE = re.compile(r"^([a-z]+)('s)$")
+_HAS_LETTER_RE = re.compile("[a-z]")
+
+
+# --- data loading (lazy, cached)
+def _g2p_en_package_dir() -> Path:
+    """g2p_en's install folder, found without importing it (its import tries `nltk.download`)."""
+    spec = importlib.util.find_spec("g2p_en")
+    if spec is None or not spec.submodule_search_locations:
+        raise TextError(
+            "the English G2P needs the g2p_en package (its homograph table and neural model); "
+            "install it with `pip install g2p_en==2.1.0`"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _open_data(name: str) -> Path:
+    path = _DATA_DIR / name
+    if not path.is_file():
+        raise TextError(f"English pronunciation data {path} is missing; reinstall Timbre (core/text/data/)")
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon() -> dict[str, tuple[str, ...]]:
+    """Lower-cased word -> its first reading, built exactly as the reference builds its dictionary."""
+    lexicon: dict[str, tuple[str, ...]] = {}
+    with gzip.open(_open_data(_CMUDICT), "rt", encoding="utf-8") as f:
+        for index, line in enumerate(f):
+            if index < _CMUDICT_HEADER_LINES:
+                continue
+            fields = line.strip().split("  ")
+            lexicon[fields[0].lower()] = tuple(fields[1].split(" "))
+    with gzip.open(_open_data(_CMUDICT_FAST), "rt", encoding="utf-8") as f:
+        for line in f:
+            fields = line.strip().split(" ")
+            lexicon.setdefault(fields[0].lower(), tuple(fields[1:]))
+    with _open_data(_CMUDICT_HOT).open(encoding="utf-8") as f:
+        for line in f:
+            fields = line.strip().split(" ")
+            lexicon[fields[0].lower()] = tuple(fields[1:])
+    for word in _REMOVED_WORDS:
+        del lexicon[word]
+    return lexicon
+
+
+@functools.lru_cache(maxsize=1)
+def _names() -> dict[str, tuple[str, ...]]:
+    """Lower-cased first name / surname -> first reading (used only for title-case words)."""
+    with gzip.open(_open_data(_NAMEDICT), "rt", encoding="utf-8") as f:
+        raw = json.load(f)
+    return {word: tuple(readings[0]) for word, readings in raw.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _homographs() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]:
+    """g2p_en's homograph table (word -> reading for the POS, other reading, POS prefix) + the fixes."""
+    table: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+    path = _g2p_en_package_dir() / "homographs.en"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            continue
+        headword, pron1, pron2, pos = line.strip().split("|")
+        table[headword.lower()] = (tuple(pron1.split()), tuple(pron2.split()), pos)
+    table.update(_HOMOGRAPH_FIXES)
+    return table
+
+
+@functools.lru_cache(maxsize=1)
+def _tagger():  # -> nltk PerceptronTagger
+    """NLTK's averaged-perceptron English POS tagger, read from the copy shipped in core/text/data."""
+    from nltk.tag.perceptron import PerceptronTagger
+
+    with zipfile.ZipFile(_open_data(_TAGGER_ZIP)) as z:
+        params = [
+            json.loads(z.read(f"{_TAGGER_PREFIX}.{part}.json")) for part in ("weights", "tagdict", "classes")
+        ]
+    tagger = PerceptronTagger(load=False)
+    tagger.decode_json_params(params)
+    return tagger
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():  # -> nltk TweetTokenizer
+    from nltk.tokenize.casual import TweetTokenizer
+
+    return TweetTokenizer()
+
+
+@functools.lru_cache(maxsize=1)
+def _segmenter():  # -> wordsegment.Segmenter
+    from wordsegment import Segmenter
+
+    segmenter = Segmenter()
+    segmenter.load()
+    return segmenter
+
+
+class _NeuralG2P:
+    """g2p_en's GRU encoder-decoder (checkpoint20.npz) in numpy, float32, greedy decoding.
+
+    Reproduces `g2p_en.G2p.predict` operation for operation so that its outputs match bit for bit.
+    """
+
+    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+        self.enc_emb = weights["enc_emb"]  # (n_graphemes, E)
+        self.enc = tuple(weights[f"enc_{k}"] for k in ("w_ih", "w_hh", "b_ih", "b_hh"))
+        self.dec_emb = weights["dec_emb"]  # (n_phonemes, E)
+        self.dec = tuple(weights[f"dec_{k}"] for k in ("w_ih", "w_hh", "b_ih", "b_hh"))
+        self.fc_w = weights["fc_w"]  # (n_phonemes, H)
+        self.fc_b = weights["fc_b"]  # (n_phonemes,)
+        self.g2idx = {g: i for i, g in enumerate(_GRAPHEMES)}
+
+    @staticmethod
+    def _gru_cell(x: np.ndarray, h: np.ndarray, w_ih, w_hh, b_ih, b_hh) -> np.ndarray:
+        """One GRU step. x: (1, E), h: (1, H) -> (1, H); gates in r, z, n order."""
+        gi = np.matmul(x, w_ih.T) + b_ih  # (1, 3H)
+        gh = np.matmul(h, w_hh.T) + b_hh  # (1, 3H)
+        split = gi.shape[-1] * 2 // 3
+        rz = 1 / (1 + np.exp(-(gi[:, :split] + gh[:, :split])))
+        r, z = np.split(rz, 2, -1)
+        n = np.tanh(gi[:, split:] + r * gh[:, split:])
+        return (1 - z) * n + z * h
+
+    def __call__(self, word: str) -> list[str]:
+        """Lower-case word -> ARPAbet phones (at most 20; may contain `UW` or `<unk>`)."""
+        ids = [self.g2idx.get(c, self.g2idx["<unk>"]) for c in [*word, "</s>"]]
+        x = np.take(self.enc_emb, np.expand_dims(ids, 0), axis=0)  # (1, T, E)
+        h = np.zeros((1, self.enc[1].shape[-1]), np.float32)  # (1, H)
+        for t in range(len(word) + 1):
+            h = self._gru_cell(x[:, t, :], h, *self.enc)
+        dec = np.take(self.dec_emb, [_START], axis=0)  # (1, E)
+        phones: list[str] = []
+        for _ in range(_MAX_DECODE_STEPS):
+            h = self._gru_cell(dec, h, *self.dec)
+            logits = np.matmul(h, self.fc_w.T) + self.fc_b  # (1, n_phonemes)
+            pred = int(logits.argmax())
+            if pred == _END:
+                break
+            phones.append(_PHONEMES[pred] if pred < len(_PHONEMES) else "<unk>")
+            dec = np.take(self.dec_emb, [pred], axis=0)
+        return phones
+
+
+@functools.lru_cache(maxsize=1)
+def _neural() -> _NeuralG2P:
+    path = _g2p_en_package_dir() / "checkpoint20.npz"
+    if not path.is_file():
+        raise TextError(f"g2p_en's model {path} is missing; reinstall it with `pip install g2p_en==2.1.0`")
+    with np.load(path) as npz:
+        return _NeuralG2P({k: npz[k] for k in npz.files})
+
+
+@functools.lru_cache(maxsize=4096)
+def _predict(word: str) -> tuple[str, ...]:
+    return tuple(_neural()(word))
+
+
+# --- lookup
+def lexicon_lookup(word: str) -> list[str] | None:
+    """The lexicon's first reading of `word` (case-insensitive), or None when it is not listed."""
+    pron = _lexicon().get(word.lower())
+    return list(pron) if pron is not None else None
+
+
+def _spell(word: str) -> list[str]:
+    lexicon = _lexicon()
+    phones: list[str] = []
+    for ch in word:
+        if ch == "a":
+            phones.append("EY1")
+        elif not ch.isalpha():
+            phones.append(ch)
+        else:
+            phones.extend(lexicon[ch])
+    return phones
+
+
+def _lookup(o_word: str, *, compat: bool) -> list[str]:
+    """Reading of one token that is not a homograph (the reference's `qryword`)."""
+    word = o_word.lower()
+    lexicon = _lexicon()
+    if len(word) > 1 and word in lexicon:
+        return list(lexicon[word])
+    if o_word.istitle() and word in _names():
+        return list(_names()[word])
+    if len(word) <= 3:
+        return _spell(word)
+    if _POSSESSIVE_RE.match(word):
+        phones = _lookup(word[:-2], compat=compat)
+        if phones[-1] in _VOICELESS_FINAL:
+            return [*phones, "S"]
+        if phones[-1] in _SIBILANT_FINAL:
+            return [*phones, "AH0", "Z"]
+        return [*phones, "Z"]
+    if not compat and "-" in word.strip("-"):
+        parts = [p for p in word.split("-") if p]
+        if len(parts) > 1 and all(_HAS_LETTER_RE.search(p) for p in parts):
+            return [ph for part in parts for ph in _lookup(part, compat=compat)]
+    parts = _segmenter().segment(word)
+    if len(parts) == 1:
+        return list(_predict(word))
+    return [ph for part in parts for ph in _lookup(part, compat=compat)]
+
+
+def _homograph(word: str, pos: str, *, compat: bool) -> list[str] | None:
+    table = _homographs()
+    if word in table:
+        pron1, pron2, pos1 = table[word]
+        # A tag shorter than the table's POS that is its prefix also counts (only matters for `read`).
+        if pos.startswith(pos1) or (len(pos) < len(pos1) and pos == pos1[: len(pos)]):
+            return list(pron1)
+        return list(pron2)
+    if not compat and word in _EXTRA_HOMOGRAPHS:
+        for prefixes, pron in _EXTRA_HOMOGRAPHS[word]:
+            if pos.startswith(prefixes):
+                return list(pron)
+    return None
+
+
+def _token_phones(
+    o_word: str, pos: str, overrides: Mapping[str, Sequence[str]], *, compat: bool
+) -> list[str]:
+    word = o_word.lower()
+    if word in overrides:
+        return list(overrides[word])
+    if _HAS_LETTER_RE.search(word) is None:
+        return [word]
+    if len(word) == 1:
+        return ["EY1"] if o_word == "A" else list(_lexicon()[word])
+    pron = _homograph(word, pos, compat=compat)
+    if pron is not None:
+        return pron
+    return _lookup(o_word, compat=compat)
+
+
+def g2p_en(
+    norm_text: str,
+    *,
+    overrides: Mapping[str, Sequence[str]] | None = None,
+    reference_compat: bool = False,
+) -> list[str]:
+    """Normalized English text (from `normalize_en`) -> v2 phone symbols.
+
+    Returns ARPAbet phones with stress digits plus punctuation phones (`, . ! ? … -`); an apostrophe token
+    becomes `-`, symbols outside the v2 table are dropped, and a result shorter than 4 phones gets a leading
+    `,` (as the reference's `clean_text` does for English). `overrides` maps a lower-cased word to the
+    ARPAbet phones to use for it (validated against the v2 table) and wins over every other rule.
+    """
+    overrides = overrides or {}
+    for word, phones in overrides.items():
+        bad = [p for p in phones if not is_symbol(p)]
+        if bad or not phones:
+            raise TextError(
+                f"pronunciation for {word!r} has phones outside the v2 ARPAbet set: {bad or '(empty)'}; "
+                "use ARPAbet with stress digits, e.g. HH AH0 L OW1"
+            )
+    compat = reference_compat
+    tokens = _tokenizer().tokenize(norm_text)
+    tagged = _tagger().tag(tokens)
+    raw: list[str] = []
+    for o_word, pos in tagged:
+        raw.extend(_token_phones(o_word, pos, overrides, compat=compat))
+    phones: list[str] = []
+    for ph in raw:
+        if ph in _DROPPED:
+            continue
+        ph = "UNK" if ph == "<unk>" else ph
+        if is_symbol(ph):
+            phones.append(ph)
+        elif ph == "'":
+            phones.append("-")
+    if len(phones) < _MIN_PHONES:
+        phones = [",", *phones]
+    return phones
