@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from core.checkpoints.s1 import LoadedT2S, load_t2s
+from core.models.t2s import KV_CACHE_CHUNK, T2SConfig, T2SModel, text_then_causal_mask
 
 
 def _cases(conformance_dir: Path, kind: str) -> list[Path]:
@@ -188,3 +189,60 @@ def test_training_loss_and_top3_accuracy_match_reference(conformance_dir: Path, 
 def test_every_t2s_kind_has_cases(conformance_dir: Path) -> None:
     for kind in ("t2s_greedy", "t2s_batch", "t2s_sampling_rng", "t2s_loss"):
         assert _cases(conformance_dir, kind), kind
+
+
+# ----- decode-loop invariants on a small random model (other sizes than the fixtures) -----------------
+
+
+def _small_model(eos_logit_zero: bool) -> T2SModel:
+    config = T2SConfig(
+        embedding_dim=32, hidden_dim=32, n_head=4, n_layer=2, vocab_size=129, phoneme_vocab_size=60, eos=128
+    )
+    torch.manual_seed(5)
+    model = T2SModel(config).eval()
+    if eos_logit_zero:  # EOS logit 0 while the best other logit is positive: decoding never stops early
+        with torch.no_grad():
+            model.lm_head.weight[config.eos] = 0
+    return model
+
+
+def test_kv_cache_decode_equals_full_recompute_beyond_cache_growth() -> None:
+    model = _small_model(eos_logit_zero=True)
+    steps = KV_CACHE_CHUNK + 40
+    phones, bert = torch.randint(0, 60, (11,)), torch.randn(1024, 11)
+    prompt = torch.randint(0, 128, (1, 6))
+    out = model.generate_detailed(
+        [phones], [bert], prompt, top_k=1, repetition_penalty=1.0, max_steps=steps, record_logits=steps
+    )
+    assert out.stop_steps[0] == steps - 1 and out.tokens[0].shape == (steps - 1,)
+    # Recompute every position at once, without cache, and compare the logits of each decode step.
+    tokens = out.full[0][None]  # (1, 6 + steps - 1)
+    with torch.no_grad():
+        x = model.embed_text(phones[None], bert[None])
+        y = model.embed_audio(tokens, 0)
+        allowed = text_then_causal_mask(x.shape[1], y.shape[1], "cpu")[None, None]
+        h = model.transformer(torch.cat([x, y], 1), allowed)
+        logits = model.lm_head(h[0, x.shape[1] + prompt.shape[1] - 1 :])  # (steps, V)
+    assert torch.allclose(out.step_logits[0], logits, atol=1e-4)
+
+
+def test_batch_rows_stop_independently_and_keep_input_order() -> None:
+    model = _small_model(eos_logit_zero=False)
+    phones = [torch.randint(0, 60, (n,)) for n in (7, 12, 4)]
+    bert = [torch.randn(1024, p.shape[0]) for p in phones]
+    prompt = torch.randint(0, 128, (1, 5))
+    batched = model.generate_detailed(phones, bert, prompt, top_k=1, early_stop_num=30)
+    for i in range(3):
+        single = model.generate_detailed([phones[i]], [bert[i]], prompt, top_k=1, early_stop_num=30)
+        assert torch.equal(batched.tokens[i], single.tokens[0])
+        assert batched.stop_steps[i] == single.stop_steps[0] <= 30
+        assert torch.equal(batched.full[i][: prompt.shape[1]], prompt[0])
+
+
+def test_prompt_free_decoding_returns_only_generated_tokens() -> None:
+    model = _small_model(eos_logit_zero=False)
+    phones = [torch.randint(0, 60, (n,)) for n in (7, 3)]
+    bert = [torch.randn(1024, p.shape[0]) for p in phones]
+    out = model.generate_detailed(phones, bert, None, top_k=1, early_stop_num=20)
+    for i in range(2):
+        assert torch.equal(out.full[i], out.tokens[i]) and 0 < out.tokens[i].shape[0] <= 20
