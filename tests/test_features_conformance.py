@@ -4,6 +4,7 @@ Every case of each kind listed in the manifest is run (the hidden set has other 
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 from core.audio import load_audio, reference_spectrogram
-from core.models.bert import BertPhoneFeatures
+from core.errors import PretrainedMissingError, TextError
+from core.models.bert import BertPhoneFeatures, zero_features
 from core.models.hubert import HubertContent
 
 
@@ -126,3 +128,48 @@ def test_prompt_semantic_matches_the_reference(conformance_dir: Path, pretrained
             codes = sovits.extract_latent(hubert.content(signal))
         want = np.load(case_dir / "prompt_semantic.npy")
         np.testing.assert_array_equal(codes[0, 0].numpy(), want, err_msg=case_id)
+
+
+def test_hub_layout_with_bin_weights_and_tokenizer_json_only(conformance_dir: Path, tmp_path: Path):
+    """The public repository ships `pytorch_model.bin` and (for BERT) only `tokenizer.json`: same results."""
+    from safetensors.torch import load_file
+
+    source = conformance_dir / "models" / "pretrained"
+    layout = {
+        "chinese-roberta-wwm-ext-large": ["config.json", "tokenizer.json"],
+        "chinese-hubert-base": ["config.json"],
+    }
+    for folder, names in layout.items():
+        (tmp_path / folder).mkdir()
+        for name in names:
+            shutil.copy(source / folder / name, tmp_path / folder / name)
+        torch.save(load_file(source / folder / "model.safetensors"), tmp_path / folder / "pytorch_model.bin")
+    bert = BertPhoneFeatures.from_pretrained(tmp_path / "chinese-roberta-wwm-ext-large")
+    for case_id, case_dir, case in _cases(conformance_dir, "bert"):
+        args = case["args"]
+        assert bert.token_ids(args["norm_text"]) == args["tokenizer_input_ids"], case_id
+        got = bert.features(args["norm_text"], args["word2ph"]).numpy()
+        np.testing.assert_allclose(got, np.load(case_dir / "bert_feature.npy"), rtol=0, atol=1e-4)
+    hubert = HubertContent.from_pretrained(tmp_path / "chinese-hubert-base")
+    for case_id, case_dir, case in _cases(conformance_dir, "hubert"):
+        wav, _ = load_audio(case_dir / case["inputs"]["wav"], sr=16000)
+        got = hubert.content(torch.from_numpy(wav)).numpy()
+        want = np.load(case_dir / "ssl_content.npy")
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=case_id)
+
+
+def test_missing_pretrained_folders_say_how_to_download(tmp_path: Path):
+    for loader in (BertPhoneFeatures.from_pretrained, HubertContent.from_pretrained):
+        with pytest.raises(PretrainedMissingError, match="python -m core pretrained download"):
+            loader(tmp_path / "absent")
+        (tmp_path / "partial").mkdir(exist_ok=True)
+        (tmp_path / "partial" / "config.json").write_text("{}")
+        with pytest.raises(PretrainedMissingError, match="incomplete"):
+            loader(tmp_path / "partial")
+
+
+def test_word2ph_must_have_one_entry_per_character(pretrained_dir: Path):
+    bert = BertPhoneFeatures.from_pretrained(pretrained_dir / "chinese-roberta-wwm-ext-large")
+    with pytest.raises(TextError, match="word2ph"):
+        bert.features("你好.", [2, 2])
+    assert zero_features(5).shape == (1024, 5)
