@@ -22,6 +22,7 @@ In both modes, user-dictionary words and inline readings win over the built-in r
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -348,6 +349,29 @@ def _read(
     return segments
 
 
+def _prepare_zh(marked: _Marked) -> _Marked:
+    """Default mode: write number-attached units and currency signs next to Chinese as Chinese words
+    (`25km` -> `25公里`) before language segmentation cuts them off as English (see `normalize_zh`)."""
+    from core.text.zh_normalize import prepare_zh_text
+
+    text = prepare_zh_text(marked.text)
+    if text == marked.text or not (marked.zh or marked.en):
+        return _Marked(text, dict(marked.zh), list(marked.en))
+    moved: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, marked.text, text, autojunk=False)
+    for a, b, size in matcher.get_matching_blocks():
+        moved.update(zip(range(a, a + size), range(b, b + size), strict=True))
+    lost = [i for i in [*marked.zh, *(i for i, _, _ in marked.en)] if i not in moved]
+    if lost:
+        raise TextError(
+            f"the inline reading for {marked.text[lost[0]]!r} cannot be applied: the characters around it "
+            "are rewritten (units, currency); put the reading on the plain characters"
+        )
+    return _Marked(
+        text, {moved[i]: s for i, s in marked.zh.items()}, [(moved[i], w, p) for i, w, p in marked.en]
+    )
+
+
 def _chunks(marked: _Marked) -> list[_Marked]:
     """Cut a long text after sentence ends (keeping reading positions), about `_CHUNK_CHARS` each.
 
@@ -406,16 +430,15 @@ def text_to_phones(
     marked = _mark(text)
     if not reference_compat and not marked.text.strip():
         raise TextError("nothing to read: the text is empty or only spaces")
+    chunks = _chunks(marked) if len(marked.text) > _CHUNK_CHARS else [marked]
+    if not reference_compat and lang != "en":
+        chunks = [_prepare_zh(chunk) for chunk in chunks]
 
-    if len(marked.text) > _CHUNK_CHARS:
-        segments = [
-            seg for chunk in _chunks(marked) for seg in _read(chunk, lang, user_dict, reference_compat)
-        ]
-    else:
-        segments = _read(marked, lang, user_dict, reference_compat)
+    segments = [seg for chunk in chunks for seg in _read(chunk, lang, user_dict, reference_compat)]
     final_retry = sum(len(s.phones) for s in segments) < MIN_PHONES
     if final_retry:
-        segments = _read(marked.with_prefix("."), lang, user_dict, reference_compat)
+        chunks = [chunks[0].with_prefix("."), *chunks[1:]]
+        segments = [seg for chunk in chunks for seg in _read(chunk, lang, user_dict, reference_compat)]
 
     phones = [p for s in segments for p in s.phones]
     if not reference_compat and all(p in _SILENT_PHONES for p in phones):

@@ -1,0 +1,77 @@
+"""`python -m core text`: readable report, stdin lines, JSON lines, errors as messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.text import UserDictionary, text_to_phones
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_text_argument_prints_a_readable_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["text", "--lang", "zh", "我们去银行。"]) == 0
+    out = capsys.readouterr().out
+    expected = text_to_phones("我们去银行。", "zh")
+    assert f"norm_text: {expected.norm_text}" in out
+    assert "我(wo3)" in out
+    assert " ".join(expected.phones) in out
+    assert " ".join(map(str, expected.ids)) in out
+
+
+def test_jsonl_reads_stdin_line_by_line_and_keeps_going_after_an_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("你好，世界。\n长<chang2\nHello world, this is a test.\n"))
+    assert main(["text", "--jsonl", "--reference-compat", "--lang", "zh"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    first = text_to_phones("你好，世界。", "zh", reference_compat=True)
+    assert lines[0] == {
+        "text": "你好，世界。",
+        "norm_text": first.norm_text,
+        "phones": first.phones,
+        "word2ph": first.word2ph(),
+        "ids": first.ids,
+    }
+    assert lines[1]["text"] == "长<chang2" and "position 1" in lines[1]["error"]
+    assert set(lines[2]) == {"text", "norm_text", "phones", "word2ph", "ids"}
+    assert lines[2]["word2ph"] == [None] * len(lines[2]["norm_text"])
+    assert len(lines[2]["phones"]) == len(lines[2]["ids"])
+
+
+def test_readable_stdin_reports_failures_on_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("今天很好。\n😀\n明天也好。\n"))
+    assert main(["text", "--lang", "all_zh"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("phones:") == 2
+    assert "nothing to read" in captured.err
+
+
+def test_user_dictionary_file_is_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "dict.json"
+    UserDictionary({"长江": "zhang3 jiang1"}).save(path)
+    assert main(["text", "--jsonl", "--user-dict", str(path), "长江很长。"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["phones"][:2] == ["zh", "ang3"]
+
+
+def test_bad_arguments_exit_2_with_a_message_not_a_traceback() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "core", "text", "--version", "v1", "你好"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert "not supported yet" in run.stderr and "Traceback" not in run.stderr
