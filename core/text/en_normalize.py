@@ -169,7 +169,7 @@ _TIME_AMPM_RE = re.compile(r"\b([01]?[0-9]|2[0-3]):([0-5][0-9])\s*" + _AMPM + r"
 _HOUR_AMPM_RE = re.compile(r"\b(1[0-2]|0?[1-9])\s*" + _AMPM + r"(?![A-Za-z])")
 _ISO_DATE_RE = re.compile(r"\b(\d{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])\b")
 _PHONE_RE = re.compile(r"(?<![\d-])(?:\((\d{3})\)\s?|(\d{3})-)?(\d{3})-(\d{4})(?![\d-])")
-_RANGE_RE = re.compile(r"(?<![\d.,-])(\d+(?:\.\d+)?)\s?[-–~]\s?(\d+(?:\.\d+)?)(?![\d-])")
+_RANGE_RE = re.compile(r"(?<![\d.,-])(\d+(?:\.\d+)?)(?:-|\s?[–~]\s?)(\d+(?:\.\d+)?)(?![\d-])")
 _SCALED_MONEY_RE = re.compile(
     r"([$£€¥])\s?(\d+(?:\.\d+)?)\s?(thousand|million|billion|trillion)\b|"
     r"(\d+(?:\.\d+)?)\s?(thousand|million|billion|trillion)\s?([$£€¥])"
@@ -192,6 +192,7 @@ _EXTRA_UNITS: dict[str, tuple[str, str]] = {
 }
 _EXTRA_UNIT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) ?(mph|kg|cm|mm|mg|ml|lbs|oz)\b")
 _DEGREES_RE = re.compile(r"(\d)\s?°(?![CF])")
+_GROUPED_YEARLIKE_RE = re.compile(r"(?<![\d.,$£€¥])[12],\d{3}(?![\d,]|\.\d)")
 _EMAIL_RE = re.compile(r"\b([A-Za-z0-9._%+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
 _AMPERSAND_RE = re.compile(r"\s*&\s*")
 _HASH_NUMBER_RE = re.compile(r"#\s?(?=\d)")
@@ -330,6 +331,14 @@ def _yen(m: re.Match[str]) -> str:
     return f"{amount} yen"
 
 
+def _grouped_count(m: re.Match[str]) -> str:
+    """`1,234` written with a thousands comma is a count, not a year (reference: "twelve thirty-four")."""
+    n = int(m.group(0).replace(",", ""))
+    if 1000 < n < 3000:
+        return _inflect().number_to_words(n, andword="")
+    return m.group(0)
+
+
 def _speed(m: re.Match[str]) -> str:
     singular = m.group(2) is None and m.group(1) == "1"
     return f"{m.group(1)} {_UNITS['km/h'][0 if singular else 1]}"
@@ -407,6 +416,7 @@ def _apply_default_rules(text: str) -> str:
     text = _EXTRA_UNIT_RE.sub(_extra_unit, text)
     text = _DEGREES_RE.sub(r"\1 degrees", text)
     text = _RANGE_RE.sub(_range, text)
+    text = _GROUPED_YEARLIKE_RE.sub(_grouped_count, text)
     return text
 
 

@@ -1,0 +1,156 @@
+"""English normalization and G2P: reference parity (compat mode) and Timbre's corrections (default mode)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.errors import TextError
+from core.text.english import g2p_en, lexicon_lookup, normalize_en
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _en_segments(conformance_dir: Path) -> list[tuple[str, dict]]:
+    segments = []
+    path = conformance_dir / "text" / "public.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        case = json.loads(line)
+        for seg in case.get("segments") or []:
+            if seg["lang"] == "en":
+                segments.append((case["id"], seg))
+    return segments
+
+
+def test_compat_mode_reproduces_every_public_english_segment(conformance_dir: Path) -> None:
+    segments = _en_segments(conformance_dir)
+    assert segments, "no English segments in the public text fixtures"
+    failures = []
+    for case_id, seg in segments:
+        norm = normalize_en(seg["text"], reference_compat=True)
+        phones = g2p_en(norm, reference_compat=True) if norm == seg["norm_text"] else None
+        if norm != seg["norm_text"] or phones != seg["phones"]:
+            failures.append(f"{case_id} {seg['text']!r}: norm {norm!r} phones {phones}")
+    print(f"\nEnglish segments: {len(segments) - len(failures)}/{len(segments)} exact")
+    assert not failures, "\n".join(failures)
+
+
+def test_out_of_lexicon_word_goes_through_the_neural_predictor() -> None:
+    # Not in the lexicon, not a name, longer than 3 letters, not splittable into known words.
+    phones = g2p_en("zorblax", reference_compat=True)
+    assert lexicon_lookup("zorblax") is None
+    assert phones and all(p[0].isupper() for p in phones)
+    assert phones[0] == "Z"
+
+
+def test_short_english_segment_gets_a_leading_pause() -> None:
+    assert g2p_en("m", reference_compat=True) == [",", "EH1", "M"]
+    assert g2p_en("hello world", reference_compat=True) == ["HH", "AH0", "L", "OW1", "W", "ER1", "L", "D"]
+
+
+def test_capital_a_alone_is_the_letter() -> None:
+    assert g2p_en("A B C.", reference_compat=True) == ["EY1", "B", "IY1", "S", "IY1", "."]
+    assert g2p_en("a cat", reference_compat=True)[0] == "AH0"
+
+
+def test_lexicon_is_built_like_the_reference() -> None:
+    for removed in ("ae", "ai", "ar", "ios", "hud", "os"):
+        assert lexicon_lookup(removed) is None
+    assert lexicon_lookup("json") == ["JH", "EY1", "S", "AH0", "N"]  # engdict-hot.rep overrides cmudict
+    assert lexicon_lookup("Hello") == ["HH", "AH0", "L", "OW1"]
+
+
+@pytest.mark.parametrize("compat", [True, False])
+def test_overrides_win_over_lexicon_and_homographs(compat: bool) -> None:
+    overrides = {"read": ["R", "EH1", "D"], "tomato": ["T", "AH0", "M", "AA1", "T", "OW2"]}
+    phones = g2p_en("I read a tomato.", overrides=overrides, reference_compat=compat)
+    assert phones == ["AY1", "R", "EH1", "D", "AH0", "T", "AH0", "M", "AA1", "T", "OW2", "."]
+
+
+def test_override_with_a_phone_outside_arpabet_is_rejected() -> None:
+    with pytest.raises(TextError, match="ARPAbet"):
+        g2p_en("hello", overrides={"hello": ["HH", "XX1"]})
+
+
+def test_importing_the_module_loads_no_data_and_no_nltk() -> None:
+    code = (
+        "import sys, core.text.english as e\n"
+        "heavy = ('nltk', 'g2p_en', 'wordsegment')\n"
+        "assert not any(m.startswith(heavy) for m in sys.modules), 'eager import'\n"
+        "assert e._lexicon.cache_info().currsize == 0\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+def test_plain_text_reads_the_same_in_both_modes() -> None:
+    text = "The quick brown fox jumps over the lazy dog. I have 3 cats and $3.50!"
+    assert normalize_en(text) == normalize_en(text, reference_compat=True)
+    norm = normalize_en(text)
+    assert g2p_en(norm) == g2p_en(norm, reference_compat=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "compat"),
+    [
+        ("$2.5 billion", "two point five billion dollars", "two dollars and fifty cents billion"),
+        ("not €40.", "not forty euros.", "not forty."),
+        ("dropped to -5 degrees", "dropped to negative five degrees", "dropped tonegative five degrees"),
+        ("Well - I think", "Well, I think", "Well minus I think"),
+        ("It's 7:45 pm.", "It's seven forty-five P M.", "It's seven forty-five a.m. pm."),
+        ("at 10:05", "at ten oh five", "at ten five a.m."),
+        ("Call 555-1234.", "Call five five five, one two three four.", None),
+        ("pages 10-20", "pages ten to twenty", "pages ten-twenty"),
+        ("She has 2. He has 5.", "She has two. He has five.", "She has second, He has five."),
+        ("Dr. Smith is in.", "Doctor Smith is in.", "Dr. Smith is in."),
+        ("World War II", "World War two", "World War I I"),
+        ("Henry VIII", "Henry the eighth", "Henry V I I I"),
+        ("60 km/h", "sixty kilometers per hour", "sixty kmh"),
+        ("Tom & Jerry", "Tom and Jerry", "Tom  Jerry"),
+        ("1,234 sheep", "one thousand, two hundred thirty-four sheep", "twelve thirty-four sheep"),
+    ],
+)
+def test_default_mode_fixes_reference_misreadings(text: str, default: str, compat: str | None) -> None:
+    assert normalize_en(text) == default
+    if compat is not None:
+        assert normalize_en(text, reference_compat=True) == compat
+
+
+def test_acronyms_that_are_words_are_read_as_words_in_default_mode() -> None:
+    assert g2p_en(normalize_en("NASA")) == ["N", "AE1", "S", "AH0"]
+    assert normalize_en("NASA", reference_compat=True) == "N A S A"
+    # Acronyms the lexicon spells, or does not know, are still spelled.
+    assert normalize_en("The FBI and HTML") == "The F B I and H T M L"
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "expected"),
+    [
+        ("I live here.", "live", ["L", "IH1", "V"]),
+        ("The band played live.", "live", ["L", "AY1", "V"]),
+        ("The wind is strong.", "wind", ["W", "IH1", "N", "D"]),
+        ("He wound the clock.", "wound", ["W", "AW1", "N", "D"]),
+        ("She will lead the team.", "lead", ["L", "IY1", "D"]),
+    ],
+)
+def test_default_mode_reads_common_homographs_by_pos(text: str, word: str, expected: list[str]) -> None:
+    phones = g2p_en(normalize_en(text))
+    n = len(expected)
+    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+
+
+def test_unknown_hyphenated_compound_is_read_part_by_part_in_default_mode() -> None:
+    assert g2p_en("thirty-four") == ["TH", "ER1", "D", "IY2", "F", "AO1", "R"]
+    assert g2p_en(normalize_en("Wi-Fi")) == ["W", "AY1", "F", "AY2"]
+
+
+def test_labelled_english_readings_cover_the_required_kinds() -> None:
+    path = REPO_ROOT / "tests" / "data" / "readings_en.jsonl"
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(items) >= 25
+    kinds = {item["kind"] for item in items}
+    assert {"abbreviation", "acronym", "number", "ordinal", "year", "currency", "homograph"} <= kinds
+    assert all(("expect_norm" in item) or ("expect_phones" in item) for item in items)
