@@ -23,7 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.audio import load_audio, reference_spectrogram, resample, to_int16
+from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
+from core.models.bert import BERT_DIM, BertPhoneFeatures, zero_features
+from core.models.hubert import HubertContent
+from core.text import LANGUAGES, text_to_phones
 
 # ----------------------------------------------------------------------------------------------------
 # Constants (the reference's numbers)
@@ -53,9 +58,7 @@ _PROMPT_PAD_SECONDS = 0.3
 # Peak below which a reference clip counts as silent (-60 dBFS).
 _SILENT_PEAK = 1e-3
 SEMANTIC_HZ = 50  # the reference's early-stop unit: tokens per second of `max_sec`
-BERT_DIM = 1024  # the T2S model's `bert_proj` input width
-
-LANGUAGES = ("auto", "zh", "en", "all_zh")
+_FRAMES_PER_CODE = 2  # SoVITS v2 upsamples its 25 Hz codes ×2 before decoding
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -378,8 +381,6 @@ def join_fragments(fragments: Sequence[torch.Tensor], sr: int, fragment_interval
             pieces.append(torch.zeros(silence_len, dtype=fragment.dtype))
     if not pieces:
         return np.zeros(0, dtype=np.int16)
-    from core.audio import to_int16
-
     return to_int16(torch.cat(pieces).numpy())
 
 
@@ -425,7 +426,14 @@ class Synthesizer:
     Not thread-safe: the caller serialises requests on one instance (the seed is set per request).
     """
 
-    def __init__(self, t2s, sovits, hubert, bert, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        t2s: LoadedT2S,
+        sovits: LoadedSoVITS,
+        hubert: HubertContent,
+        bert: BertPhoneFeatures,
+        device: str | torch.device = "cpu",
+    ) -> None:
         _check_pair(t2s, sovits)
         self.t2s = t2s
         self.sovits = sovits
@@ -445,10 +453,6 @@ class Synthesizer:
 
         `pretrained_dir` has the reference's layout: `chinese-hubert-base/`, `chinese-roberta-wwm-ext-large/`.
         """
-        from core.checkpoints import load_sovits, load_t2s
-        from core.models.bert import BertPhoneFeatures
-        from core.models.hubert import HubertContent
-
         pretrained_dir = Path(pretrained_dir)
         t2s = load_t2s(gpt_path, device=device)
         sovits = load_sovits(sovits_path, device=device)
@@ -467,9 +471,7 @@ class Synthesizer:
 
     @property
     def _samples_per_token(self) -> int:
-        cfg = self.sovits.config
-        frames_per_token = 2 if cfg.semantic_frame_rate == "25hz" else 1
-        return frames_per_token * math.prod(cfg.upsample_rates)
+        return _FRAMES_PER_CODE * math.prod(self.sovits.config.upsample_rates)
 
     def _early_stop_tokens(self, max_sec: float | None) -> float:
         if max_sec is None:
@@ -481,8 +483,6 @@ class Synthesizer:
     @torch.no_grad()
     def reference(self, path: str | Path) -> Reference:
         """Prompt tokens and spectrogram of a reference clip (any common format and rate; 3–10 s long)."""
-        from core.audio import load_audio, resample
-
         wav, sr = load_audio(path)
         name = Path(path).name
         wav_16k = resample(wav, sr, HUBERT_SR, method="soxr_hq")  # = librosa.load(path, sr=16000)
@@ -500,8 +500,6 @@ class Synthesizer:
         return Reference(prompt_codes=codes[0, 0], spec=self._spectrogram(wav, sr))
 
     def _spectrogram(self, wav: np.ndarray, sr: int) -> torch.Tensor:
-        from core.audio import reference_spectrogram
-
         cfg = self.sovits.config
         spec = reference_spectrogram(
             wav,
@@ -516,8 +514,6 @@ class Synthesizer:
     @torch.no_grad()
     def aux_spectrogram(self, path: str | Path) -> torch.Tensor:
         """Spectrogram (1, filter_length//2+1, frames) of an extra reference clip (timbre only)."""
-        from core.audio import load_audio
-
         wav, sr = load_audio(path)
         _check_not_silent(wav, Path(path).name)
         return self._spectrogram(wav, sr)
@@ -525,15 +521,13 @@ class Synthesizer:
     @torch.no_grad()
     def text_features(self, text: str, lang: str, *, reference_compat: bool = False) -> TextFeatures:
         """Phone ids and phone-level BERT features (BERT_DIM, n_phones) of one fragment."""
-        from core.text import text_to_phones
-
         result = text_to_phones(text, lang, version="v2", reference_compat=reference_compat)
         parts = []
         for segment in result.segments:
             if segment.lang.replace("all_", "") == "zh":
                 parts.append(self.bert.features(segment.norm_text, list(segment.word2ph)).float().cpu())
             else:  # the reference gives non-Chinese text zero features
-                parts.append(torch.zeros(BERT_DIM, len(segment.phones), dtype=torch.float32))
+                parts.append(zero_features(len(segment.phones)))
         bert = torch.cat(parts, dim=1) if parts else torch.zeros(BERT_DIM, 0)
         if bert.shape[1] != len(result.ids):
             raise SynthesisError(
@@ -676,7 +670,7 @@ def _check_not_silent(wav: np.ndarray, name: str) -> None:
         )
 
 
-def _check_pair(t2s, sovits) -> None:
+def _check_pair(t2s: LoadedT2S, sovits: LoadedSoVITS) -> None:
     """A GPT and a SoVITS file must be of the same model version (v2 is what Timbre runs today)."""
     t2s_version = _version_name(t2s.version)
     sovits_version = _version_name(sovits.version)
