@@ -97,7 +97,7 @@ def test_decode_with_own_generator_is_reproducible(conformance_dir: Path) -> Non
     second = loaded.model.decode(codes, phones, spec, generator=torch.Generator().manual_seed(3))
     silent_noise = loaded.model.decode(codes, phones, [spec], noise_scale=0.0)
 
-    assert first.shape == (1, 1, 2 * codes.shape[-1] * config.hop_length)
+    assert first.shape == (1, 1, 2 * codes.shape[-1] * config.samples_per_frame)
     assert torch.equal(first, second)
     assert not torch.equal(first, silent_noise)
     assert float(first.abs().max()) <= 1.0
@@ -112,5 +112,5 @@ def test_finetuned_savee_file_decodes(conformance_dir: Path) -> None:
 
     audio = loaded.model.decode(codes, phones, [spec], noise_scale=0.0, speed=1.3)
 
-    assert audio.shape == (1, 1, (int(2 * 4 / 1.3) + 1) * config.hop_length)
+    assert audio.shape == (1, 1, (int(2 * 4 / 1.3) + 1) * config.samples_per_frame)
     assert torch.isfinite(audio).all()

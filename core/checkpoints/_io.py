@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -116,12 +117,14 @@ def config_to_dict(config: Mapping[str, Any] | StoredHParams) -> dict[str, Any]:
 
 # -- reading ------------------------------------------------------------------------------------------
 
-_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    _OFFICIAL_HPARAMS_GLOBAL: StoredHParams,
-}
+_ALLOWED_GLOBALS: Mapping[tuple[str, str], Any] = MappingProxyType(
+    {
+        ("collections", "OrderedDict"): OrderedDict,
+        ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+        ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+        _OFFICIAL_HPARAMS_GLOBAL: StoredHParams,
+    }
+)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -181,23 +184,28 @@ def read_checkpoint(path: str | os.PathLike[str], *, kind: str = "model") -> Raw
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{kind} file not found: {path}; check the path or choose another file")
-    data = path.read_bytes()
-    header = data[:HEADER_SIZE]
-    if len(data) < 4 or (header != ZIP_HEADER and not header.isdigit()):
+    header = read_header(path)
+    if path.stat().st_size < 4 or (header != ZIP_HEADER and not header.isdigit()):
         raise CheckpointError(
             f"{path.name}: not a GPT-SoVITS {kind} file (expected a torch zip archive starting with PK "
             f"or two version digits, found {header!r}); choose an official .pth/.ckpt file"
         )
-    buffer = io.BytesIO(ZIP_HEADER + data[HEADER_SIZE:])
-    if not zipfile.is_zipfile(buffer):
+    # a plain zip is read from disk; a version-stamped one is restored to `PK` in memory
+    source: Path | io.BytesIO = path
+    if header != ZIP_HEADER:
+        with open(path, "rb") as f:
+            f.seek(HEADER_SIZE)
+            source = io.BytesIO(ZIP_HEADER + f.read())
+    if not zipfile.is_zipfile(source):
         raise CheckpointError(
             f"{path.name}: not a readable torch zip archive (the file may be truncated or corrupt); "
             "download or export it again"
         )
-    buffer.seek(0)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     try:
         # weights_only must be False to pass our own pickle_module; _RestrictedUnpickler is the safety net
-        content = torch.load(buffer, map_location="cpu", pickle_module=_PickleModule, weights_only=False)
+        content = torch.load(source, map_location="cpu", pickle_module=_PickleModule, weights_only=False)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path.name}: holds objects other than tensors and configs ({exc}); it is not an official "

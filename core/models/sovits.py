@@ -6,10 +6,11 @@
     phones (1, N) ──────────────────────────────────────────────────┤ ContentEncoder (+ speaker ge)
     reference spec (1, 1025, F) --StyleEncoder--> ge (1, gin, 1) ───┘      │ m, logs (1, inter, T50)
                                                                            ▼
-    z_p = m + noise * exp(logs) * noise_scale --Flow⁻¹--> z --HiFiGANGenerator--> audio (1, 1, T50 * hop)
+    z_p = m + noise * exp(logs) * noise_scale --Flow⁻¹--> z --HiFiGANGenerator--> audio (1, 1, T50 * 640)
 
 Frame rates: HuBERT runs at 50 frames/s on 16 kHz audio, semantic codes at 25 Hz, the decoder at 50 Hz and
-the waveform at `config.sampling_rate` (32 kHz for v2, one 50 Hz frame = `hop_length` = 640 samples).
+the waveform at `config.sampling_rate` (32 kHz for v2; one 50 Hz frame = `samples_per_frame` = the product of
+the vocoder's upsample rates = 640 samples).
 The structure and the arithmetic order follow GPT-SoVITS `module/models.py` `SynthesizerTrn` (v2) so that
 float32 results match the reference to ~1e-7; the training-only parts (posterior encoder `enc_q`,
 discriminator, quantizer EMA statistics) are left out.
@@ -266,17 +267,16 @@ class SoVITSConfig:
                 f"(the speaker embedding is added inside the {MRTE_HIDDEN}-wide MRTE), "
                 f"found {self.gin_channels}"
             )
-        if math.prod(self.upsample_rates) != self.hop_length:
-            raise CheckpointError(
-                f"config upsample_rates {list(self.upsample_rates)} multiply to "
-                f"{math.prod(self.upsample_rates)}, "
-                f"but data.hop_length is {self.hop_length}"
-            )
 
     @property
     def spec_channels(self) -> int:
         """Bins of the linear reference spectrogram (`filter_length // 2 + 1`)."""
         return self.filter_length // 2 + 1
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Waveform samples per decoder frame: the product of the vocoder's upsample rates (640 for v2)."""
+        return math.prod(self.upsample_rates)
 
     @property
     def n_symbols(self) -> int:
@@ -409,8 +409,8 @@ class SoVITS(nn.Module):
         speaker embeddings are averaged. `noise_scale` scales the prior's noise (0 = deterministic),
         `speed` > 1 speaks faster. The noise is drawn once, with `torch.randn_like` from the global
         generator (as the reference does, so seeded runs match) unless `generator` is given.
-        Returns audio `(1, 1, T' * hop_length)` float in [-1, 1] at `config.sampling_rate`, with T' = 2T at
-        speed 1, else `int(2T / speed) + 1`.
+        Returns audio `(1, 1, T' * samples_per_frame)` float in [-1, 1] at `config.sampling_rate`, with
+        T' = 2T at speed 1, else `int(2T / speed) + 1`.
         """
         specs = [refer_specs] if isinstance(refer_specs, Tensor) else list(refer_specs)
         if not specs:
