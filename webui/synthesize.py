@@ -31,7 +31,7 @@ def list_weights(ctx: StudioContext, suffix: str) -> list[str]:
 
 
 def missing_pretrained_message(ctx: StudioContext) -> str:
-    report = pretrained.check(ctx.settings.pretrained_dir, "v2")
+    report = pretrained.check(ctx.settings.pretrained_dir, "v2", include_training=False)
     if not report.missing:
         return ""
     names = ", ".join(report.missing)
