@@ -255,3 +255,34 @@ def test_hundred_thousand_characters_are_read() -> None:
     assert result.phones[: len(single.phones)] == single.phones
     assert len(result.phones) > 50 * len(single.phones)
     print(f"100 000 characters read in {elapsed:.1f} s")
+
+
+def test_inline_reading_in_the_wrong_language_part_is_an_error() -> None:
+    with pytest.raises(TextError, match="inline pinyin reading falls in the 'en' part"):
+        text_to_phones("长<chang2> is long", "en")
+
+
+# -- segmentation ----------------------------------------------------------------------------------------
+
+
+def test_kanji_only_pieces_the_detector_calls_japanese_are_read_as_chinese(conformance_dir: Path) -> None:
+    path = conformance_dir / "text" / "public_langseg_only.jsonl"
+    cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from core.text.langseg import KANA
+
+    kanji_only = [c for c in cases if not KANA.search(c["text"])]
+    assert kanji_only
+    for case in kanji_only:
+        for compat in (False, True):
+            result = text_to_phones(case["text"], case["lang"], reference_compat=compat)
+            assert {s.lang for s in result.segments} <= {"zh", "en"}
+            assert all(s.word2ph is not None for s in result.segments if s.lang == "zh")
+        # the default mode joins the relabelled piece to its Chinese neighbour
+        default = text_to_phones(case["text"], case["lang"])
+        langs = [s.lang for s in default.segments]
+        assert all(a != b for a, b in zip(langs, langs[1:], strict=False))
+
+
+def test_japanese_kana_is_not_supported_yet() -> None:
+    with pytest.raises(TextError, match="Japanese"):
+        text_to_phones("今日はいい天気ですね。", "auto")

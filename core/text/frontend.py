@@ -342,6 +342,13 @@ def _read(
             )
         if seg_lang not in frontends:  # e.g. "punctuation": read as an English pause, like the reference
             clean_lang, clean_text = "en", " "
+        misplaced = (readings.zh and clean_lang != "zh") or (readings.en and clean_lang != "en")
+        if misplaced:
+            kind = "pinyin" if readings.zh else "ARPAbet"
+            raise TextError(
+                f"an inline {kind} reading falls in the {seg_lang!r} part {seg_text!r}; pinyin goes after "
+                "Chinese characters and ARPAbet after English words (check the language setting)"
+            )
         norm_text, phones, word2ph = frontends[clean_lang].clean(
             clean_text, readings, user_dict, reference_compat
         )
