@@ -310,7 +310,7 @@ _CODE_WORDS = (
     "验证码", "邮编", "工号", "学号", "车次", "航班", "代码", "编码", "序号", "型号", "门牌", "分机",
     "热线", "拨打", "拨", "致电", "呼叫", "车牌", "单号", "订单", "口令", "ID", "id", "QQ", "No", "NO",
 )  # fmt: skip
-_CODE_SUFFIXES = ("路", "室", "号房", "次列车", "次航班", "航班")
+_CODE_SUFFIXES = ("路", "室", "房", "号房", "次列车", "次航班", "航班")
 
 
 def _measure_pattern(words: tuple[str, ...]) -> str:
@@ -344,7 +344,7 @@ def _number_words(match: re.Match[str], *, compat: bool) -> str:
         return decimal(pure_fraction)
     words = _signed_number_words(sign, number)
     if not compat and not sign and len(number) >= 3 and not _after_ordinal(match):
-        words = spoken_liang(words)
+        words = spoken_liang(words, leading_hundred=False)
     return words
 
 
@@ -369,7 +369,7 @@ def _long_number_words(match: re.Match[str], *, compat: bool, context: str) -> s
     if compat or _reads_as_code(match, context):
         return digits(number, phone_one=True)
     words = cardinal(number)
-    return words if _after_ordinal(match) else spoken_liang(words)
+    return words if _after_ordinal(match) else spoken_liang(words, leading_hundred=False)
 
 
 def _reads_as_code(match: re.Match[str], context: str) -> bool:
@@ -501,6 +501,10 @@ _FAHRENHEIT = re.compile(r"(-?)(\d+(?:\.\d+)?)\s?°F")
 _DEGREE_SIGN = re.compile(r"(\d)\s?(?:°C|℃|°)(?![A-Za-z])")
 _DIGIT_DASH = re.compile(r"(?<=\d)\s*[–—－]+\s*(?=\d)")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_SLASH_FRACTION = re.compile(r"(?<![\d/.])(-?)(\d+)/(\d+)(?![\d/.])")
+_IDEOGRAPHIC_ZERO = re.compile(
+    r"(?<=[零一二三四五六七八九十百千万亿〇])〇|〇(?=[零一二三四五六七八九十百千万亿〇])"
+)
 
 
 def _near_chinese(match: re.Match[str]) -> bool:
@@ -541,6 +545,11 @@ def _currency_words(match: re.Match[str]) -> str:
     return amount + approx + scale + dict(_CURRENCY_BEFORE)[symbol]
 
 
+def _slash_fraction_words(match: re.Match[str]) -> str:
+    """`2/3` -> 三分之二, written out at once: the splitter would cut at the slash."""
+    return ("负" if match.group(1) else "") + f"{decimal(match.group(3))}分之{decimal(match.group(2))}"
+
+
 def _unit_words(match: re.Match[str]) -> str:
     return match.group(1) + _UNIT_WORDS[match.group(2)]
 
@@ -553,9 +562,11 @@ def prepare_zh_text(text: str) -> str:
     """Write number-attached symbols of Chinese text as Chinese words, before language segmentation.
 
     `25km` -> `25公里`, `120km/h` -> `120公里每小时`, `¥12.5` / `￥12.5` -> `12.5元`, `$20` -> `20美元`,
-    `-3℃` / `-3°C` -> `-3度`, `98°F` -> `华氏98度`, `1,234,567` -> `1234567`, `3–5` -> `3-5`. Numbers stay
-    in digits (`normalize_zh` reads them). A number whose nearest neighbour is a Latin word and not a
-    Chinese character (`I ran 5km`, `iPhone 5s`) is left alone, so English text keeps its own reading.
+    `-3℃` / `-3°C` -> `-3度`, `98°F` -> `华氏98度`, `1,234,567` -> `1234567`, `3–5` -> `3-5`; numbers stay
+    in digits (`normalize_zh` reads them), except fractions (`2/3` -> 三分之二) and 〇 among Chinese
+    numerals (`二〇二四` -> 二零二四), which the splitter would cut away. A number whose nearest
+    neighbour is a Latin word and not a Chinese character (`I ran 5km`, `iPhone 5s`) is left alone,
+    so English text keeps its own reading.
     Only for Timbre's default reading; the reference never does this.
     """
     return _expand_number_symbols(text, only_near_chinese=True)
@@ -568,6 +579,9 @@ def _expand_number_symbols(text: str, *, only_near_chinese: bool) -> str:
     text = _FAHRENHEIT.sub(_guarded(_fahrenheit_words, only_near_chinese), text)
     text = _DEGREE_SIGN.sub(_guarded(lambda m: m.group(1) + "度", only_near_chinese), text)
     text = _UNIT.sub(_guarded(_unit_words, only_near_chinese), text)
+    if only_near_chinese:  # the frontend's language splitter would cut these pieces away
+        text = _SLASH_FRACTION.sub(_guarded(_slash_fraction_words, only_near_chinese), text)
+        text = _IDEOGRAPHIC_ZERO.sub("零", text)
     return text
 
 

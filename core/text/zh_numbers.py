@@ -74,11 +74,12 @@ def decimal(value: str) -> str:
     return out
 
 
-def spoken_liang(number_words: str) -> str:
+def spoken_liang(number_words: str, *, leading_hundred: bool = True) -> str:
     """Use 两 where speech does before a measure word: `二` -> 两, `二千` -> 两千, `一万二千` -> 一万两千.
 
     Applied to the output of `cardinal`. 二 becomes 两 when it stands alone, when it leads the number
-    before 百, and everywhere before 千, 万 and 亿. Decimals (`二点五`) keep 二, and so does 二 in the tens
+    before 百 (`leading_hundred`: 两百块; a bare number reads 二百五十六), and everywhere before 千, 万
+    and 亿. Decimals (`二点五`) keep 二, and so does 二 in the tens
     or units place (`十二`, `二十`, `三百零二`).
     """
     if "点" in number_words:
@@ -90,6 +91,6 @@ def spoken_liang(number_words: str) -> str:
         if ch != "二" or i + 1 >= len(chars):
             continue
         following = chars[i + 1]
-        if following in "千万亿" or (following == "百" and i == 0):
+        if following in "千万亿" or (following == "百" and i == 0 and leading_hundred):
             chars[i] = "两"
     return "".join(chars)
