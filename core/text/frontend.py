@@ -3,6 +3,7 @@
 Steps (the reference's `TextPreprocessor.get_phones_and_bert` text logic, in order):
 
 1. inline `<...>` readings are taken out of the text (`core.text.overrides`), runs of spaces become one;
+   texts over `_CHUNK_CHARS` characters are cut after sentence ends and read piece by piece;
 2. the text is cut into language segments according to the language code (`LANGUAGES`):
    `all_zh` all Chinese except pure-Latin pieces, `en` one English segment, `auto` what the language detector
    says, `zh` (the reference's "中英混合") detector pieces merged into English / not-English runs;
@@ -14,6 +15,8 @@ Steps (the reference's `TextPreprocessor.get_phones_and_bert` text logic, in ord
 `reference_compat=True` reproduces the reference's output exactly (that is what the conformance fixtures
 check); the default mode is Timbre's reading, which differs only where the reference is demonstrably wrong,
 and also:
+- writes number-attached units and currency signs next to Chinese as Chinese words before segmentation
+  (`25km` -> `25公里`, `￥45` -> `45元`; `zh_normalize.prepare_zh_text`), in every mode but `en`,
 - rejects texts with nothing to read (empty, spaces, only punctuation or emoji) with a `TextError`,
 - reads Chinese-only pieces that the lite language detector labels Japanese (`ja`) as Chinese and joins them
   to their Chinese neighbours (compat mode relabels them too but keeps the reference's cut).
@@ -131,7 +134,7 @@ class PhoneResult:
 
 
 @dataclass(frozen=True)
-class _Readings:
+class SegmentReadings:
     """User readings that apply inside one segment."""
 
     zh: dict[int, str] = field(default_factory=dict)  # index in the segment's text -> TONE3 syllable
@@ -146,11 +149,11 @@ class LanguageFrontend:
     """
 
     name: str
-    clean: Callable[[str, _Readings, UserDictionary | None, bool], tuple[str, list[str], list[int] | None]]
+    clean: Callable[[str, SegmentReadings, UserDictionary | None, bool], tuple[str, list[str], list[int] | None]]
 
 
 def _clean_zh(
-    text: str, readings: _Readings, user_dict: UserDictionary | None, reference_compat: bool
+    text: str, readings: SegmentReadings, user_dict: UserDictionary | None, reference_compat: bool
 ) -> tuple[str, list[str], list[int] | None]:
     from core.text.zh_g2p import g2p_zh
     from core.text.zh_normalize import normalize_zh
@@ -172,7 +175,7 @@ def _clean_zh(
 
 
 def _clean_en(
-    text: str, readings: _Readings, user_dict: UserDictionary | None, reference_compat: bool
+    text: str, readings: SegmentReadings, user_dict: UserDictionary | None, reference_compat: bool
 ) -> tuple[str, list[str], list[int] | None]:
     from core.text.english import g2p_en, normalize_en
 
@@ -330,7 +333,7 @@ def _read(
     positions = _locate(marked.text, [t for _, t in pieces])
     segments: list[Segment] = []
     for (seg_lang, seg_text), where in zip(pieces, positions, strict=True):
-        readings = _Readings(
+        readings = SegmentReadings(
             zh={k: marked.zh[p] for k, p in enumerate(where) if p in marked.zh},
             en={w.lower(): ph for start, w, ph in marked.en if start in where},
         )
