@@ -45,12 +45,16 @@ class ToneWordLists:
     not_erhua_words: frozenset[str]
 
 
-@lru_cache(maxsize=1)
-def load_tone_word_lists() -> ToneWordLists:
-    """Read `data/zh_tone_words.json` (the reference's word lists)."""
+@lru_cache(maxsize=2)
+def load_tone_word_lists(*, reference_compat: bool = True) -> ToneWordLists:
+    """Read `data/zh_tone_words.json`: the reference's lists, or Timbre's (fewer non-standard neutral
+    tones)."""
     raw = json.loads((_DATA_DIR / "zh_tone_words.json").read_text(encoding="utf-8"))
+    neutral = set(raw["neutral_tone_words"])
+    if not reference_compat:
+        neutral -= set(raw["timbre_not_neutral_words"])
     return ToneWordLists(
-        neutral_tone_words=frozenset(raw["neutral_tone_words"]),
+        neutral_tone_words=frozenset(neutral),
         never_neutral_words=frozenset(raw["never_neutral_words"]),
         erhua_words=frozenset(raw["erhua_words"]),
         not_erhua_words=frozenset(raw["not_erhua_words"]),
@@ -88,17 +92,35 @@ class ToneSandhi:
         self._finals_of = finals_of
 
     # ---- re-grouping of the segmentation -------------------------------------------------------------
-    def merge_for_sandhi(self, seg: Sequence[Sequence[str]]) -> Segment:
+    def merge_for_sandhi(
+        self, seg: Sequence[Sequence[str]], tones: Sequence[str | None] | None = None
+    ) -> Segment:
         """Re-group a jieba `[(word, pos), ...]` segmentation so that the sandhi rules see whole units.
 
+        `tones` (Timbre's reading) gives, per character of the sentence, a tone digit that replaces the
+        dictionary's when deciding which third tones meet (None: keep the dictionary's).
         A grouping step that fails on an unusual reading (an empty final) is skipped, as in the reference.
         """
         out = self._merge_bu(seg)
         out = self._guarded(self._merge_yi, out)
         out = self._merge_repeats(out)
-        out = self._guarded(self._merge_third_tone_words, out)
-        out = self._guarded(self._merge_third_tone_edges, out)
+        out = self._guarded(lambda s: self._merge_third_tone_words(s, tones), out)
+        out = self._guarded(lambda s: self._merge_third_tone_edges(s, tones), out)
         return self._merge_er(out)
+
+    def _seg_finals(self, seg: Segment, tones: Sequence[str | None] | None) -> list[list[str]]:
+        finals = [self._finals_of(word) for word, _ in seg]
+        if tones is None:
+            return finals
+        start = 0
+        for k, (word, _) in enumerate(seg):
+            if len(finals[k]) == len(word):
+                finals[k] = [
+                    f if tones[start + i] is None else f[:-1] + str(tones[start + i])
+                    for i, f in enumerate(finals[k])
+                ]
+            start += len(word)
+        return finals
 
     @staticmethod
     def _guarded(step: Callable[[Segment], Segment], seg: Segment) -> Segment:
@@ -156,9 +178,9 @@ class ToneSandhi:
                 out.append([word, pos])
         return out
 
-    def _merge_third_tone_words(self, seg: Segment) -> Segment:
+    def _merge_third_tone_words(self, seg: Segment, tones: Sequence[str | None] | None = None) -> Segment:
         """Join two adjacent all-third-tone words when together they are at most three characters."""
-        finals = [self._finals_of(word) for word, _ in seg]
+        finals = self._seg_finals(seg, tones)
         out: Segment = []
         joined = [False] * len(seg)
         for i, (word, pos) in enumerate(seg):
@@ -176,9 +198,9 @@ class ToneSandhi:
                 out.append([word, pos])
         return out
 
-    def _merge_third_tone_edges(self, seg: Segment) -> Segment:
+    def _merge_third_tone_edges(self, seg: Segment, tones: Sequence[str | None] | None = None) -> Segment:
         """Join two adjacent words when the first ends and the second starts with a third tone (≤ 3 chars)."""
-        finals = [self._finals_of(word) for word, _ in seg]
+        finals = self._seg_finals(seg, tones)
         out: Segment = []
         joined = [False] * len(seg)
         for i, (word, pos) in enumerate(seg):

@@ -77,10 +77,14 @@ _POS_READINGS: dict[tuple[str, str], str] = {
     ("教", "v"): "jiao1",
     ("种", "v"): "zhong4",
     ("答", "v"): "da1",
+    ("为", "p"): "wei4",
+    ("为", "v"): "wei2",
+    ("长", "a"): "chang2",
+    ("觉", "n"): "jiao4",
 }
-# 得 of obligation (děi): a one-character 得 after a pronoun/noun subject and before a verb.
-_DEI_SUBJECT_POS = ("r", "n")
-_DEI_NEXT_POS = ("v", "d")
+# 得 after a pronoun/noun subject: dé before 了 (got), děi (must) before a verb, adverb, adjective, number.
+_SUBJECT_POS = ("r", "n")
+_DEI_NEXT_POS = ("v", "d", "a", "m", "p", "l")
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,8 @@ class _Engine:
 
     jieba: object  # jieba_fast.Tokenizer
     posseg: object  # jieba_fast.posseg.POSTokenizer
-    sandhi: ToneSandhi
+    sandhi: ToneSandhi  # the reference's word lists
+    timbre_sandhi: ToneSandhi  # Timbre's word lists
     pinyin_to_phones: dict[str, tuple[str, str]]
     phones_to_pinyin: dict[tuple[str, str], str]
     phrases: dict[str, tuple[str, ...]]
@@ -148,6 +153,11 @@ def _load_engine() -> _Engine:
     sandhi = ToneSandhi(
         load_tone_word_lists(), cut_for_search=tokenizer.cut_for_search, finals_of=_finals_tone3
     )
+    timbre_sandhi = ToneSandhi(
+        load_tone_word_lists(reference_compat=False),
+        cut_for_search=tokenizer.cut_for_search,
+        finals_of=_finals_tone3,
+    )
     to_phones = _read_opencpop(_DATA_DIR / "opencpop-strict.txt")
     to_pinyin: dict[tuple[str, str], str] = {}
     for key, pair in to_phones.items():
@@ -157,6 +167,7 @@ def _load_engine() -> _Engine:
         jieba=tokenizer,
         posseg=posseg,
         sandhi=sandhi,
+        timbre_sandhi=timbre_sandhi,
         pinyin_to_phones=to_phones,
         phones_to_pinyin=to_pinyin,
         phrases=phrases,
@@ -288,10 +299,13 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
     word, pos = words[k]
     if len(word) != 1:
         return None
-    if word == "得" and 0 < k < len(words) - 1:
-        prev_pos, next_pos = words[k - 1][1], words[k + 1][1]
-        if prev_pos.startswith(_DEI_SUBJECT_POS) and next_pos.startswith(_DEI_NEXT_POS):
-            return "dei3"
+    if word == "还" and (k == len(words) - 1 or words[k + 1][0] in PUNCTUATION):
+        return "huan2"  # 还 closing a clause is the verb (借了要还)
+    if word == "得" and 0 < k < len(words) - 1 and words[k - 1][1].startswith(_SUBJECT_POS):
+        if words[k + 1][0] == "了":
+            return "de2"  # 他得了感冒: got
+        if words[k + 1][1].startswith(_DEI_NEXT_POS):
+            return "dei3"  # 你得多喝水: must
     for prefix_len in (len(pos), 2, 1):
         reading = _POS_READINGS.get((word, pos[:prefix_len]))
         if reading is not None:
@@ -300,14 +314,16 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
 
 
 def _non_particle_ending(word: str, pos: str, finals: Sequence[str]) -> bool:
-    """True when a word ends in 的/地/得 that is not the structural particle (目的, 土地, 获得)."""
+    """True when a word ends in 的/地 that is not the structural particle (目的, 土地)."""
     last = word[-1:]
-    if len(word) < 2 or last not in "的地得":
+    if len(word) < 2 or last not in "的地":
         return False
     if last == "地":  # the particle only after a reduplicated stem (慢慢地); otherwise 土地, 特地
         stem = word[:-1]
         return not (len(stem) >= 2 and stem[-1] == stem[-2])
-    return finals[-1][-1] != "5"
+    if last == "的":  # read di (目的, 标的) by the dictionary: not the particle
+        return not finals[-1].startswith("e")
+    return False  # 得 dé words (获得, 取得) are in the phrase table
 
 
 # ---- the per-sentence pipeline -------------------------------------------------------------------------
@@ -317,17 +333,35 @@ class _Syllable:
     final: str  # TONE3 final, or the punctuation mark itself (then initial == final)
 
 
+def _split_reduplicated_yi(seg: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`来看 一 看` -> `来 看 一 看`, so that the V一V rule (看一看, yi5) sees the verb on both sides."""
+    out = list(seg)
+    for k in range(len(out) - 2, 0, -1):
+        prev, mid, nxt = out[k - 1], out[k], out[k + 1]
+        if (
+            mid[0] == "一"
+            and len(nxt[0]) == 1
+            and len(prev[0]) > 1
+            and prev[0][-1] == nxt[0]
+            and nxt[1] == "v"
+        ):
+            out[k - 1 : k] = [(prev[0][:-1], prev[1]), (prev[0][-1], "v")]
+    return out
+
+
 def _read_sentence(engine: _Engine, sentence: str, *, compat: bool) -> list[_Syllable]:
     raw = [(w, p) for w, p in engine.posseg.lcut(sentence)]
-    merged = engine.sandhi.merge_for_sandhi(raw)
+    sandhi = engine.sandhi if compat else engine.timbre_sandhi
     fixed: list[str | None] = [None] * len(sentence)
     if not compat:
+        raw = _split_reduplicated_yi(raw)
         fixed = _phrase_readings(engine, sentence, [w for w, _ in raw])
         start = 0
         for k, (word, _) in enumerate(raw):
             if len(word) == 1 and fixed[start] is None:
                 fixed[start] = _pos_reading(raw, k)
             start += len(word)
+    merged = sandhi.merge_for_sandhi(raw, None if compat else [r[-1] if r else None for r in fixed])
 
     out: list[_Syllable] = []
     start = 0
@@ -341,7 +375,7 @@ def _read_sentence(engine: _Engine, sentence: str, *, compat: bool) -> list[_Syl
         n = min(len(initials), len(finals))
         initials, finals = initials[:n], finals[:n]
         if compat:
-            finals = engine.sandhi.apply(word, pos, finals)
+            finals = sandhi.apply(word, pos, finals)
         else:
             keep = [False] * n
             if n == len(word):
@@ -352,14 +386,9 @@ def _read_sentence(engine: _Engine, sentence: str, *, compat: bool) -> list[_Syl
                         keep[i] = True
                 if _non_particle_ending(word, pos, finals):
                     keep[-1] = True
-            finals = engine.sandhi.apply(word, pos, finals, split_doubles=True, keep=keep)
-            if (
-                n == len(word)
-                and word[-1] == "地"
-                and not keep[-1]
-                and finals[-1] == "i5"
-                and initials[-1] == "d"
-            ):
+            finals = sandhi.apply(word, pos, finals, split_doubles=True, keep=keep)
+            particle_di = n == len(word) and word[-1] == "地" and not keep[-1]
+            if particle_di and initials[-1] == "d" and finals[-1] == "i5":
                 finals[-1] = "e5"  # the particle 地 is read de
         finals = _erhua(engine, initials, finals, word, pos)
         out.extend(_Syllable(c, v) for c, v in zip(initials, finals, strict=False))
