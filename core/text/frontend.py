@@ -141,6 +141,9 @@ class SegmentReadings:
     en: dict[str, list[str]] = field(default_factory=dict)  # lower-cased word -> ARPAbet phones
 
 
+_Cleaned = tuple[str, list[str], list[int] | None]  # (norm_text, phones, word2ph or None)
+
+
 @dataclass(frozen=True)
 class LanguageFrontend:
     """How one language's text becomes phones.
@@ -149,7 +152,7 @@ class LanguageFrontend:
     """
 
     name: str
-    clean: Callable[[str, SegmentReadings, UserDictionary | None, bool], tuple[str, list[str], list[int] | None]]
+    clean: Callable[[str, SegmentReadings, UserDictionary | None, bool], _Cleaned]
 
 
 def _clean_zh(
