@@ -124,7 +124,10 @@ class PhoneResult:
             for char, count in zip(seg.norm_text, seg.word2ph, strict=True):
                 syllable = None
                 if count == 2:
-                    syllable = pinyin_of_phones(seg.phones[pos], seg.phones[pos + 1])
+                    try:
+                        syllable = pinyin_of_phones(seg.phones[pos], seg.phones[pos + 1])
+                    except TextError:  # e.g. an UNK phone: no syllable to show
+                        syllable = None
                 out.append((char, syllable))
                 pos += count
         return out
