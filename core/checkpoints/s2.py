@@ -180,11 +180,13 @@ def load_sovits(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     if "config" not in raw.content:
         raise CheckpointError(f"{name}: the file stores no config; it is not an official SoVITS weights file")
     config = SoVITSConfig.from_checkpoint(raw.content["config"], version=version.value)
-    model = SoVITS(config)
+    with torch.device("meta"):  # no random initialisation: every tensor is overwritten by the strict load
+        model = SoVITS(config)
     state = official_s2_to_timbre(raw.content["weight"])
     _check_state(model, state, name)
+    model = model.to_empty(device=device)
     model.load_state_dict(state, strict=True)
-    model.to(device).eval()
+    model.eval()
     info = raw.content.get("info", "")
     return LoadedSoVITS(model=model, config=config, version=version, info=str(info))
 
