@@ -111,6 +111,8 @@ def test_plain_text_reads_the_same_in_both_modes() -> None:
         ("60 km/h", "sixty kilometers per hour", "sixty kmh"),
         ("Tom & Jerry", "Tom and Jerry", "Tom  Jerry"),
         ("1,234 sheep", "one thousand, two hundred thirty-four sheep", "twelve thirty-four sheep"),
+        ("was 5. 6 more", "was five. six more", "was fifth, six more"),
+        ("x - y = 2", "x minus y Equals two", "x minus y Equals two"),
     ],
 )
 def test_default_mode_fixes_reference_misreadings(text: str, default: str, compat: str | None) -> None:
@@ -145,6 +147,11 @@ def test_default_mode_reads_common_homographs_by_pos(text: str, word: str, expec
 def test_unknown_hyphenated_compound_is_read_part_by_part_in_default_mode() -> None:
     assert g2p_en("thirty-four") == ["TH", "ER1", "D", "IY2", "F", "AO1", "R"]
     assert g2p_en(normalize_en("Wi-Fi")) == ["W", "AY1", "F", "AY2"]
+
+
+def test_contraction_missing_from_the_lexicon_is_base_plus_clitic_in_default_mode() -> None:
+    assert g2p_en("She'd've") == ["SH", "IY1", "D", "AH0", "V"]
+    assert g2p_en("John'd") == ["JH", "AA1", "N", "D"]
 
 
 def test_labelled_english_readings_cover_the_required_kinds() -> None:

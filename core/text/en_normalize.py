@@ -179,7 +179,9 @@ _EURO_AFTER_RE = re.compile(r"([0-9\.\,]*[0-9]+)\s?€")
 _YEN_RE = re.compile(r"¥\s?([0-9,]*[0-9]+)")
 _SPACED_UNIT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) (km|tbsp|tsp|min|°C|°F)(?![A-Za-z/])")
 _SPEED_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) ?km/h\b")
-_SPACED_DASH_RE = re.compile(r"(?<=[A-Za-z]) +[-–—] +(?=[A-Za-z])")
+# A dash with spaces between words is a pause; between two single letters (x - y) it stays arithmetic.
+_SPACED_DASH_RE = re.compile(r"(?<=[A-Za-z]{2}) +[-–—] +(?=[A-Za-z])|(?<=[A-Za-z]) +[-–—] +(?=[A-Za-z]{2})")
+_DECIMAL_TIGHT_RE = re.compile(r"([0-9]+\.[0-9]+)")
 _EXTRA_UNITS: dict[str, tuple[str, str]] = {
     "mph": ("mile per hour", "miles per hour"),
     "kg": ("kilogram", "kilograms"),
@@ -377,8 +379,11 @@ def _saint(m: re.Match[str]) -> str:
     return "Saint"
 
 
+_NOT_VARIABLES = frozenset({"a", "A", "I"})
+
+
 def _arith_strict(m: re.Match[str]) -> str:
-    """Like the reference rule, but a letter operand must stand alone, and `-` never joins words."""
+    """Like the reference rule, but a letter operand must stand alone, and `-` next to a/A/I is no minus."""
     left, op, right = m.group(1), m.group(8), m.group(9)
     start, end = m.start(), m.end()
     text = m.string
@@ -388,7 +393,7 @@ def _arith_strict(m: re.Match[str]) -> str:
         return m.group(0)
     if letter_right and end < len(text) and text[end].isalpha():
         return m.group(0)
-    if op == "-" and (letter_left or letter_right):
+    if op == "-" and (m.group(7) in _NOT_VARIABLES or m.group(15) in _NOT_VARIABLES):
         return m.group(0)
     return left + _ARITH_WORDS[op] + right
 
@@ -485,7 +490,7 @@ def normalize_en(text: str, *, reference_compat: bool = False) -> str:
     text = _POUNDS_AFTER_RE.sub(lambda m: _money(m.group(1), _POUND, "pounds"), text)
     text = _DOLLARS_BEFORE_RE.sub(lambda m: _money(m.group(1), _DOLLAR, "dollars"), text)
     text = _DOLLARS_AFTER_RE.sub(lambda m: _money(m.group(1), _DOLLAR, "dollars"), text)
-    text = _DECIMAL_RE.sub(_decimal, text)
+    text = (_DECIMAL_RE if compat else _DECIMAL_TIGHT_RE).sub(_decimal, text)
     text = _FRACTION_RE.sub(_fraction, text)
     text = _ORDINAL_RE.sub(_ordinal, text)
     text = _NUMBER_RE.sub(_cardinal, text)

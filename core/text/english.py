@@ -92,6 +92,14 @@ _VOICELESS_FINAL = frozenset({"P", "T", "K", "F", "TH", "HH"})
 _SIBILANT_FINAL = frozenset({"S", "Z", "SH", "ZH", "CH", "JH"})
 _POSSESSIVE_RE = re.compile(r"^([a-z]+)('s)$")
 _HAS_LETTER_RE = re.compile("[a-z]")
+# Default mode: a contraction the lexicon lacks (she'd've) = its known base + the clitic's reading
+# (long form after a consonant, short form after a vowel).
+_CONTRACTION_RE = re.compile(r"^(.+)'(ve|ll|d)$")
+_CONTRACTION_SUFFIXES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ve": (("AH0", "V"), ("V",)),
+    "ll": (("AH0", "L"), ("L",)),
+    "d": (("AH0", "D"), ("D",)),
+}
 
 
 # --- data loading (lazy, cached)
@@ -263,8 +271,13 @@ def _spell(word: str) -> list[str]:
             phones.append("EY1")
         elif not ch.isalpha():
             phones.append(ch)
-        else:
+        elif ch in lexicon:
             phones.extend(lexicon[ch])
+        else:
+            raise TextError(
+                f"cannot spell {word!r}: {ch!r} is not an English letter; pass the text through "
+                "normalize_en first or give the word a reading in the user dictionary"
+            )
     return phones
 
 
@@ -285,6 +298,15 @@ def _lookup(o_word: str, *, compat: bool) -> list[str]:
         if phones[-1] in _SIBILANT_FINAL:
             return [*phones, "AH0", "Z"]
         return [*phones, "Z"]
+    contraction = None if compat else _CONTRACTION_RE.match(word)
+    if contraction and (contraction.group(1) in _lexicon() or "'" in contraction.group(1)):
+        phones = _lookup(contraction.group(1), compat=compat)
+        consonant, after_vowel = _CONTRACTION_SUFFIXES[contraction.group(2)]
+        # A vowel (stress digit) takes the short form; so does any consonant but T/D before 'd.
+        short = bool(phones) and (
+            phones[-1][-1].isdigit() or (contraction.group(2) == "d" and phones[-1] not in ("T", "D"))
+        )
+        return [*phones, *(after_vowel if short else consonant)]
     if not compat and "-" in word.strip("-"):
         parts = [p for p in word.split("-") if p]
         if len(parts) > 1 and all(_HAS_LETTER_RE.search(p) for p in parts):
