@@ -136,7 +136,7 @@ _EXTRA_MEASURE_WORDS: tuple[str, ...] = tuple(
     "伏 赫兹 千卡 卡 英里 英尺 磅 欧元 英镑 日元 港元 港币 "
     "美金 集 章 款 下 句 点 点钟 声 圈 步 轮 "
     "局 盘 拨 组 瓶 包 排 行 幅 副 双 台 "
-    "座 届 期 号线 米 毫米 厘米".split()
+    "座 届 期 番 米 毫米 厘米".split()
 )
 _NOT_A_MEASURE_AFTER = ("年级", "次方")
 
@@ -205,7 +205,10 @@ def _long_year_words(match: re.Match[str]) -> str:
     before = match.string[max(0, start - 4) : start]
     after = match.string[match.end() :]
     is_round_hundred = len(number) == 3 and number.endswith("00")
-    if is_round_hundred or _is_duration(number, before, after):
+    # 3000年, 5000年 are spans (五千年); 2000年 and 1000-2199 otherwise are calendar years
+    is_round_thousand = len(number) == 4 and number.endswith("000") and number != "2000"
+    too_late = len(number) == 4 and int(number) > 2199
+    if is_round_hundred or is_round_thousand or too_late or _is_duration(number, before, after):
         return spoken_liang(cardinal(number)) + "年"
     return digits(number) + "年"
 
@@ -300,7 +303,7 @@ _RANGE_LEFT_UNITS = r"(?:%|℃|°C|摄氏度|度)?"
 _RANGE = re.compile(
     r"(?<![\d.:/\-+×÷=*A-Za-z])(-?)(\d+(?:\.\d+)?)(" + _RANGE_LEFT_UNITS + r")"
     r"(?:(-)|([~～])|(到|至))"
-    r"(?=((?(5)-?))(\d+(?:\.\d+)?)(?![\d.:/]|-\d|[+×÷=*]))"
+    r"(?=((?(4)|-?))(\d+(?:\.\d+)?)(?![\d.:/]|-\d|[+×÷=*]))"
 )
 _RANGE_TEMPERATURE_UNITS = ("℃", "°C", "摄氏度", "度")
 
@@ -311,6 +314,8 @@ _CODE_WORDS = (
     "热线", "拨打", "拨", "致电", "呼叫", "车牌", "单号", "订单", "口令", "ID", "id", "QQ", "No", "NO",
 )  # fmt: skip
 _CODE_SUFFIXES = ("路", "室", "房", "号房", "次列车", "次航班", "航班")
+_GENERATION = re.compile(r"(?<![\d.])([05-9]0)后")  # 80后, 00后: people born in the 1980s, 2000s
+_MONEY_TRAILING_ZEROS = re.compile(r"(\d+)\.(\d*[1-9])?0+(?=(?:美|欧|港|日)?元|块)")
 
 
 def _measure_pattern(words: tuple[str, ...]) -> str:
@@ -359,9 +364,16 @@ def _quantity_words(match: re.Match[str], *, compat: bool) -> str:
     words = cardinal(number)
     if compat:
         words = "两" if words == "二" else words
+    elif len(number) >= 3 and _letter_before(match):
+        words = digits(number, phone_one=True)  # G1234次: a train number
     elif not _after_ordinal(match):
         words = spoken_liang(words)
     return words + approx + measure
+
+
+def _money_without_trailing_zeros(match: re.Match[str]) -> str:
+    """`100.00元` -> `100元`, `1.50元` -> `1.5元` (default mode: amounts are not read 点零零)."""
+    return match.group(1) + ("." + match.group(2) if match.group(2) else "")
 
 
 def _long_number_words(match: re.Match[str], *, compat: bool, context: str) -> str:
@@ -378,10 +390,17 @@ def _reads_as_code(match: re.Match[str], context: str) -> bool:
     after = match.string[match.end() :]
     return (
         number.startswith("0")
+        or _letter_before(match)
         or len(number) > 16
         or _has_code_word_before(match, context)
         or after.startswith(_CODE_SUFFIXES)
     )
+
+
+def _letter_before(match: re.Match[str]) -> bool:
+    """A Latin letter right before the number: G1234, CA981 (train and flight numbers)."""
+    previous = match.string[match.start() - 1 : match.start()]
+    return previous.isascii() and previous.isalpha()
 
 
 def _has_code_word_before(match: re.Match[str], context: str) -> bool:
@@ -618,6 +637,8 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
         sentence = _SERVICE_NUMBER.sub(service, sentence)
         sentence = _RANGE.sub(_range_words, sentence)
         sentence = _YEAR_ANY_LENGTH.sub(_long_year_words, sentence)
+        sentence = _GENERATION.sub(lambda m: digits(m.group(1)) + "后", sentence)
+        sentence = _MONEY_TRAILING_ZEROS.sub(_money_without_trailing_zeros, sentence)
 
     sentence = _DATE.sub(functools.partial(_date_words, compat=compat), sentence)
     if compat:
