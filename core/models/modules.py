@@ -216,6 +216,17 @@ class _Mish(nn.Module):
         return mish(x)
 
 
+class _Conv(nn.Module):
+    """A 'same'-padded convolution stored under `<name>.conv.*` as in the official files."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
 class _ConvGLU(nn.Module):
     """Residual gated convolution: `x + a * sigmoid(b)` with `[a, b] = conv(x)`; `(B, C, T)` -> same."""
 
@@ -227,17 +238,6 @@ class _ConvGLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         a, b = torch.split(self.conv1(x), self.channels, dim=1)
         return x + a * torch.sigmoid(b)
-
-
-class _Conv(nn.Module):
-    """A 'same'-padded convolution stored under `<name>.conv.*` as in the official files."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
 
 
 class _StyleSelfAttention(nn.Module):
