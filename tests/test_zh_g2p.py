@@ -91,3 +91,54 @@ def test_bad_override_is_a_text_error(bad: dict[int, str]) -> None:
 def test_unreadable_character_is_a_text_error() -> None:
     with pytest.raises(TextError):
         g2p_zh("你好@", reference_compat=True)
+
+
+def _pinyin_per_char(text: str, *, reference_compat: bool) -> str:
+    phones, word2ph = g2p_zh(text, reference_compat=reference_compat)
+    out, i = [], 0
+    for n in word2ph:
+        if n == 2:
+            out.append(pinyin_of_phones(phones[i], phones[i + 1]))
+        i += n
+    return " ".join(out)
+
+
+def test_default_reads_labelled_polyphones_right() -> None:
+    items = [
+        json.loads(line) for line in (DATA / "readings_zh_polyphones.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert len(items) >= 70
+    right = sum(_pinyin_per_char(it["text"], reference_compat=False) == it["expect_pinyin"] for it in items)
+    compat = sum(_pinyin_per_char(it["text"], reference_compat=True) == it["expect_pinyin"] for it in items)
+    assert right / len(items) >= 0.97
+    assert compat < right  # the reference misreads some of them
+
+
+@pytest.mark.parametrize(
+    ("text", "compat", "default"),
+    [
+        ("银行行长", "yin2 hang2 hang5 zhang3", "yin2 hang2 hang2 zhang3"),  # not a reduplication
+        ("目的", "mu4 di5", "mu4 di4"),  # 的 that is not the particle
+        ("土地", "tu3 di5", "tu3 di4"),
+        ("他慢慢地走", "ta1 man4 man4 di5 zou3", "ta1 man4 man4 de5 zou3"),  # particle 地 is de
+        ("我们要调整计划", "wo3 men5 yao4 tiao2 zheng3 ji4 hua5", "wo3 men5 yao4 tiao2 zheng3 ji4 hua4"),
+        ("妈妈在和面", "ma1 ma5 zai4 he2 mian4", "ma1 ma5 zai4 huo2 mian4"),  # phrase across jieba words
+        ("家长大会", "jia1 zhang3 da4 hui4", "jia1 zhang3 da4 hui4"),  # 长大 would cut 家长 in two
+    ],
+)
+def test_default_fixes_reference_misreadings(text: str, compat: str, default: str) -> None:
+    assert _pinyin_per_char(text, reference_compat=True) == compat
+    assert _pinyin_per_char(text, reference_compat=False) == default
+
+
+def test_phrase_table_is_well_formed() -> None:
+    from core.text.zh_g2p import read_phrase_table
+
+    table = read_phrase_table(
+        Path(__file__).resolve().parents[1] / "core" / "text" / "data" / "zh_polyphone_phrases.txt"
+    )
+    assert len(table) > 300
+    for phrase, syllables in table.items():
+        assert len(phrase) == len(syllables)
+        for syllable in syllables:
+            syllable_phones(syllable)  # raises on a syllable outside the v2 phone set

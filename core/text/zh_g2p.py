@@ -349,11 +349,32 @@ def _split_reduplicated_yi(seg: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def _read_sentence(engine: _Engine, sentence: str, *, compat: bool) -> list[_Syllable]:
+def _g2pw_word(word: str, readings: Sequence[str | None]) -> tuple[list[str], list[str]]:
+    """G2PW readings of one word -> (initials, TONE3 finals), after the reference's correction table."""
+    from pypinyin.contrib.tone_convert import to_finals_tone3, to_initials
+
+    from core.text.g2pw import correct_readings
+
+    if any(r is None for r in readings):
+        raise TextError(f"G2PW gave no reading for a character of {word!r}; add an inline pinyin override")
+    initials, finals = [], []
+    for reading in correct_readings(word, readings):  # type: ignore[arg-type]
+        if reading[:1].isalpha():
+            initials.append(to_initials(reading))
+            finals.append(to_finals_tone3(reading, neutral_tone_with_five=True))
+        else:
+            initials.append(reading)
+            finals.append(reading)
+    return initials, finals
+
+
+def _read_sentence(
+    engine: _Engine, sentence: str, *, compat: bool, g2pw_readings: Sequence[str | None] | None = None
+) -> list[_Syllable]:
     raw = [(w, p) for w, p in engine.posseg.lcut(sentence)]
     sandhi = engine.sandhi if compat else engine.timbre_sandhi
     fixed: list[str | None] = [None] * len(sentence)
-    if not compat:
+    if not compat and g2pw_readings is None:
         raw = _split_reduplicated_yi(raw)
         fixed = _phrase_readings(engine, sentence, [w for w, _ in raw])
         start = 0
@@ -370,8 +391,10 @@ def _read_sentence(engine: _Engine, sentence: str, *, compat: bool) -> list[_Syl
         if pos == "eng":
             start = end
             continue
-        initials = _initials(word)
-        finals = _finals_tone3(word)
+        if g2pw_readings is not None:
+            initials, finals = _g2pw_word(word, g2pw_readings[start:end])
+        else:
+            initials, finals = _initials(word), _finals_tone3(word)
         n = min(len(initials), len(finals))
         initials, finals = initials[:n], finals[:n]
         if compat:
@@ -401,21 +424,29 @@ def g2p_zh(
     *,
     overrides: Mapping[int, str] | None = None,
     reference_compat: bool = False,
+    g2pw: G2PW | None = None,
 ) -> tuple[list[str], list[int]]:
     """Normalized Chinese text -> (v2 phones, phones per character).
 
     `overrides` maps a character index of `norm_text` to a TONE3 syllable (`"chang2"`, neutral tone `5`); it
     wins over every other rule and is applied after tone sandhi. `reference_compat=True` reproduces the
     GPT-SoVITS v2 pypinyin path exactly (and still honours `overrides`).
+    `g2pw` (a loaded `core.text.g2pw.G2PW`) replaces pypinyin (and, in the default reading, the phrase table
+    and part-of-speech rules) as the source of readings, as the reference does with G2PW on; tone sandhi
+    and erhua follow as usual (the reference's rules with `reference_compat=True`, Timbre's otherwise).
     Raises `TextError` for a character that cannot be read or a bad override.
     """
     engine = _load_engine()
-    sentences = [s for s in _SENTENCE_END.split(norm_text) if s.strip()]
+    sentences = [_LATIN.sub("", s) for s in _SENTENCE_END.split(norm_text) if s.strip()]
+    sentences = [s for s in sentences if s]
+    readings: list[list[str | None]] | list[None] = [None] * len(sentences)
+    if g2pw is not None and sentences:
+        readings = g2pw.predict(sentences)
     syllables: list[_Syllable] = []
-    for sentence in sentences:
-        sentence = _LATIN.sub("", sentence)
-        if sentence:
-            syllables.extend(_read_sentence(engine, sentence, compat=reference_compat))
+    for sentence, sentence_readings in zip(sentences, readings, strict=True):
+        syllables.extend(
+            _read_sentence(engine, sentence, compat=reference_compat, g2pw_readings=sentence_readings)
+        )
 
     if overrides:
         _apply_overrides(norm_text, syllables, overrides)
@@ -454,15 +485,3 @@ def _apply_overrides(norm_text: str, syllables: list[_Syllable], overrides: Mapp
             )
         initial, final = _split_tone3(syllable)
         syllables[index] = _Syllable(initial, final)
-
-
-def g2p_zh_g2pw(
-    norm_text: str,
-    model: G2PW,
-    *,
-    overrides: Mapping[int, str] | None = None,
-) -> tuple[list[str], list[int]]:
-    """Like `g2p_zh`, but polyphones are read by a loaded G2PW model, as the reference does with G2PW on."""
-    from core.text.g2pw import g2p_with_g2pw
-
-    return g2p_with_g2pw(norm_text, model, overrides=overrides)
