@@ -136,7 +136,7 @@ _EXTRA_MEASURE_WORDS: tuple[str, ...] = tuple(
     "伏 赫兹 千卡 卡 英里 英尺 磅 欧元 英镑 日元 港元 港币 "
     "美金 集 章 款 下 句 点 点钟 声 圈 步 轮 "
     "局 盘 拨 组 瓶 包 排 行 幅 副 双 台 "
-    "座 届 期 番 米 毫米 厘米".split()
+    "座 届 期 番 厅 卫 米 毫米 厘米".split()
 )
 _NOT_A_MEASURE_AFTER = ("年级", "次方")
 
@@ -146,6 +146,9 @@ _NOT_A_MEASURE_AFTER = ("年级", "次方")
 
 _DATE = re.compile(r"(\d{4}|\d{2})年((0?[1-9]|1[0-2])月)?(((0?[1-9])|((1|2)[0-9])|30|31)([日号]))?")
 _DATE_NUMERIC = re.compile(r"(\d{4})([- /.])(0[1-9]|1[012])\2(0[1-9]|[12][0-9]|3[01])")
+_DATE_NUMERIC_LOOSE = re.compile(
+    r"(?<![\d.])(\d{4})([-/.])(0?[1-9]|1[0-2])\2(0?[1-9]|[12][0-9]|3[01])(?![\d./\-])"
+)  # default mode: 2024/1/1
 _YEAR_MONTH_NUMERIC = re.compile(r"(?<![\d.])(\d{4})[-/](0[1-9]|1[012])(?![\d./\-])")
 _TIME = re.compile(r"([0-1]?[0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9]))?")
 _TIME_RANGE = re.compile(
@@ -195,7 +198,8 @@ def _is_duration(number: str, before: str, after: str) -> bool:
     return any(after.startswith(word) for word in _DURATION_AFTER)
 
 
-_YEAR_ANY_LENGTH = re.compile(r"(?<![\d.])(\d{3,4})年(?!级)")
+_YEAR_WORDS = ("学年", "年度", "财年", "年")
+_YEAR_ANY_LENGTH = re.compile(r"(?<![\d.])(\d{3,4})(学年|年度|财年|年)(?!级)")
 
 
 def _long_year_words(match: re.Match[str]) -> str:
@@ -209,8 +213,8 @@ def _long_year_words(match: re.Match[str]) -> str:
     is_round_thousand = len(number) == 4 and number.endswith("000") and number != "2000"
     too_late = len(number) == 4 and int(number) > 2199
     if is_round_hundred or is_round_thousand or too_late or _is_duration(number, before, after):
-        return spoken_liang(cardinal(number)) + "年"
-    return digits(number) + "年"
+        return spoken_liang(cardinal(number)) + match.group(2)
+    return digits(number) + match.group(2)
 
 
 def _numeric_date_words(match: re.Match[str]) -> str:
@@ -240,7 +244,9 @@ def _clock_words(hour: str, minute: str, second: str | None, *, half_from: str, 
         hour_words = "两"
     out = hour_words + "点"
     if minute.lstrip("0"):
-        out += "半" if int(half_from) == 30 else _clock_part(minute) + "分"
+        # 半 for :30, except (default mode) when seconds follow: 一点三十分二十五秒
+        use_half = int(half_from) == 30 and (compat or not (second and second.lstrip("0")))
+        out += "半" if use_half else _clock_part(minute) + "分"
     if second and second.lstrip("0"):
         out += _clock_part(second) + "秒"
     return out
@@ -493,7 +499,7 @@ def _range_words(match: re.Match[str]) -> str:
         left_words = ("零下" if sign else "") + decimal(left)
         if left_unit:  # `-3℃到5℃` keeps both units: 零下三度到五度
             left_words += "摄氏度" if left_unit == "摄氏度" else "度"
-    elif after.startswith("年") and len(left) == len(match.group(8)) >= 2 and not sign:
+    elif after.startswith(_YEAR_WORDS) and len(left) == len(match.group(8)) >= 2 and not sign:
         left_words = digits(left)  # a span of years: 二零二零到二零二四年
     else:
         left_words = _signed_number_words(sign, left)
@@ -628,6 +634,7 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
     if not compat:
         sentence = sentence.replace("〇", "零")
         sentence = _DATE_NUMERIC.sub(_numeric_date_words, sentence)
+        sentence = _DATE_NUMERIC_LOOSE.sub(_numeric_date_words, sentence)
         sentence = _YEAR_MONTH_NUMERIC.sub(_year_month_words, sentence)
         sentence = _TIME_RANGE.sub(functools.partial(_time_words, compat=False), sentence)
         sentence = _TIME.sub(functools.partial(_time_words, compat=False), sentence)
