@@ -3,7 +3,8 @@
 Steps (the reference's `TextPreprocessor.get_phones_and_bert` text logic, in order):
 
 1. inline `<...>` readings are taken out of the text (`core.text.overrides`), runs of spaces become one;
-   texts over `_CHUNK_CHARS` characters are cut after sentence ends and read piece by piece;
+   in the default mode, texts over `_CHUNK_CHARS` characters are cut after sentence ends and read piece
+   by piece;
 2. the text is cut into language segments according to the language code (`LANGUAGES`):
    `all_zh` all Chinese except pure-Latin pieces, `en` one English segment, `auto` what the language detector
    says, `zh` (the reference's "中英混合") detector pieces merged into English / not-English runs;
@@ -446,7 +447,10 @@ def text_to_phones(
     marked = _mark(text)
     if not reference_compat and not marked.text.strip():
         raise TextError("nothing to read: the text is empty or only spaces")
-    chunks = _chunks(marked) if len(marked.text) > _CHUNK_CHARS else [marked]
+    # Compat mode reads the text in one piece, as the reference does (every step is linear anyway); the
+    # default mode reads long texts sentence by sentence, which bounds the work per call.
+    chunked = not reference_compat and len(marked.text) > _CHUNK_CHARS
+    chunks = _chunks(marked) if chunked else [marked]
     if not reference_compat and lang != "en":
         chunks = [_prepare_zh(chunk) for chunk in chunks]
 
