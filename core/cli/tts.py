@@ -15,7 +15,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from core.errors import SynthesisError, TextError
+from core.errors import AudioError, SynthesisError, TextError
 
 _DEFAULT_PRETRAINED = "pretrained"
 
@@ -181,6 +181,9 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     requests = [request_for(text) for text in utterances]  # invalid settings fail before loading models
+    for clip in [args.ref, *args.aux_ref]:
+        if not Path(clip).is_file():
+            raise AudioError(f"{clip}: reference clip not found; check the path")
     synth = Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device)
     failed = 0
     for number, (request, out) in enumerate(zip(requests, outputs, strict=True), start=1):

@@ -1,0 +1,98 @@
+"""`python -m core tts` end to end with the tiny fixture models (one subprocess run; errors in-process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_args(conformance_dir: Path) -> list[str]:
+    pretrained = conformance_dir / "models" / "pretrained"
+    base = pretrained / "gsv-v2final-pretrained"
+    return [
+        "--gpt", str(next(base.glob("*.ckpt"))),
+        "--sovits", str(next(base.glob("*.pth"))),
+        "--pretrained", str(pretrained),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ref_wav(conformance_dir: Path) -> str:
+    return str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav")
+
+
+def test_cli_batch_mode_writes_numbered_wavs_matching_the_reference(conformance_dir, model_args, tmp_path):
+    """Line 1 is the `tts_e2e_zh` request (its audio must match the reference's), line 3 another text."""
+    case_dir = conformance_dir / "cases" / "tts_e2e_zh"
+    if not case_dir.is_dir():
+        pytest.skip("tts_e2e_zh not in this fixture set")
+    case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+    req = case["request"]
+    lines = tmp_path / "lines.txt"
+    lines.write_text(f"{req['text']}\n\n今天我们去公园散步吧。\n", encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "core", "tts", *model_args,
+            "--ref", str((case_dir / req["ref_audio_path"]).resolve()),
+            "--ref-text", req["prompt_text"],
+            "--ref-lang", req["prompt_lang"],
+            "--text-file", str(lines),
+            "--lang", req["text_lang"],
+            "--top-k", str(req["top_k"]),
+            "--seed", str(req["seed"]),
+            "--split-method", req["text_split_method"],
+            "--noise-scale", "0",
+            "--reference-compat",
+            "--out", str(tmp_path / "take.wav"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"seed {req['seed']}" in proc.stdout
+    assert sorted(p.name for p in tmp_path.glob("take_*.wav")) == ["take_001.wav", "take_002.wav"]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+    audio, sr = sf.read(tmp_path / "take_001.wav", dtype="int16")
+    expected, expected_sr = sf.read(case_dir / "audio.wav", dtype="int16")
+    assert sf.info(tmp_path / "take_001.wav").subtype == "PCM_16"
+    assert sr == expected_sr
+    assert audio.shape == expected.shape
+    assert np.abs(audio.astype(np.int32) - expected.astype(np.int32)).max() <= 2
+
+    other, other_sr = sf.read(tmp_path / "take_002.wav", dtype="int16")
+    assert other_sr == sr and other.size > 0.3 * sr and np.abs(other).max() > 0
+
+
+def test_cli_missing_reference_exits_2_with_a_message(model_args, tmp_path, capsys):
+    out = tmp_path / "never.wav"
+    argv = ["tts", *model_args, "--ref", str(tmp_path / "nope.wav"), "--text", "你好。", "--lang", "zh"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "nope.wav" in err and "not found" in err
+    assert not out.exists()
+
+
+def test_cli_rejects_bad_settings_before_loading_models(model_args, ref_wav, tmp_path, capsys):
+    argv = ["tts", *model_args, "--ref", ref_wav, "--text", "你好。", "--lang", "zh", "--top-k", "0"]
+    assert main([*argv, "--out", str(tmp_path / "x.wav")]) == 2
+    assert "top_k" in capsys.readouterr().err
+
+
+def test_cli_output_must_be_a_wav_file(model_args, ref_wav, tmp_path, capsys):
+    argv = ["tts", *model_args, "--ref", ref_wav, "--text", "你好。", "--lang", "zh"]
+    assert main([*argv, "--out", str(tmp_path / "x.mp3")]) == 2
+    assert ".wav" in capsys.readouterr().err
