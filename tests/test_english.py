@@ -113,6 +113,11 @@ def test_plain_text_reads_the_same_in_both_modes() -> None:
         ("1,234 sheep", "one thousand, two hundred thirty-four sheep", "twelve thirty-four sheep"),
         ("was 5. 6 more", "was five. six more", "was fifth, six more"),
         ("x - y = 2", "x minus y Equals two", "x minus y Equals two"),
+        ("The 1990s", "The nineteen nineties", "The nineteen ninety seconds"),
+        ("$10M", "ten million dollars", "ten dollars M"),
+        ("a 3:2 win", "a three to two win", "a threetwo win"),
+        ("a 50-50 chance", "a fifty-fifty chance", None),
+        ("Call 1-800-555-1234", "Call one, eight zero zero, five five five, one two three four", None),
     ],
 )
 def test_default_mode_fixes_reference_misreadings(text: str, default: str, compat: str | None) -> None:
@@ -136,6 +141,9 @@ def test_acronyms_that_are_words_are_read_as_words_in_default_mode() -> None:
         ("The wind is strong.", "wind", ["W", "IH1", "N", "D"]),
         ("He wound the clock.", "wound", ["W", "AW1", "N", "D"]),
         ("She will lead the team.", "lead", ["L", "IY1", "D"]),
+        ("Please read it.", "read", ["R", "IY1", "D"]),
+        ("Close the door.", "close", ["K", "L", "OW1", "Z"]),
+        ("It was close.", "close", ["K", "L", "OW1", "S"]),
     ],
 )
 def test_default_mode_reads_common_homographs_by_pos(text: str, word: str, expected: list[str]) -> None:

@@ -151,7 +151,10 @@ def _ordinal(m: re.Match[str]) -> str:
 
 
 def _cardinal(m: re.Match[str]) -> str:
-    n = int(m.group(0))
+    return _cardinal_words(int(m.group(0)))
+
+
+def _cardinal_words(n: int) -> str:
     if 1000 < n < 3000:  # read like a year
         if n == 2000:
             return "two thousand"
@@ -168,7 +171,13 @@ _AMPM = r"([AaPp])\.?\s?[Mm]\.?"
 _TIME_AMPM_RE = re.compile(r"\b([01]?[0-9]|2[0-3]):([0-5][0-9])\s*" + _AMPM + r"(?![A-Za-z])")
 _HOUR_AMPM_RE = re.compile(r"\b(1[0-2]|0?[1-9])\s*" + _AMPM + r"(?![A-Za-z])")
 _ISO_DATE_RE = re.compile(r"\b(\d{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])\b")
-_PHONE_RE = re.compile(r"(?<![\d-])(?:\((\d{3})\)\s?|(\d{3})-)?(\d{3})-(\d{4})(?![\d-])")
+_PHONE_RE = re.compile(r"(?<![\d-])(?:(1)[-\s])?(?:\((\d{3})\)\s?|(\d{3})-)?(\d{3})-(\d{4})(?![\d-])")
+_RATIO_RE = re.compile(r"\b(\d+):(\d+)\b")
+_DECADE_RE = re.compile(r"\b(1[0-9]|20)([0-9]0)s\b")
+_SHORT_DECADE_RE = re.compile(r"(?<![\w'])'([0-9]0)s\b")
+_SUFFIXED_MONEY_RE = re.compile(r"([$£€])(\d+(?:\.\d+)?)\s?(K|k|M|B|bn)\b")
+_SUFFIX_SCALES = {"K": "thousand", "k": "thousand", "M": "million", "B": "billion", "bn": "billion"}
+_AROUND_THE_CLOCK_RE = re.compile(r"\b24/7\b")
 _RANGE_RE = re.compile(r"(?<![\d.,-])(\d+(?:\.\d+)?)(?:-|\s?[–~]\s?)(\d+(?:\.\d+)?)(?![\d-])")
 _SCALED_MONEY_RE = re.compile(
     r"([$£€¥])\s?(\d+(?:\.\d+)?)\s?(thousand|million|billion|trillion)\b|"
@@ -177,7 +186,7 @@ _SCALED_MONEY_RE = re.compile(
 _EURO_BEFORE_RE = re.compile(r"€\s?([0-9\.\,]*[0-9]+)")
 _EURO_AFTER_RE = re.compile(r"([0-9\.\,]*[0-9]+)\s?€")
 _YEN_RE = re.compile(r"¥\s?([0-9,]*[0-9]+)")
-_SPACED_UNIT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) (km|tbsp|tsp|min|°C|°F)(?![A-Za-z/])")
+_SPACED_UNIT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) (km|ft|tbsp|tsp|min|°C|°F)(?![A-Za-z/])")
 _SPEED_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) ?km/h\b")
 # A dash with spaces between words is a pause; between two single letters (x - y) it stays arithmetic.
 _SPACED_DASH_RE = re.compile(r"(?<=[A-Za-z]{2}) +[-–—] +(?=[A-Za-z])|(?<=[A-Za-z]) +[-–—] +(?=[A-Za-z]{2})")
@@ -201,7 +210,8 @@ _HASH_NUMBER_RE = re.compile(r"#\s?(?=\d)")
 
 # Abbreviations written with a period -> (spoken form or None to keep the word, kind). A "title" precedes a
 # name and a "connector" joins two phrases: their period is never a sentence end unless the text ends there.
-# A "suffix" keeps its period when a new sentence (a capital) follows.
+# A "suffix" keeps its period when a new sentence (a capital) follows. `No.` and a "month" are expanded only
+# before a number (No. 5, Jan. 1st).
 _ABBREVIATIONS: dict[str, tuple[str | None, str]] = {
     "Mr": (None, "title"),
     "Mrs": (None, "title"),
@@ -219,6 +229,20 @@ _ABBREVIATIONS: dict[str, tuple[str | None, str]] = {
     "approx": ("approximately", "suffix"),
     "dept": ("department", "suffix"),
     "Ave": ("Avenue", "suffix"),
+    "Rev": ("Reverend", "title"),
+    "Apt": ("Apartment", "connector"),
+    "Jan": ("January", "month"),
+    "Feb": ("February", "month"),
+    "Mar": ("March", "month"),
+    "Apr": ("April", "month"),
+    "Jun": ("June", "month"),
+    "Jul": ("July", "month"),
+    "Aug": ("August", "month"),
+    "Sep": ("September", "month"),
+    "Sept": ("September", "month"),
+    "Oct": ("October", "month"),
+    "Nov": ("November", "month"),
+    "Dec": ("December", "month"),
 }
 _ABBREVIATION_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)")
 _SAINT_RE = re.compile(r"\bSt\.(?=\s+[A-Z])")
@@ -250,6 +274,30 @@ def _roman(m: re.Match[str]) -> str:
 
 def _digits(number: str) -> str:
     return " ".join(_inflect().number_to_words(int(d)) for d in number)
+
+
+def _plural_number_words(words: str) -> str:
+    """ "nineteen ninety" -> "nineteen nineties", "nineteen hundred" -> "nineteen hundreds"."""
+    head, _, last = words.rpartition(" ")
+    last = last[:-1] + "ies" if last.endswith("y") else last + "s"
+    return f"{head} {last}".strip()
+
+
+def _decade(m: re.Match[str]) -> str:
+    n = int(m.group(1) + m.group(2))
+    return _plural_number_words(_cardinal_words(n))
+
+
+def _short_decade(m: re.Match[str]) -> str:
+    return _plural_number_words(_inflect().number_to_words(int(m.group(1))))
+
+
+def _suffixed_money(m: re.Match[str]) -> str:
+    return f"{m.group(2)} {_SUFFIX_SCALES[m.group(3)]} {_CURRENCY_BY_SIGN[m.group(1)][1]}"
+
+
+def _ratio(m: re.Match[str]) -> str:
+    return f"{m.group(1)} to {m.group(2)}"
 
 
 def _phone_number(m: re.Match[str]) -> str:
@@ -305,6 +353,8 @@ def _iso_date(m: re.Match[str]) -> str:
 
 
 def _range(m: re.Match[str]) -> str:
+    if m.group(1) == m.group(2):  # 50-50 is "fifty-fifty", not a range
+        return m.group(0)
     return f"{m.group(1)} to {m.group(2)}"
 
 
@@ -365,7 +415,7 @@ def _abbreviation(m: re.Match[str]) -> str:
     word = m.group(1)
     spoken, kind = _ABBREVIATIONS[word]
     rest = m.string[m.end() :]
-    if word == "No" and not re.match(r"\s*\d", rest):
+    if (word == "No" or kind == "month") and not re.match(r"\s*\d", rest):
         return m.group(0)
     ends_sentence = not rest.strip() or (kind == "suffix" and re.match(r"\s+[A-Z]", rest) is not None)
     return (spoken or word) + ("." if ends_sentence else "")
@@ -409,10 +459,15 @@ def _apply_default_rules(text: str) -> str:
     text = _ROMAN_RE.sub(_roman, text)
     text = _TIME_AMPM_RE.sub(_time_with_period, text)
     text = _TIME_RE.sub(_time_plain, text)
+    text = _RATIO_RE.sub(_ratio, text)
     text = _HOUR_AMPM_RE.sub(_hour_with_period, text)
     text = _ISO_DATE_RE.sub(_iso_date, text)
     text = _PHONE_RE.sub(_phone_number, text)
     text = _SCALED_MONEY_RE.sub(_scaled_money, text)
+    text = _SUFFIXED_MONEY_RE.sub(_suffixed_money, text)
+    text = _DECADE_RE.sub(_decade, text)
+    text = _SHORT_DECADE_RE.sub(_short_decade, text)
+    text = _AROUND_THE_CLOCK_RE.sub("24 7", text)
     text = _EURO_BEFORE_RE.sub(_euros, text)
     text = _EURO_AFTER_RE.sub(_euros, text)
     text = _YEN_RE.sub(_yen, text)

@@ -332,6 +332,29 @@ def _homograph(word: str, pos: str, *, compat: bool) -> list[str] | None:
     return None
 
 
+# Default mode: words after which a homograph is a verb (the tagger often misses it after "please"),
+# and words that, right after a sentence-initial homograph, show it is an imperative (Close the door).
+_VERB_CUES = frozenset(
+    "please to will would shall should can could may might must don't doesn't didn't won't can't "
+    "let's".split()
+)
+_OBJECT_STARTS = frozenset(
+    "the a an this that these those my your his her its our their it me him them us".split()
+)
+_SENTENCE_ENDS = frozenset({".", "!", "?"})
+
+
+def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
+    """The POS used to pick a homograph's reading in default mode (the tagger's, corrected by cues)."""
+    prev = tokens[i - 1].lower() if i > 0 else None
+    nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else None
+    if prev in _VERB_CUES:
+        return "VB"
+    if (prev is None or prev in _SENTENCE_ENDS) and nxt in _OBJECT_STARTS:
+        return "VB"
+    return tags[i]
+
+
 def _token_phones(
     o_word: str, pos: str, overrides: Mapping[str, Sequence[str]], *, compat: bool
 ) -> list[str]:
@@ -371,9 +394,10 @@ def g2p_en(
             )
     compat = reference_compat
     tokens = _tokenizer().tokenize(norm_text)
-    tagged = _tagger().tag(tokens)
+    tags = [tag for _, tag in _tagger().tag(tokens)]
     raw: list[str] = []
-    for o_word, pos in tagged:
+    for i, o_word in enumerate(tokens):
+        pos = tags[i] if compat else _homograph_pos(tokens, tags, i)
         raw.extend(_token_phones(o_word, pos, overrides, compat=compat))
     phones: list[str] = []
     for ph in raw:
