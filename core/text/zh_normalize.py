@@ -20,12 +20,13 @@ Two behaviours, one code path (`reference_compat`):
   durations (`10年前` -> 十年前, not 一零年前), scores and ratios (`3:2` -> 三比二),
   `9:00-11:30` -> 九点至十一点半, `二〇二四` -> 二零二四.
 
-Frontend contract (default mode only): the language splitter cuts Latin units, currency signs and `℃`
-away from the Chinese text before `normalize_zh` ever sees them, so in the `all_zh` and `zh` modes call
-`prepare_zh_text(text)` on the whole input first — before language segmentation and before the `￥`/`^`
-special cleaning — then segment and normalize as usual. It rewrites only number-attached symbols next to
-Chinese text (`25km` -> `25公里`, `¥12.5` / `￥12.5` -> `12.5元`, `$20` -> `20美元`, `-3℃` -> `-3度`,
-`1,234` -> `1234`) and leaves English text alone. In `reference_compat` mode do not call it.
+Frontend contract (default mode only): the language splitter cuts Latin units, currency signs, `℃`,
+`/` and `〇` away from the Chinese text before `normalize_zh` ever sees them, so call
+`prepare_zh_text(text)` on the whole input first (every language code except `en`) — before language
+segmentation and before the `￥`/`^` special cleaning — then segment and normalize as usual. It rewrites
+only number-attached symbols next to Chinese text (`25km` -> `25公里`, `¥12.5` / `￥12.5` -> `12.5元`,
+`$20` -> `20美元`, `-3℃` -> `-3度`, `1,234` -> `1234`, `2/3` -> `三分之二`, `二〇二四` -> `二零二四`) and
+leaves English text alone (`I ran 5km`). In `reference_compat` mode do not call it.
 """
 
 from __future__ import annotations
