@@ -71,6 +71,12 @@ def _load_case(case_dir: Path) -> tuple[dict, _Inputs]:
     return case, _Inputs((case_dir / case["inputs_dir"]).resolve())
 
 
+def _text_index(case: dict) -> int:
+    """Which target text a single-item case used (`"all_phones": "prompt_phones + text0_phones"`)."""
+    match = re.search(r"text(\d+)_phones", case.get("inputs", {}).get("all_phones", ""))
+    return int(match.group(1)) if match else 0
+
+
 def _sampling(case: dict, loaded: LoadedT2S) -> dict:
     call = case["call"]
     return dict(
@@ -87,7 +93,7 @@ def test_greedy_decode_matches_reference_tokens_and_logits(conformance_dir: Path
     case_dir = conformance_dir / case_rel
     case, inputs = _load_case(case_dir)
     loaded = _model(case_dir, case)
-    phones, bert = inputs.item(0)
+    phones, bert = inputs.item(_text_index(case))
     out = loaded.model.generate_detailed(
         [phones], [bert], inputs.prompt[None], record_logits=3, **_sampling(case, loaded)
     )
@@ -144,7 +150,7 @@ def test_seeded_sampling_reproduces_reference_tokens(conformance_dir: Path, case
     case_dir = conformance_dir / case_rel
     case, inputs = _load_case(case_dir)
     loaded = _model(case_dir, case)
-    phones, bert = inputs.item(0)
+    phones, bert = inputs.item(_text_index(case))
     torch.manual_seed(int(case["seed"]))
     out = loaded.model.generate_detailed([phones], [bert], inputs.prompt[None], **_sampling(case, loaded))
     np.testing.assert_array_equal(out.full[0].numpy(), np.load(case_dir / "y_full.npy"))
