@@ -252,3 +252,10 @@ def test_prompt_free_decoding_returns_only_generated_tokens() -> None:
     out = model.generate_detailed(phones, bert, None, top_k=1, early_stop_num=20)
     for i in range(2):
         assert torch.equal(out.full[i], out.tokens[i]) and 0 < out.tokens[i].shape[0] <= 20
+
+
+def test_fractional_early_stop_budget_is_accepted() -> None:
+    model = _small_model(eos_logit_zero=True)
+    phones, bert = [torch.randint(0, 60, (5,))], [torch.randn(1024, 5)]
+    out = model.generate_detailed(phones, bert, torch.randint(0, 128, (1, 4)), top_k=1, early_stop_num=12.5)
+    assert out.stop_steps == [12] and out.tokens[0].shape == (12,)

@@ -401,7 +401,7 @@ class T2SModel(nn.Module):
         top_p: float = 1.0,
         temperature: float = 1.0,
         repetition_penalty: float = 1.35,
-        early_stop_num: int = -1,
+        early_stop_num: float = -1,
         max_len: int | None = None,
         max_steps: int = MAX_DECODE_STEPS,
         generator: torch.Generator | None = None,
@@ -435,7 +435,7 @@ class T2SModel(nn.Module):
         top_p: float = 1.0,
         temperature: float = 1.0,
         repetition_penalty: float = 1.35,
-        early_stop_num: int = -1,
+        early_stop_num: float = -1,
         max_len: int | None = None,
         max_steps: int = MAX_DECODE_STEPS,
         generator: torch.Generator | None = None,
@@ -531,7 +531,7 @@ class T2SModel(nn.Module):
         key_ok = torch.cat([~text_pad, torch.ones_like(y, dtype=torch.bool)], dim=1)  # (B, S)
         allowed = (allowed & key_ok.unsqueeze(1)).unsqueeze(1)  # (B, 1, S, S)
 
-        budget = max_steps if early_stop_num == -1 else min(max_steps, early_stop_num + 1)
+        budget = max_steps if early_stop_num == -1 else min(max_steps, math.floor(early_stop_num) + 1)
         cache = KVCache.allocate(
             self.config.n_layer,
             n_items,
