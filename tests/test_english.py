@@ -79,7 +79,7 @@ def test_override_with_a_phone_outside_arpabet_is_rejected() -> None:
 def test_importing_the_module_loads_no_data_and_no_nltk() -> None:
     code = (
         "import sys, core.text.english as e\n"
-        "heavy = ('nltk', 'g2p_en', 'wordsegment')\n"
+        "heavy = ('nltk', 'g2p_en', 'wordsegment', 'inflect')\n"
         "assert not any(m.startswith(heavy) for m in sys.modules), 'eager import'\n"
         "assert e._lexicon.cache_info().currsize == 0\n"
     )

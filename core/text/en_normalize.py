@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-import inflect
+if TYPE_CHECKING:
+    import inflect
 
 # --- punctuation mapping before the rules
 # The reference builds its pattern from re.escape() of each key, so the bracketed keys only match their
@@ -78,6 +80,8 @@ _EURO: _Currency = (("euro", "euros"), ("cent", "cents"))
 
 @functools.lru_cache(maxsize=1)
 def _inflect() -> inflect.engine:
+    import inflect  # slow to import (about 1 s): loaded on first use
+
     return inflect.engine()
 
 
