@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import AudioError
+from core.workspace import atomic_replace
 
 ResampleMethod = Literal["soxr_hq", "sinc_hann"]
 
@@ -283,13 +284,6 @@ def write_wav(path: str | os.PathLike, wav: np.ndarray, sr: int) -> Path:
         data = data.T  # soundfile wants (frames, channels)
     elif data.ndim != 1:
         raise AudioError(f"expected audio of shape (n,) or (channels, n), got {data.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, data, int(sr), subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_replace(path) as tmp:
+        sf.write(tmp, data, int(sr), subtype="PCM_16", format="WAV")
     return path

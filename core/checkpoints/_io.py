@@ -21,7 +21,6 @@ import hashlib
 import io
 import os
 import pickle
-import tempfile
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -33,6 +32,7 @@ from typing import Any
 import torch
 
 from core.errors import CheckpointError
+from core.workspace import atomic_write_bytes
 
 ZIP_HEADER = b"PK"
 HEADER_SIZE = 2
@@ -249,15 +249,4 @@ def write_checkpoint(
     path = Path(path)
     buffer = io.BytesIO()
     torch.save(dict(content), buffer, pickle_module=_PickleModule)
-    data = header + buffer.getvalue()[HEADER_SIZE:]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, header + buffer.getvalue()[HEADER_SIZE:])

@@ -7,7 +7,6 @@ An s1 `.ckpt` is a torch zip holding a plain dict `{"weight": {"model.<name>": t
 
 import os
 import re
-import tempfile
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 
 import torch
 
+from core.checkpoints._io import write_checkpoint
 from core.errors import CheckpointError
 from core.models.t2s import T2SConfig, T2SModel
 
@@ -236,14 +236,5 @@ def save_t2s(
     weights = timbre_to_official_s1(
         {k: (v.detach().half() if half else v.detach()).cpu() for k, v in model.state_dict().items()}
     )
-    payload = OrderedDict(weight=weights, config=stored, info=info)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_checkpoint(path, OrderedDict(weight=weights, config=stored, info=info))
     return path

@@ -1,9 +1,17 @@
-"""Plain torch modules of the inference path, each built from a config dataclass.
+"""Plain PyTorch models of GPT-SoVITS v2: the T2S GPT, the SoVITS generator, HuBERT and BERT features."""
 
-Only the T2S names are re-exported here; import the others from their modules
-(`core.models.sovits`, `core.models.hubert`, `core.models.bert`).
-"""
-
+from core.models.bert import BertPhoneFeatures
+from core.models.hubert import HubertContent
+from core.models.sovits import SoVITS, SoVITSConfig
 from core.models.t2s import KVCache, T2SConfig, T2SGeneration, T2SModel
 
-__all__ = ["KVCache", "T2SConfig", "T2SGeneration", "T2SModel"]
+__all__ = [
+    "BertPhoneFeatures",
+    "HubertContent",
+    "KVCache",
+    "SoVITS",
+    "SoVITSConfig",
+    "T2SConfig",
+    "T2SGeneration",
+    "T2SModel",
+]
