@@ -131,6 +131,8 @@ def test_acronyms_that_are_words_are_read_as_words_in_default_mode() -> None:
     assert normalize_en("NASA", reference_compat=True) == "N A S A"
     # Acronyms the lexicon spells, or does not know, are still spelled.
     assert normalize_en("The FBI and HTML") == "The F B I and H T M L"
+    # A plural s after an acronym is not the word "is".
+    assert g2p_en(normalize_en("APIs")) == ["EY1", "P", "IY1", "AY1", "Z"]
 
 
 @pytest.mark.parametrize(

@@ -208,6 +208,8 @@ _EXTRA_UNITS: dict[str, tuple[str, str]] = {
 _EXTRA_UNIT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?) ?(mph|kg|cm|mm|mg|ml|lbs|oz)\b")
 _DEGREES_RE = re.compile(r"(\d)\s?°(?![CF])")
 _GROUPED_YEARLIKE_RE = re.compile(r"(?<![\d.,$£€¥])[12],\d{3}(?![\d,]|\.\d)")
+# APIs, CEOs: the plural s of a spelled acronym is read like a letter's "'s" (A P I's), not as a word "Is".
+_ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z]{2,})s\b")
 _EMAIL_RE = re.compile(r"\b([A-Za-z0-9._%+-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\b")
 _AMPERSAND_RE = re.compile(r"\s*&\s*")
 _HASH_NUMBER_RE = re.compile(r"#\s?(?=\d)")
@@ -481,6 +483,7 @@ def _apply_default_rules(text: str) -> str:
     text = _DEGREES_RE.sub(r"\1 degrees", text)
     text = _RANGE_RE.sub(_range, text)
     text = _GROUPED_YEARLIKE_RE.sub(_grouped_count, text)
+    text = _ACRONYM_PLURAL_RE.sub(r"\1's", text)
     return text
 
 
