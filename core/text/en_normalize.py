@@ -2,8 +2,13 @@
 
 `normalize_en(text, reference_compat=True)` reproduces GPT-SoVITS v2's `english.text_normalize` (its
 `en_normalization/expend.py` rules) character for character, including its known misreadings. The default
-(`reference_compat=False`) applies the same rules plus a few narrow corrections where the reference reading is
-plainly wrong (see `_DEFAULT_ONLY_RULES` below for the list); everything else is identical.
+(`reference_compat=False`) applies the same rules plus narrow corrections where the reference reading is
+plainly wrong, all in `_apply_default_rules` or guarded by `compat` in `normalize_en`: money with scale words
+and euro/yen signs, negative numbers keeping their space, "-" between words as a pause (not "minus"), times
+and a.m./p.m., phone numbers, ISO dates, ranges and ratios, decades, units written with a space, e-mail
+addresses, `&`, `#1`, title abbreviations (Dr., Prof., St., months before a day), Roman numerals after names,
+list ordinals only at the start of a line, decimals only without spaces, all-capital words the lexicon reads
+as words (NASA), plural acronyms (APIs). Everything else is identical.
 
 The output keeps only ASCII letters, spaces and `' . , ? ! -`; upper-case runs are split into letters
 (`NASA` -> `N A S A`) so that acronyms are spelled by the G2P.

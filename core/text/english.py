@@ -12,7 +12,9 @@ tagged with NLTK's averaged-perceptron POS tagger):
    then the possessive `'s` rule, then a word-segment split into known words, then g2p_en's neural predictor.
 
 The default mode (`reference_compat=False`) adds POS rules for homographs g2p_en lacks (live, wind, wound,
-dove, lead as a verb) and reads unknown hyphenated compounds part by part. `overrides` (lower-cased word ->
+dove, lead as a verb), reads a homograph as a verb after "please"/"to"/a modal or as a sentence-initial
+imperative (Close the door), reads unknown hyphenated compounds part by part and unknown contractions as
+base + clitic (she'd've). `overrides` (lower-cased word ->
 ARPAbet phones, from inline `<...>` or the user dictionary) win over everything in both modes.
 
 Data is loaded lazily on first use and cached (one copy per process); nothing is read at import time.
