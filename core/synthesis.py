@@ -69,7 +69,7 @@ _FRAMES_PER_CODE = 2  # SoVITS v2 upsamples its 25 Hz codes ×2 before decoding
 class SynthesisRequest:
     """One synthesis: what to read, in which voice, and how (defaults = the reference's `TTS.run`).
 
-    `prompt_text` empty means reference-free mode: the clip only gives the timbre (no prompt tokens).
+    `prompt_text` empty (or blank) means reference-free mode: the clip only gives the timbre, no prompt.
     `noise_scale` scales SoVITS's prior noise (the reference's decode default, 0.5; 0 = deterministic).
     `max_sec` caps the generated speech per fragment; None takes the GPT checkpoint's `data.max_sec`.
     `reference_compat` reads text exactly as the reference does instead of Timbre's corrected readings.
@@ -101,8 +101,12 @@ class SynthesisRequest:
         if isinstance(self.aux_ref_audio_paths, str | Path):
             raise SynthesisError("aux_ref_audio_paths must be a list of paths, not a single path")
         object.__setattr__(self, "aux_ref_audio_paths", tuple(self.aux_ref_audio_paths))
+        if not isinstance(self.text, str) or not isinstance(self.prompt_text, str):
+            raise TextError("text and prompt_text must be strings")
+        if not str(self.ref_audio_path):
+            raise AudioError("no reference clip given; pass a 3–10 s recording of the voice to imitate")
         _check_language("text_lang", self.text_lang)
-        if self.prompt_text.strip("\n"):
+        if self.prompt_text.strip():
             _check_language("prompt_lang", self.prompt_lang)
         if self.text_split_method not in SPLIT_METHODS:
             raise SynthesisError(
@@ -314,9 +318,14 @@ def split_fragments(text: str, lang: str, method: str = "cut1") -> list[str]:
 
 
 def complete_prompt_text(prompt_text: str, prompt_lang: str) -> str:
-    """The reference transcript as it is read: trailing newlines removed, a final clause mark ensured."""
+    """The reference transcript as it is read: trailing newlines removed, a final clause mark ensured.
+
+    A transcript of only whitespace counts as none ("" = reference-free mode).
+    """
+    if not prompt_text.strip():
+        return ""
     prompt_text = prompt_text.strip("\n")
-    if prompt_text and prompt_text[-1] not in _CLAUSE_ENDINGS:
+    if prompt_text[-1] not in _CLAUSE_ENDINGS:
         prompt_text += "." if prompt_lang == "en" else "。"
     return prompt_text
 
