@@ -432,7 +432,10 @@ def _resolve_seed(seed: int) -> int:
 class Synthesizer:
     """A loaded GPT/SoVITS pair plus HuBERT and BERT; `synthesize` turns a `SynthesisRequest` into audio.
 
-    Not thread-safe: the caller serialises requests on one instance (the seed is set per request).
+    Each request draws its random numbers from its own generator seeded with `request.seed` (torch's global
+    generator is left alone). The last reference clip's tokens and spectrogram are kept, keyed by path,
+    size and modification time, so repeated requests with the same clip skip HuBERT. Callers serialise
+    requests on one instance (the models are shared).
     """
 
     def __init__(
@@ -449,6 +452,7 @@ class Synthesizer:
         self.hubert = hubert
         self.bert = bert
         self.device = torch.device(device)
+        self._last_reference: tuple[tuple, Reference] | None = None
 
     @classmethod
     def from_files(
@@ -489,9 +493,22 @@ class Synthesizer:
 
     # -- inputs ----------------------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def reference(self, path: str | Path) -> Reference:
         """Prompt tokens and spectrogram of a reference clip (any common format and rate; 3–10 s long)."""
+        try:
+            stat = Path(path).stat()
+            key: tuple | None = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            key = None  # load_audio says what is wrong
+        if key is not None and self._last_reference is not None and self._last_reference[0] == key:
+            return self._last_reference[1]
+        reference = self._compute_reference(path)
+        if key is not None:
+            self._last_reference = (key, reference)
+        return reference
+
+    @torch.no_grad()
+    def _compute_reference(self, path: str | Path) -> Reference:
         wav, sr = load_audio(path)
         name = Path(path).name
         wav_16k = resample(wav, sr, HUBERT_SR, method="soxr_hq")  # = librosa.load(path, sr=16000)
