@@ -124,6 +124,11 @@ def test_default_reads_labelled_polyphones_right() -> None:
         ("我们要调整计划", "wo3 men5 yao4 tiao2 zheng3 ji4 hua5", "wo3 men5 yao4 tiao2 zheng3 ji4 hua4"),
         ("妈妈在和面", "ma1 ma5 zai4 he2 mian4", "ma1 ma5 zai4 huo2 mian4"),  # phrase across jieba words
         ("家长大会", "jia1 zhang3 da4 hui4", "jia1 zhang3 da4 hui4"),  # 长大 would cut 家长 in two
+        ("一千二百", "yi1 qian1 er4 bai3", "yi4 qian1 er4 bai3"),  # 一 before a unit takes its sandhi
+        ("十一点", "shi2 yi4 dian3", "shi2 yi1 dian3"),  # the units digit stays yi1
+        ("我们好好学习", "wo3 men5 hao3 hao5 xue2 xi2", "wo3 men5 hao2 hao3 xue2 xi2"),  # adverbial AA
+        ("银行的钱还没还", "yin2 hang2 de5 qian2 hai2 mei2 hai2", "yin2 hang2 de5 qian2 hai2 mei2 huan2"),
+        ("他把头转过去了", "ta1 ba3 tou2 zhuan3 guo4 qu4 le5", "ta1 ba3 tou2 zhuan3 guo4 qu5 le5"),
     ],
 )
 def test_default_fixes_reference_misreadings(text: str, compat: str, default: str) -> None:

@@ -235,20 +235,23 @@ class ToneSandhi:
         pos: str,
         finals: list[str],
         *,
-        split_doubles: bool = False,
+        timbre_rules: bool = False,
         keep: Sequence[bool] | None = None,
     ) -> list[str]:
         """Return the finals of `word` (jieba POS `pos`) after 不, 一, neutral-tone and third-tone sandhi.
 
-        Timbre's reading only: `split_doubles=True` does not neutralise a repeated character that starts a
-        new sub-word (`银行|行长`), only true reduplications (`奶奶`, `看看`, `高高兴兴`); `keep[i]` protects
-        syllable `i` (a reading fixed by the phrase table) from the neutral-tone rules.
+        Timbre's reading only (`timbre_rules=True`): only true reduplications are neutralised (`奶奶`,
+        `看看`, `高高兴兴`, not `银行|行长` or `好好`), and 一 before 百/千/万/亿 inside a number takes its
+        sandhi (一千 yi4 qian1, 一万 yi2 wan4). `keep[i]` protects syllable `i` (a reading fixed by the
+        phrase table) from the neutral-tone rules.
         """
         finals = list(finals)
         finals = self._bu(word, finals)
         finals = self._yi(word, finals)
+        if timbre_rules:
+            finals = self._yi_in_cardinal(word, finals)
         before = list(finals)
-        finals = self._neutral(word, pos, finals, split_doubles=split_doubles)
+        finals = self._neutral(word, pos, finals, split_doubles=timbre_rules)
         if keep is not None:
             finals = [b if k else f for b, f, k in zip(before, finals, keep, strict=True)]
         return self._third(word, finals)
@@ -261,6 +264,22 @@ class ToneSandhi:
         for i, ch in enumerate(word):
             if ch == "不" and i + 1 < len(word) and finals[i + 1][-1] == "4":
                 finals[i] = _with_tone(finals[i], "2")
+        return finals
+
+    @staticmethod
+    def _yi_in_cardinal(word: str, finals: list[str]) -> list[str]:
+        """一 in numbers: the units digit keeps yi1 (十一点); before 百千万亿 in an all-numeral word it takes
+        its sandhi, yi2 before a fourth tone, else yi4 (一千, 一万)."""
+        if len(finals) != len(word):
+            return finals
+        numeral = all(ch.isnumeric() for ch in word)
+        for i, ch in enumerate(word):
+            if ch != "一":
+                continue
+            if i > 0 and word[i - 1].isnumeric():
+                finals[i] = _with_tone(finals[i], "1")
+            elif numeral and i + 1 < len(word) and word[i + 1] in "百千万亿":
+                finals[i] = _with_tone(finals[i], "2" if finals[i + 1][-1] == "4" else "4")
         return finals
 
     @staticmethod
@@ -284,6 +303,21 @@ class ToneSandhi:
     def _is_neutral_word(self, word: str) -> bool:
         return word in self.words.neutral_tone_words or word[-2:] in self.words.neutral_tone_words
 
+    def _true_reduplication(self, word: str, pos: str, j: int) -> bool:
+        """Timbre's reading: is word[j] the neutral second half of a reduplication?
+
+        Yes for a doubled noun or verb (奶奶, 看看), the AABB pattern (高高兴兴) and AA before one more
+        character (妈妈们, 看看书); no for a doubled adjective or adverb (好好, 慢慢 keep their tones), for
+        AA before a two-character word (好好学习) and where two sub-words meet (银行|行长).
+        """
+        if self._doubled_across_subwords(word, j):
+            return False
+        if len(word) == 2:
+            return pos[0] in "nv"
+        if len(word) == 4 and word[0] == word[1] and word[2] == word[3]:
+            return True
+        return len(word) == 3 and j == 1 and pos[0] in "nv"
+
     def _doubled_across_subwords(self, word: str, j: int) -> bool:
         """True when word[j-1] == word[j] only because two sub-words meet there (银行|行长)."""
         if len(word) < 4 or j < 2 or j + 2 > len(word):
@@ -295,7 +329,7 @@ class ToneSandhi:
     def _neutral(self, word: str, pos: str, finals: list[str], *, split_doubles: bool) -> list[str]:
         for j in range(1, len(word)):
             if word[j] == word[j - 1] and pos[0] in "nva" and word not in self.words.never_neutral_words:
-                if split_doubles and self._doubled_across_subwords(word, j):
+                if split_doubles and not self._true_reduplication(word, pos, j):
                     continue
                 finals[j] = _with_tone(finals[j], "5")
         ge = word.find("个")

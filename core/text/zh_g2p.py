@@ -81,6 +81,7 @@ _POS_READINGS: dict[tuple[str, str], str] = {
     ("为", "v"): "wei2",
     ("长", "a"): "chang2",
     ("觉", "n"): "jiao4",
+    ("量", "v"): "liang2",
 }
 # 得 after a pronoun/noun subject: dé before 了 (got), děi (must) before a verb, adverb, adjective, number.
 _SUBJECT_POS = ("r", "n")
@@ -299,8 +300,18 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
     word, pos = words[k]
     if len(word) != 1:
         return None
-    if word == "还" and (k == len(words) - 1 or words[k + 1][0] in PUNCTUATION):
+    clause_end = k == len(words) - 1 or words[k + 1][0] in PUNCTUATION
+    if word == "还" and clause_end:
         return "huan2"  # 还 closing a clause is the verb (借了要还)
+    if word == "相" and clause_end:
+        return "xiang4"  # 照张相, 亮相: the noun
+    if (
+        word in "来去"
+        and k > 0
+        and words[k - 1][1].startswith("v")
+        and words[k - 1][0][-1] in "上下进出回过起开"
+    ):
+        return ("lai" if word == "来" else "qu") + "5"  # directional complement split off by jieba (转过|去)
     if word == "得" and 0 < k < len(words) - 1 and words[k - 1][1].startswith(_SUBJECT_POS):
         if words[k + 1][0] == "了":
             return "de2"  # 他得了感冒: got
@@ -409,7 +420,7 @@ def _read_sentence(
                         keep[i] = True
                 if _non_particle_ending(word, pos, finals):
                     keep[-1] = True
-            finals = sandhi.apply(word, pos, finals, split_doubles=True, keep=keep)
+            finals = sandhi.apply(word, pos, finals, timbre_rules=True, keep=keep)
             particle_di = n == len(word) and word[-1] == "地" and not keep[-1]
             if particle_di and initials[-1] == "d" and finals[-1] == "i5":
                 finals[-1] = "e5"  # the particle 地 is read de
