@@ -82,6 +82,9 @@ _POS_READINGS: dict[tuple[str, str], str] = {
     ("长", "a"): "chang2",
     ("觉", "n"): "jiao4",
     ("量", "v"): "liang2",
+    ("削", "v"): "xiao1",
+    ("盛", "v"): "cheng2",
+    ("冲", "p"): "chong4",
 }
 # 得 after a pronoun/noun subject: dé before 了 (got), děi (must) before a verb, adverb, adjective, number.
 _SUBJECT_POS = ("r", "n")
