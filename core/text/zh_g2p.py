@@ -306,6 +306,8 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
     clause_end = k == len(words) - 1 or words[k + 1][0] in PUNCTUATION
     if word == "还" and clause_end:
         return "huan2"  # 还 closing a clause is the verb (借了要还)
+    if word == "上" and pos == "f" and k > 0 and words[k - 1][1].startswith("n"):
+        return "shang5"  # locative after a noun: 桌子上, 排行榜上
     if word == "相" and clause_end:
         return "xiang4"  # 照张相, 亮相: the noun
     if (
