@@ -17,10 +17,18 @@ corrections, all of them general rules rather than per-sentence fixes:
 
 * a polyphone phrase table (`data/zh_polyphone_phrases.txt`) read before pypinyin; a phrase only counts where
   it does not cut a jieba word in two (so 还钱 in 我|还|钱 matches, 长大 in 家长|大会 does not);
-* part-of-speech rules for one-character words (还/v huán, 数/v shǔ, 地/uv de, 得 of obligation děi, ...);
-* the neutral-tone rules leave alone a syllable whose reading the phrase table fixes, 的/地/得 that are not
-  particles (目的 mùdì, 土地 tǔdì, 获得 huòdé) and a repeated character that starts a new sub-word
-  (银行|行长); the particle 地 is read `de`.
+* part-of-speech and neighbour rules for one-character words (还/v huán, 还 closing a clause huán, 数/v
+  shǔ, 地/uv de, 得 after a subject děi / dé before 了, 上/f after a noun shang5, 来/去 after a verb
+  ending in 过/回/... neutral, ...);
+* the neutral-tone rules leave alone a syllable whose reading the phrase table fixes, 的/地 that are not
+  particles (目的 mùdì, 土地 tǔdì) and repeats that are not reduplications (银行|行长, adverbial 好好); a few
+  words the reference's list wrongly makes neutral keep their tones (计划, 幸福, ...); the particle 地 is
+  read `de`;
+* 一 in numbers: the units digit stays yī (十一点), 一 before 百/千/万/亿 takes its sandhi (一千 yìqiān);
+* third-tone grouping uses the corrected readings (你得 → ní děi).
+
+With a G2PW model (`g2pw=`), the model's readings plus the reference's correction table replace pypinyin
+(and the phrase table and POS rules); sandhi and erhua follow as in the chosen mode.
 
 Inline overrides (`overrides`, character index -> TONE3 syllable) are applied last, after sandhi and erhua:
 what the user wrote is what is spoken.
