@@ -32,6 +32,9 @@ _PARTICLES = "吧呢哈啊呐噻嘛吖嗨呐哦哒额滴哩哟喽啰耶喔诶"
 # Punctuation after "一" that keeps it in the first tone.
 _PUNCT_AFTER_YI = "：，；。？！“”‘’':,;.?!"
 
+# Nouns and measure words whose doubling means "every" (天天, 处处, 个个): not neutral in Timbre's reading.
+_DISTRIBUTIVE = frozenset("天年人处家事个时日月样条句字步次层户件回顿")
+
 Segment = list[list[str]]  # [[word, pos], ...]
 
 
@@ -308,12 +311,13 @@ class ToneSandhi:
 
         Yes for a doubled noun or verb (奶奶, 看看), the AABB pattern (高高兴兴) and AA before one more
         character (妈妈们, 看看书); no for a doubled adjective or adverb (好好, 慢慢 keep their tones), for
-        AA before a two-character word (好好学习) and where two sub-words meet (银行|行长).
+        AA before a two-character word (好好学习), a distributive AA (天天, 处处) and where two sub-words
+        meet (银行|行长).
         """
         if self._doubled_across_subwords(word, j):
             return False
         if len(word) == 2:
-            return pos[0] in "nv"
+            return pos[0] in "nv" and word[0] not in _DISTRIBUTIVE
         if len(word) == 4 and word[0] == word[1] and word[2] == word[3]:
             return True
         return len(word) == 3 and j == 1 and pos[0] in "nv"
