@@ -48,15 +48,28 @@ PUNCTUATION = "!?…,.-"
 _T2S_TABLE_PATH = Path(__file__).with_name("data") / "zh_traditional_to_simplified.txt"
 
 
-@functools.lru_cache(maxsize=1)
-def _traditional_to_simplified_table() -> dict[int, str]:
-    """`str.translate` table from the data file (one `<traditional> <simplified>` pair per line)."""
+@functools.lru_cache(maxsize=2)
+def _traditional_to_simplified_table(compat: bool) -> dict[int, str]:
+    """`str.translate` table from the data file (one `<traditional> <simplified>` pair per line).
+
+    The reference's table also "simplifies" some characters that are standard simplified already
+    (榜 → 搒, read bang4); outside compat mode a pair is kept only when OpenCC agrees the character
+    is traditional.
+    """
+    if compat:
+        keep = lambda char: True  # noqa: E731
+    else:
+        import opencc  # deferred: only the default mode needs it
+
+        to_simplified = opencc.OpenCC("t2s")
+        keep = lambda char: to_simplified.convert(char) != char  # noqa: E731
     table: dict[int, str] = {}
     for line in _T2S_TABLE_PATH.read_text(encoding="utf-8").splitlines():
         if not line or line.startswith("#"):
             continue
         traditional, simplified = line.split(" ")
-        table[ord(traditional)] = simplified
+        if keep(traditional):
+            table[ord(traditional)] = simplified
     return table
 
 
@@ -629,7 +642,7 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
 
     `context` is the raw end of the previous clause (default mode looks there for words like 电话).
     """
-    sentence = sentence.translate(_traditional_to_simplified_table()).translate(_FULLWIDTH_TO_HALFWIDTH)
+    sentence = sentence.translate(_traditional_to_simplified_table(compat)).translate(_FULLWIDTH_TO_HALFWIDTH)
     phone = functools.partial(_phone_words, compat=compat, context=context)
     mobile, landline, service = (functools.partial(phone, kind=k) for k in ("mobile", "landline", "service"))
     if not compat:
