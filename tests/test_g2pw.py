@@ -14,11 +14,10 @@ from core.errors import PretrainedMissingError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+import torch  # noqa: E402
 
-from core.text.g2pw import G2PW  # noqa: E402
+from core.text import text_to_phones  # noqa: E402
+from core.text.g2pw import G2PW, load_if_present  # noqa: E402
 from core.text.zh_g2p import g2p_zh  # noqa: E402
 
 POLYPHONIC = [
@@ -153,3 +152,12 @@ def test_g2p_with_g2pw_uses_the_model_readings(g2pw: G2PW) -> None:
 def test_missing_model_files_raise_pretrained_missing(tmp_path: Path, model_dirs: tuple[Path, Path]) -> None:
     with pytest.raises(PretrainedMissingError, match="g2pW.onnx"):
         G2PW.load(tmp_path, model_dirs[1], to_traditional=str)
+
+
+def test_text_to_phones_reads_polyphones_with_a_given_g2pw_model(g2pw: G2PW) -> None:
+    result = text_to_phones("他还钱,长大.", "all_zh", g2pw=g2pw, reference_compat=True)
+    assert result.phones == ["t", "a1", "h", "uan2", "q", "ian2", ",", "zh", "ang3", "d", "a4", "."]
+
+
+def test_g2pw_is_optional_when_the_model_folder_is_absent(tmp_path: Path) -> None:
+    assert load_if_present(tmp_path) is None

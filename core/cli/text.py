@@ -17,6 +17,7 @@ from typing import TextIO
 
 from core.errors import TimbreError
 from core.text import LANGUAGES, PhoneResult, UserDictionary, text_to_phones
+from core.text.g2pw import load_if_present
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,15 +44,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--user-dict", metavar="FILE", help="user dictionary (.json, or word<TAB>reading lines)"
     )
+    parser.add_argument(
+        "--pretrained",
+        metavar="DIR",
+        default="pretrained",
+        help="pretrained models folder; Chinese polyphones are read with G2PW when DIR/G2PWModel exists "
+        "(default: %(default)s)",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     user_dict = UserDictionary.load(args.user_dict) if args.user_dict else None
+    g2pw = load_if_present(args.pretrained)
 
     def read(text: str) -> PhoneResult:
         return text_to_phones(
-            text, args.lang, version=args.version, user_dict=user_dict, reference_compat=args.reference_compat
+            text,
+            args.lang,
+            version=args.version,
+            user_dict=user_dict,
+            reference_compat=args.reference_compat,
+            g2pw=g2pw,
         )
 
     if args.text is not None:

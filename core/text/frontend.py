@@ -31,12 +31,16 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.errors import TextError
 from core.text.langseg import HANGUL, KANA, split_languages
 from core.text.overrides import InlineOverrides, is_han, parse_inline
 from core.text.symbols import PUNCTUATION, SPECIAL, SUPPORTED_VERSIONS, UNK, is_symbol, phones_to_ids
 from core.text.userdict import UserDictionary
+
+if TYPE_CHECKING:
+    from core.text.g2pw import G2PW
 
 LANGUAGES: tuple[str, ...] = ("auto", "zh", "en", "all_zh")
 """Accepted language codes. `zh` is the reference's 中英混合 (Chinese with English), `all_zh` its 中文."""
@@ -149,30 +153,40 @@ _Cleaned = tuple[str, list[str], list[int] | None]  # (norm_text, phones, word2p
 
 
 @dataclass(frozen=True)
+class ReadOptions:
+    """How to read: the user's dictionary, the reference's exact reading or Timbre's, a G2PW model."""
+
+    user_dict: UserDictionary | None = None
+    reference_compat: bool = False
+    g2pw: G2PW | None = None
+
+
+@dataclass(frozen=True)
 class LanguageFrontend:
     """How one language's text becomes phones.
 
-    `clean(text, readings, user_dict, reference_compat)` returns (norm_text, phones, word2ph or None).
+    `clean(text, readings, options)` returns (norm_text, phones, word2ph or None).
     """
 
     name: str
-    clean: Callable[[str, SegmentReadings, UserDictionary | None, bool], _Cleaned]
+    clean: Callable[[str, SegmentReadings, ReadOptions], _Cleaned]
 
 
-def _clean_zh(
-    text: str, readings: SegmentReadings, user_dict: UserDictionary | None, reference_compat: bool
-) -> tuple[str, list[str], list[int] | None]:
+def _clean_zh(text: str, readings: SegmentReadings, options: ReadOptions) -> _Cleaned:
     from core.text.zh_g2p import g2p_zh
     from core.text.zh_normalize import normalize_zh
 
     pause = next(((mark, phone) for mark, phone in _SPECIAL_PAUSES if mark in text), None)
     if pause is not None:
         text = text.replace(pause[0], ",")  # one character for one: reading positions stay valid
-    norm_text = normalize_zh(text, reference_compat=reference_compat)
+    norm_text = normalize_zh(text, reference_compat=options.reference_compat)
+    user_dict = options.user_dict
     overrides = user_dict.chinese_readings(norm_text) if user_dict is not None else {}
     if readings.zh:
         overrides.update(_place_zh_readings(text, norm_text, readings.zh))
-    phones, word2ph = g2p_zh(norm_text, overrides=overrides or None, reference_compat=reference_compat)
+    phones, word2ph = g2p_zh(
+        norm_text, overrides=overrides or None, reference_compat=options.reference_compat, g2pw=options.g2pw
+    )
     if pause is None:
         return norm_text, [p if is_symbol(p) else UNK for p in phones], word2ph
     unknown = [p for p in phones if not is_symbol(p)]
@@ -181,15 +195,13 @@ def _clean_zh(
     return norm_text, [pause[1] if p == "," else p for p in phones], word2ph
 
 
-def _clean_en(
-    text: str, readings: SegmentReadings, user_dict: UserDictionary | None, reference_compat: bool
-) -> tuple[str, list[str], list[int] | None]:
+def _clean_en(text: str, readings: SegmentReadings, options: ReadOptions) -> _Cleaned:
     from core.text.english import g2p_en, normalize_en
 
-    norm_text = normalize_en(text, reference_compat=reference_compat)
-    overrides = user_dict.english() if user_dict is not None else {}
+    norm_text = normalize_en(text, reference_compat=options.reference_compat)
+    overrides = options.user_dict.english() if options.user_dict is not None else {}
     overrides.update(readings.en)
-    phones = g2p_en(norm_text, overrides=overrides or None, reference_compat=reference_compat)
+    phones = g2p_en(norm_text, overrides=overrides or None, reference_compat=options.reference_compat)
     return norm_text, [p if is_symbol(p) else UNK for p in phones], None
 
 
@@ -332,11 +344,9 @@ def _mark(text: str) -> _Marked:
     return _Marked(squeezed_text, zh, en)
 
 
-def _read(
-    marked: _Marked, lang: str, user_dict: UserDictionary | None, reference_compat: bool
-) -> list[Segment]:
+def _read(marked: _Marked, lang: str, options: ReadOptions) -> list[Segment]:
     frontends = language_frontends()
-    pieces = _split(marked.text, lang, reference_compat)
+    pieces = _split(marked.text, lang, options.reference_compat)
     positions = _locate(marked.text, [t for _, t in pieces])
     segments: list[Segment] = []
     for (seg_lang, seg_text), where in zip(pieces, positions, strict=True):
@@ -359,9 +369,7 @@ def _read(
                 f"an inline {kind} reading falls in the {seg_lang!r} part {seg_text!r}; pinyin goes after "
                 "Chinese characters and ARPAbet after English words (check the language setting)"
             )
-        norm_text, phones, word2ph = frontends[clean_lang].clean(
-            clean_text, readings, user_dict, reference_compat
-        )
+        norm_text, phones, word2ph = frontends[clean_lang].clean(clean_text, readings, options)
         segments.append(Segment(seg_lang, seg_text, norm_text, phones, word2ph))
     return segments
 
@@ -420,11 +428,13 @@ def text_to_phones(
     version: str = "v2",
     user_dict: UserDictionary | None = None,
     reference_compat: bool = False,
+    g2pw: G2PW | None = None,
 ) -> PhoneResult:
     """Read `text` as phones for a v2 model.
 
     `lang` is one of `LANGUAGES`; `user_dict` readings and inline `<...>` readings override the built-in ones;
-    `reference_compat=True` reproduces GPT-SoVITS v2 (pypinyin path) exactly instead of Timbre's reading.
+    `reference_compat=True` reproduces GPT-SoVITS v2 (pypinyin path) exactly instead of Timbre's reading;
+    `g2pw` (a loaded `core.text.g2pw.G2PW`, see `load_g2pw`) reads Chinese polyphones with the G2PW model.
     Raises `TextError` for an unknown language code or version, malformed inline readings, or (default mode)
     a text with nothing to read.
     """
@@ -454,11 +464,12 @@ def text_to_phones(
     if not reference_compat and lang != "en":
         chunks = [_prepare_zh(chunk) for chunk in chunks]
 
-    segments = [seg for chunk in chunks for seg in _read(chunk, lang, user_dict, reference_compat)]
+    options = ReadOptions(user_dict=user_dict, reference_compat=reference_compat, g2pw=g2pw)
+    segments = [seg for chunk in chunks for seg in _read(chunk, lang, options)]
     final_retry = sum(len(s.phones) for s in segments) < MIN_PHONES
     if final_retry:
         chunks = [chunks[0].with_prefix("."), *chunks[1:]]
-        segments = [seg for chunk in chunks for seg in _read(chunk, lang, user_dict, reference_compat)]
+        segments = [seg for chunk in chunks for seg in _read(chunk, lang, options)]
 
     phones = [p for s in segments for p in s.phones]
     if not reference_compat and all(p in _SILENT_PHONES for p in phones):

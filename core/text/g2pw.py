@@ -389,3 +389,13 @@ def _opencc_s2tw() -> Callable[[str], str]:
         ) from exc
     converter = opencc.OpenCC("s2tw")
     return converter.convert
+
+
+def load_if_present(pretrained_dir: str | Path, *, threads: int = 2) -> G2PW | None:
+    """The G2PW model of `pretrained_dir/G2PWModel` (tokenizer from `chinese-roberta-wwm-ext-large`), or None
+    when that folder does not exist (Timbre then reads polyphones with its own rules and pypinyin)."""
+    pretrained_dir = Path(pretrained_dir)
+    model_dir = pretrained_dir / "G2PWModel"
+    if not model_dir.is_dir():
+        return None
+    return G2PW.load(model_dir, pretrained_dir / "chinese-roberta-wwm-ext-large", threads=threads)
