@@ -7,6 +7,7 @@ import gradio as gr
 
 from core.errors import TimbreError
 from core.text import LANGUAGES, UserDictionary, text_to_phones
+from core.text.g2pw import load_if_present
 from webui.context import StudioContext
 
 EXAMPLE = "这把剑长<chang2>三十公分，2024年5月1日我们去银行。"
@@ -21,10 +22,19 @@ def _dict_rows(user_dict: UserDictionary) -> list[list[str]]:
     return [[word, reading] for word, reading in sorted(user_dict.entries.items())]
 
 
+def _g2pw(ctx: StudioContext):
+    """The G2PW polyphone model when `pretrained/G2PWModel` exists (loaded once per app), else None."""
+    if "g2pw" not in ctx.cache:
+        ctx.cache["g2pw"] = load_if_present(ctx.settings.pretrained_dir)
+    return ctx.cache["g2pw"]
+
+
 def analyze(ctx: StudioContext, text: str, lang: str, reference_compat: bool) -> tuple[str, str, str, str]:
     """Run the text frontend; returns (normalized text, pinyin per character, phones, ids)."""
     try:
-        result = text_to_phones(text, lang, user_dict=_load_userdict(ctx), reference_compat=reference_compat)
+        result = text_to_phones(
+            text, lang, user_dict=_load_userdict(ctx), reference_compat=reference_compat, g2pw=_g2pw(ctx)
+        )
     except TimbreError as exc:
         raise gr.Error(str(exc)) from exc
     pinyin = " ".join(f"{char}({syllable})" for char, syllable in result.pinyin() if syllable)

@@ -141,16 +141,20 @@ def read_phrase_table(path: Path) -> dict[str, tuple[str, ...]]:
     return phrases
 
 
-def _finals_tone3(word: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def _pypinyin(word: str, style: str) -> tuple[str, ...]:
+    """pypinyin's reading of one word (a pure function of the word; cached because texts repeat words)."""
     from pypinyin import Style, lazy_pinyin
 
-    return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.FINALS_TONE3)
+    return tuple(lazy_pinyin(word, neutral_tone_with_five=True, style=Style[style]))
+
+
+def _finals_tone3(word: str) -> list[str]:
+    return list(_pypinyin(word, "FINALS_TONE3"))
 
 
 def _initials(word: str) -> list[str]:
-    from pypinyin import Style, lazy_pinyin
-
-    return lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS)
+    return list(_pypinyin(word, "INITIALS"))
 
 
 @lru_cache(maxsize=1)
