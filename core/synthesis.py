@@ -433,7 +433,11 @@ class Synthesizer:
     """A loaded GPT/SoVITS pair plus HuBERT and BERT; `synthesize` turns a `SynthesisRequest` into audio.
 
     Each request draws its random numbers from its own generator seeded with `request.seed` (torch's global
-    generator is left alone). The last reference clip's tokens and spectrogram are kept, keyed by path,
+    generator is left alone), in the reference's order: per T2S step one exponential draw, per SoVITS
+    decode one normal draw. A seeded result therefore equals the reference's `TTS.run` output when the
+    reference had already processed that clip (on a new clip its HuBERT call first takes one number per
+    encoder layer from torch's global generator, shifting everything after it; Timbre results never
+    depend on earlier requests). The last reference clip's tokens and spectrogram are kept, keyed by path,
     size and modification time, so repeated requests with the same clip skip HuBERT. Callers serialise
     requests on one instance (the models are shared).
     """

@@ -235,3 +235,13 @@ def test_reference_in_another_format_and_rate_is_accepted(tiny: Synthesizer, ref
     sf.write(flac, np.stack([stereo_44k, 0.5 * stereo_44k], axis=1), 44100)
     result = tiny.synthesize_result(_greedy(flac))
     assert result.sample_rate == 32000 and result.audio.size > 0
+
+
+def test_seeded_sampling_does_not_depend_on_earlier_requests(tiny: Synthesizer, ref_wav: Path):
+    sampled = _greedy(ref_wav, top_k=15, noise_scale=0.5, seed=1234)
+    first = tiny.synthesize_result(sampled)
+    tiny.synthesize_result(_greedy(ref_wav, top_k=15, noise_scale=0.5, seed=99))
+    again = tiny.synthesize_result(sampled)
+    assert again.seed == first.seed == 1234
+    assert again.tokens == first.tokens
+    assert np.array_equal(again.audio, first.audio)
