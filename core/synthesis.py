@@ -28,7 +28,8 @@ from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
 from core.models.bert import BERT_DIM, BertPhoneFeatures, zero_features
 from core.models.hubert import HubertContent
-from core.text import LANGUAGES, text_to_phones
+from core.text import LANGUAGES, UserDictionary, text_to_phones
+from core.text.g2pw import G2PW, load_if_present
 
 # ----------------------------------------------------------------------------------------------------
 # Constants (the reference's numbers)
@@ -449,6 +450,9 @@ class Synthesizer:
         hubert: HubertContent,
         bert: BertPhoneFeatures,
         device: str | torch.device = "cpu",
+        *,
+        g2pw: G2PW | None = None,
+        user_dict: UserDictionary | None = None,
     ) -> None:
         _check_pair(t2s, sovits)
         self.t2s = t2s
@@ -456,6 +460,8 @@ class Synthesizer:
         self.hubert = hubert
         self.bert = bert
         self.device = torch.device(device)
+        self.g2pw = g2pw  # Chinese polyphone model, optional (pypinyin + rules without it)
+        self.user_dict = user_dict  # the user's fixed readings, applied to every request
         self._last_reference: tuple[tuple, Reference] | None = None
 
     @classmethod
@@ -465,10 +471,13 @@ class Synthesizer:
         sovits_path: str | Path,
         pretrained_dir: str | Path,
         device: str | torch.device = "cpu",
+        *,
+        user_dict: UserDictionary | None = None,
     ) -> Synthesizer:
         """Load a GPT `.ckpt`, a SoVITS `.pth` and HuBERT + BERT from `pretrained_dir`.
 
-        `pretrained_dir` has the reference's layout: `chinese-hubert-base/`, `chinese-roberta-wwm-ext-large/`.
+        `pretrained_dir` has the reference's layout: `chinese-hubert-base/`, `chinese-roberta-wwm-ext-large/`
+        and, optionally, `G2PWModel/` (then used for Chinese polyphones).
         """
         pretrained_dir = Path(pretrained_dir)
         t2s = load_t2s(gpt_path, device=device)
@@ -477,7 +486,8 @@ class Synthesizer:
         hubert = HubertContent.from_pretrained(pretrained_dir / "chinese-hubert-base", device=device)
         bert_dir = pretrained_dir / "chinese-roberta-wwm-ext-large"
         bert = BertPhoneFeatures.from_pretrained(bert_dir, device=device)
-        return cls(t2s, sovits, hubert, bert, device=device)
+        g2pw = load_if_present(pretrained_dir)
+        return cls(t2s, sovits, hubert, bert, device=device, g2pw=g2pw, user_dict=user_dict)
 
     # -- properties of the loaded pair ---------------------------------------------------------------------
 
@@ -551,7 +561,14 @@ class Synthesizer:
     @torch.no_grad()
     def text_features(self, text: str, lang: str, *, reference_compat: bool = False) -> TextFeatures:
         """Phone ids and phone-level BERT features (BERT_DIM, n_phones) of one fragment."""
-        result = text_to_phones(text, lang, version="v2", reference_compat=reference_compat)
+        result = text_to_phones(
+            text,
+            lang,
+            version="v2",
+            user_dict=self.user_dict,
+            reference_compat=reference_compat,
+            g2pw=self.g2pw,
+        )
         parts = []
         for segment in result.segments:
             if segment.lang.replace("all_", "") == "zh":

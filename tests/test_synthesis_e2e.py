@@ -245,3 +245,17 @@ def test_seeded_sampling_does_not_depend_on_earlier_requests(tiny: Synthesizer, 
     assert again.seed == first.seed == 1234
     assert again.tokens == first.tokens
     assert np.array_equal(again.audio, first.audio)
+
+
+def test_user_dictionary_changes_what_is_read(tiny: Synthesizer, ref_wav: Path):
+    from core.text import UserDictionary
+
+    request = _greedy(ref_wav, text="这是一个测试句子，我们来听听。", reference_compat=False)
+    plain = tiny.text_features(request.text, "zh")
+    try:
+        tiny.user_dict = UserDictionary({"测试": "ce1 shi1"})
+        fixed = tiny.text_features(request.text, "zh")
+    finally:
+        tiny.user_dict = None
+    assert fixed.norm_text == plain.norm_text
+    assert fixed.phone_ids != plain.phone_ids and len(fixed.phone_ids) == len(plain.phone_ids)
