@@ -63,6 +63,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     text.add_argument(
         "--reference-compat", action="store_true", help="read text exactly as GPT-SoVITS (no corrections)"
     )
+    text.add_argument(
+        "--user-dict",
+        metavar="FILE",
+        help="user dictionary of fixed readings (.json, or word<TAB>reading lines)",
+    )
     parser.add_argument("--out", required=True, help="output .wav (batch mode: OUT_001.wav, ...)")
 
     knobs = parser.add_argument_group("synthesis")
@@ -149,6 +154,7 @@ def _check_device(device: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from core.audio import write_wav
     from core.synthesis import SynthesisRequest, Synthesizer
+    from core.text import UserDictionary
 
     utterances = _utterances(args)
     batch = args.text_file is not None
@@ -184,7 +190,10 @@ def _run(args: argparse.Namespace) -> int:
     for clip in [args.ref, *args.aux_ref]:
         if not Path(clip).is_file():
             raise AudioError(f"{clip}: reference clip not found; check the path")
-    synth = Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device)
+    user_dict = UserDictionary.load(args.user_dict) if args.user_dict else None
+    synth = Synthesizer.from_files(
+        args.gpt, args.sovits, args.pretrained, device=args.device, user_dict=user_dict
+    )
     failed = 0
     for number, (request, out) in enumerate(zip(requests, outputs, strict=True), start=1):
         try:
