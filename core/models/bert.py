@@ -13,29 +13,13 @@ from pathlib import Path
 
 import torch
 
-from core.errors import CheckpointError, PretrainedMissingError, TextError
+from core.errors import CheckpointError, TextError
+from core.models._hf import require_model_dir
 
 BERT_DIM = 1024
 # GPT-SoVITS reads hidden_states[-3]: the output of the third-to-last entry (embeddings count as entry 0).
 _HIDDEN_STATE_FROM_END = 3
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
-
-
-def _require_model_dir(model_dir: Path) -> None:
-    """Raise `PretrainedMissingError` unless `model_dir` holds a config, weights and a tokenizer."""
-    hint = "run `python -m core pretrained download` (or copy the folder there by hand)"
-    what = "BERT (chinese-roberta-wwm-ext-large)"
-    if not model_dir.is_dir():
-        raise PretrainedMissingError(f"{what} not found: no folder {model_dir}; {hint}")
-    missing = [] if (model_dir / "config.json").is_file() else ["config.json"]
-    for group in (_WEIGHT_FILES, _TOKENIZER_FILES):
-        if not any((model_dir / name).is_file() for name in group):
-            missing.append(" or ".join(group))
-    if missing:
-        raise PretrainedMissingError(
-            f"{what} in {model_dir} is incomplete (missing {', '.join(missing)}); {hint}"
-        )
 
 
 def zero_features(n_phones: int, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -63,7 +47,7 @@ class BertPhoneFeatures:
         from transformers import AutoTokenizer, BertConfig, BertModel  # heavy import, deferred
 
         model_dir = Path(model_dir)
-        _require_model_dir(model_dir)
+        require_model_dir(model_dir, "BERT (chinese-roberta-wwm-ext-large)", [_TOKENIZER_FILES])
         try:
             config = BertConfig.from_pretrained(model_dir, local_files_only=True)
             if config.model_type != "bert":

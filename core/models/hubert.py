@@ -12,26 +12,11 @@ from pathlib import Path
 
 import torch
 
-from core.errors import CheckpointError, PretrainedMissingError
+from core.errors import CheckpointError
+from core.models._hf import require_model_dir
 
 HUBERT_SR = 16000
 # The folders and files a HuBERT folder must hold (one of the weight files is enough).
-_HUBERT_CONFIG = "config.json"
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
-
-def _require_model_dir(model_dir: Path, what: str) -> None:
-    """Raise `PretrainedMissingError` unless `model_dir` holds a config and a weight file."""
-    hint = "run `python -m core pretrained download` (or copy the folder there by hand)"
-    if not model_dir.is_dir():
-        raise PretrainedMissingError(f"{what} not found: no folder {model_dir}; {hint}")
-    missing = [] if (model_dir / _HUBERT_CONFIG).is_file() else [_HUBERT_CONFIG]
-    if not any((model_dir / name).is_file() for name in _WEIGHT_FILES):
-        missing.append(" or ".join(_WEIGHT_FILES))
-    if missing:
-        raise PretrainedMissingError(
-            f"{what} in {model_dir} is incomplete (missing {', '.join(missing)}); {hint}"
-        )
 
 
 class HubertContent:
@@ -56,7 +41,7 @@ class HubertContent:
         from transformers import HubertConfig, HubertModel  # heavy import, deferred
 
         model_dir = Path(model_dir)
-        _require_model_dir(model_dir, "HuBERT (chinese-hubert-base)")
+        require_model_dir(model_dir, "HuBERT (chinese-hubert-base)")
         try:
             config = HubertConfig.from_pretrained(model_dir, local_files_only=True)
             if config.model_type != "hubert":

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import PretrainedMissingError, TextError
+from core.text.zh_normalize import traditional_to_simplified_table
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -77,16 +78,6 @@ def _read_char_table(path: Path) -> list[tuple[str, str]]:
         char, phoneme = line.split("\t")
         rows.append((char, phoneme))
     return rows
-
-
-@lru_cache(maxsize=1)
-def _traditional_to_simplified() -> dict[int, str]:
-    table: dict[int, str] = {}
-    for line in (_DATA_DIR / "zh_traditional_to_simplified.txt").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            traditional, simplified = line.split(" ")
-            table[ord(traditional)] = simplified
-    return table
 
 
 @lru_cache(maxsize=1)
@@ -295,7 +286,7 @@ class G2PW:
                 if len(before) != len(after):
                     raise TextError(f"traditional-character conversion changed the length of {before!r}")
             sentences = converted
-        t2s = _traditional_to_simplified()
+        t2s = traditional_to_simplified_table(compat=True)
         results: list[list[str | None]] = []
         texts: list[str] = []
         queries: list[tuple[int, int, int]] = []  # (sentence, index in text, index in sentence)

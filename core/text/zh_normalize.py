@@ -49,7 +49,7 @@ _T2S_TABLE_PATH = Path(__file__).with_name("data") / "zh_traditional_to_simplifi
 
 
 @functools.lru_cache(maxsize=2)
-def _traditional_to_simplified_table(compat: bool) -> dict[int, str]:
+def traditional_to_simplified_table(compat: bool) -> dict[int, str]:
     """`str.translate` table from the data file (one `<traditional> <simplified>` pair per line).
 
     The reference's table also "simplifies" some characters that are standard simplified already
@@ -642,7 +642,7 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
 
     `context` is the raw end of the previous clause (default mode looks there for words like 电话).
     """
-    sentence = sentence.translate(_traditional_to_simplified_table(compat)).translate(_FULLWIDTH_TO_HALFWIDTH)
+    sentence = sentence.translate(traditional_to_simplified_table(compat)).translate(_FULLWIDTH_TO_HALFWIDTH)
     phone = functools.partial(_phone_words, compat=compat, context=context)
     mobile, landline, service = (functools.partial(phone, kind=k) for k in ("mobile", "landline", "service"))
     if not compat:
