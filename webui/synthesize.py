@@ -34,7 +34,7 @@ def missing_pretrained_message(ctx: StudioContext) -> str:
     report = pretrained.check(ctx.settings.pretrained_dir, "v2", include_training=False)
     if not report.missing:
         return ""
-    names = ", ".join(report.missing)
+    names = ", ".join(str(status.expected.relative_to(report.root)) for status in report.missing)
     return (
         f"**Pretrained models are missing** from `{ctx.settings.pretrained_dir}`: {names}.  \n"
         f"Run `python -m core pretrained download --version v2 --dir {ctx.settings.pretrained_dir}` "
@@ -160,7 +160,9 @@ def build(ctx: StudioContext) -> None:
                 noise_scale = gr.Slider(
                     0.0, 1.0, value=SynthesisRequest.noise_scale, step=0.05, label="noise scale"
                 )
-                seed = gr.Number(value=SynthesisRequest.seed, precision=0, label="seed (-1 = random)")
+                seed = gr.Number(
+                    value=SynthesisRequest.seed, precision=0, label="seed (-1 = random)", elem_id="synth-seed"
+                )
     go = gr.Button("Generate", variant="primary", elem_id="synth-generate")
     with gr.Row():
         player = gr.Audio(label="Result", type="filepath", interactive=False, elem_id="synth-result")
