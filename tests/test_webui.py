@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from core.settings import Settings
 from core.workspace import Workspace
 from webui import StudioContext, build_studio
@@ -37,3 +39,58 @@ def test_studio_builds_with_both_tabs(tmp_path, conformance_dir):
     studio = build_studio(_ctx(tmp_path, conformance_dir / "models" / "pretrained"))
     labels = {getattr(block, "label", None) for block in studio.blocks.values()}
     assert {"Synthesize", "Text"} <= labels
+
+
+def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_dir):
+    import soundfile as sf
+
+    from core.synthesis import SynthesisRequest, Synthesizer
+    from core.text import UserDictionary
+    from webui.synthesize import generate
+
+    pretrained = conformance_dir / "models" / "pretrained"
+    ctx = _ctx(tmp_path, pretrained)
+    gpt = pretrained / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"
+    sovits = pretrained / "gsv-v2final-pretrained" / "s2G2333k.pth"
+    ref = conformance_dir / "cases" / "_inputs" / "ref_16k.wav"
+    prompt, text = "这是一段用于测试的参考音频。", "我们去银行。"
+    dictionary = UserDictionary({"银行": "yin2 xing2"})
+    dictionary.save(ctx.workspace.userdict_path)
+
+    path, _ = generate(
+        ctx,
+        str(gpt),
+        str(sovits),
+        str(ref),
+        None,
+        prompt,
+        "zh",
+        text,
+        "zh",
+        1,
+        1.0,
+        1.0,
+        1.35,
+        "cut1",
+        1,
+        1.0,
+        0.3,
+        0.0,
+        7,
+    )
+    audio, _ = sf.read(path, dtype="int16")
+
+    request = SynthesisRequest(
+        text=text,
+        text_lang="zh",
+        ref_audio_path=ref,
+        prompt_text=prompt,
+        prompt_lang="zh",
+        top_k=1,
+        noise_scale=0.0,
+        seed=7,
+    )
+    with_dict = Synthesizer.from_files(gpt, sovits, pretrained, user_dict=dictionary).synthesize(request)[1]
+    without = Synthesizer.from_files(gpt, sovits, pretrained).synthesize(request)[1]
+    assert np.array_equal(audio, with_dict)
+    assert not (audio.shape == without.shape and np.array_equal(audio, without))

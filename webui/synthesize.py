@@ -98,7 +98,9 @@ def generate(
         )
         lock = ctx.cache.setdefault(_LOCK, threading.Lock())
         with lock:  # one synthesis at a time on the shared model (the job queue replaces this later)
-            sr, audio = _synthesizer(ctx, gpt, sovits).synthesize(request)
+            synth = _synthesizer(ctx, gpt, sovits)
+            synth.user_dict = ctx.user_dictionary()  # readings fixed in the Text tab apply here too
+            sr, audio = synth.synthesize(request)
     except TimbreError as exc:
         raise gr.Error(str(exc)) from exc
     out = ctx.workspace.outputs_dir / time.strftime("tts_%Y%m%d_%H%M%S.wav")

@@ -13,11 +13,6 @@ from webui.context import StudioContext
 EXAMPLE = "这把剑长<chang2>三十公分，2024年5月1日我们去银行。"
 
 
-def _load_userdict(ctx: StudioContext) -> UserDictionary:
-    path = ctx.workspace.userdict_path
-    return UserDictionary.load(path) if path.exists() else UserDictionary()
-
-
 def _dict_rows(user_dict: UserDictionary) -> list[list[str]]:
     return [[word, reading] for word, reading in sorted(user_dict.entries.items())]
 
@@ -33,7 +28,7 @@ def analyze(ctx: StudioContext, text: str, lang: str, reference_compat: bool) ->
     """Run the text frontend; returns (normalized text, pinyin per character, phones, ids)."""
     try:
         result = text_to_phones(
-            text, lang, user_dict=_load_userdict(ctx), reference_compat=reference_compat, g2pw=_g2pw(ctx)
+            text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=_g2pw(ctx)
         )
     except TimbreError as exc:
         raise gr.Error(str(exc)) from exc
@@ -45,7 +40,7 @@ def add_entry(ctx: StudioContext, word: str, reading: str) -> tuple[list[list[st
     word, reading = word.strip(), reading.strip()
     if not word or not reading:
         raise gr.Error("Type a word and its reading: pinyin ('chang2 da4') or ARPAbet ('L IH1 V').")
-    user_dict = _load_userdict(ctx)
+    user_dict = ctx.user_dictionary()
     try:
         user_dict.add(word, reading)
         user_dict.save(ctx.workspace.userdict_path)
@@ -55,7 +50,7 @@ def add_entry(ctx: StudioContext, word: str, reading: str) -> tuple[list[list[st
 
 
 def remove_entry(ctx: StudioContext, word: str) -> tuple[list[list[str]], str]:
-    user_dict = _load_userdict(ctx)
+    user_dict = ctx.user_dictionary()
     word = word.strip()
     if word not in user_dict.entries:
         raise gr.Error(f"'{word}' is not in the dictionary.")
@@ -89,7 +84,7 @@ def build(ctx: StudioContext) -> None:
     with gr.Accordion("User dictionary (this workspace)", open=False):
         table = gr.Dataframe(
             headers=["word", "reading"],
-            value=lambda: _dict_rows(_load_userdict(ctx)),
+            value=lambda: _dict_rows(ctx.user_dictionary()),
             interactive=False,
             elem_id="userdict-table",
         )
