@@ -117,6 +117,15 @@ def test_malformed_inline_reading_is_a_text_error_from_the_frontend() -> None:
         text_to_phones("这把剑长<chang2 三十公分", "zh")
 
 
+@pytest.mark.parametrize("text", ["温度<5度", "if x>3 then", "长<chang2 三十公分"])
+def test_compat_mode_reads_malformed_markup_as_plain_text(text: str) -> None:
+    # The reference has no inline markup: `<` and `>` are ordinary characters there.
+    got = text_to_phones(text, "zh", reference_compat=True)
+    assert "".join(s.text for s in got.segments) == text
+    with pytest.raises(TextError):
+        text_to_phones(text, "zh")
+
+
 # -- user dictionary -------------------------------------------------------------------------------
 
 

@@ -325,9 +325,18 @@ class _Marked:
         )
 
 
-def _mark(text: str) -> _Marked:
-    """Take the inline readings out of `text` and squeeze runs of spaces, keeping reading positions."""
-    inline: InlineOverrides = parse_inline(text)
+def _mark(text: str, reference_compat: bool = False) -> _Marked:
+    """Take the inline readings out of `text` and squeeze runs of spaces, keeping reading positions.
+
+    Malformed markup is a `TextError`, except in compat mode: the reference has no markup, so there a text
+    whose `<`/`>` do not form valid readings (`x<5`, `a > b`) is read as it stands.
+    """
+    try:
+        inline: InlineOverrides = parse_inline(text)
+    except TextError:
+        if not reference_compat:
+            raise
+        inline = InlineOverrides(text=text)
     plain = inline.text
     new_index: list[int] = []
     squeezed: list[str] = []
@@ -454,7 +463,7 @@ def text_to_phones(
         raise TextError(
             f"the text has {len(text)} characters; the limit is {MAX_CHARS}. Split it into several requests"
         )
-    marked = _mark(text)
+    marked = _mark(text, reference_compat)
     if not reference_compat and not marked.text.strip():
         raise TextError("nothing to read: the text is empty or only spaces")
     # Compat mode reads the text in one piece, as the reference does (every step is linear anyway); the
