@@ -32,7 +32,7 @@ def _tiny_config_dict() -> dict:
             "n_layers": 2,
             "kernel_size": 3,
             "p_dropout": 0.1,
-            "resblock": "1",
+            "resblock": "2",
             "resblock_kernel_sizes": [3, 7],
             "resblock_dilation_sizes": [[1, 3], [1, 3]],
             "upsample_rates": [10, 8, 2, 2, 2],
@@ -132,6 +132,28 @@ def test_model_state_round_trips_through_official_names(tmp_path: Path) -> None:
     loaded = load_sovits(path)
     for name, tensor in loaded.model.state_dict().items():
         torch.testing.assert_close(tensor, state[name].half().float(), rtol=2e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(("resblock", "dilations", "used"), [("2", [1, 3, 5], 2), ("1", [1, 3, 5, 7], 3)])
+def test_resblocks_use_as_many_dilations_as_the_reference(resblock: str, dilations: list, used: int) -> None:
+    """The reference's ResBlock1 reads dilation[0..2] and ResBlock2 dilation[0..1], ignoring any others."""
+    config_dict = _tiny_config_dict()
+    config_dict["model"].update(resblock=resblock, resblock_dilation_sizes=[dilations, dilations])
+    with torch.device("meta"):
+        model = SoVITS(SoVITSConfig.from_checkpoint(config_dict))
+    official = timbre_to_official_s2(model.state_dict())
+    group = "convs" if resblock == "2" else "convs1"
+    convs = {k.split(".")[4] for k in official if k.startswith(f"dec.resblocks.0.{group}.")}
+    assert convs == {str(i) for i in range(used)}
+    for i, dilation in enumerate(dilations[:used]):
+        assert getattr(model.dec.resblocks[1], group)[i].dilation == (dilation,)
+
+
+def test_too_few_resblock_dilations_are_rejected() -> None:
+    config_dict = _tiny_config_dict()
+    config_dict["model"].update(resblock="1", resblock_dilation_sizes=[[1, 3], [1, 3]])
+    with pytest.raises(CheckpointError, match="at least 3 dilations"):
+        SoVITSConfig.from_checkpoint(config_dict)
 
 
 def test_v2pro_save_writes_version_header(conformance_dir: Path, tmp_path: Path) -> None:

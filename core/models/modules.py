@@ -414,11 +414,27 @@ class Flow(nn.Module):
 # -- HiFi-GAN vocoder --------------------------------------------------------------------------------------
 
 
+def _first_dilations(dilations: tuple[int, ...], count: int, kind: str) -> tuple[int, ...]:
+    """The dilations a residual block of type `kind` uses: the first `count` (the reference ignores more)."""
+    if len(dilations) < count:
+        raise ValueError(
+            f"resblock {kind!r} needs {count} dilations per kernel size, got {list(dilations)} "
+            "(config model.resblock_dilation_sizes)"
+        )
+    return tuple(dilations[:count])
+
+
 class ResBlock1(nn.Module):
-    """HiFi-GAN residual block type 1: per dilation, (lrelu, dilated conv, lrelu, conv) + skip."""
+    """HiFi-GAN residual block type 1: per dilation, (lrelu, dilated conv, lrelu, conv) + skip.
+
+    Like the reference, it has exactly `N_DILATIONS` = 3 stages: only the first 3 dilations are used.
+    """
+
+    N_DILATIONS = 3
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
+        dilations = _first_dilations(dilations, self.N_DILATIONS, "1")
         self.convs1 = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=conv_padding(kernel_size, d))
             for d in dilations
@@ -436,10 +452,17 @@ class ResBlock1(nn.Module):
 
 
 class ResBlock2(nn.Module):
-    """HiFi-GAN residual block type 2: per dilation, (lrelu, dilated conv) + skip."""
+    """HiFi-GAN residual block type 2: per dilation, (lrelu, dilated conv) + skip.
+
+    Like the reference, it has exactly `N_DILATIONS` = 2 stages: only the first 2 dilations are used (so the
+    default `[1, 3, 5]` of `configs/s2.json` builds convolutions with dilation 1 and 3).
+    """
+
+    N_DILATIONS = 2
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
+        dilations = _first_dilations(dilations, self.N_DILATIONS, "2")
         self.convs = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=conv_padding(kernel_size, d))
             for d in dilations

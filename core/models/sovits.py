@@ -261,6 +261,15 @@ class SoVITSConfig:
             )
         if self.resblock not in ("1", "2"):
             raise CheckpointError(f"config model.resblock must be '1' or '2', found {self.resblock!r}")
+        needed = 3 if self.resblock == "1" else 2  # a type-1 block uses 3 dilations, a type-2 block 2
+        if len(self.resblock_dilation_sizes) != len(self.resblock_kernel_sizes) or any(
+            len(d) < needed for d in self.resblock_dilation_sizes
+        ):
+            raise CheckpointError(
+                f"config model.resblock_dilation_sizes must give at least {needed} dilations for each of the "
+                f"{len(self.resblock_kernel_sizes)} resblock kernel sizes (resblock {self.resblock!r}), "
+                f"found {[list(d) for d in self.resblock_dilation_sizes]}"
+            )
         if self.gin_channels != MRTE_HIDDEN:
             raise CheckpointError(
                 f"config model.gin_channels must be {MRTE_HIDDEN} for SoVITS {self.version} "
