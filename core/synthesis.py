@@ -507,8 +507,13 @@ class Synthesizer:
 
     # -- inputs ----------------------------------------------------------------------------------------------
 
-    def reference(self, path: str | Path) -> Reference:
-        """Prompt tokens and spectrogram of a reference clip (any common format and rate; 3–10 s long)."""
+    def reference(self, path: str | Path, generator: torch.Generator | None = None) -> Reference:
+        """Prompt tokens and spectrogram of a reference clip (any common format and rate; 3–10 s long).
+
+        The last clip's result is kept (like the reference's prompt cache) and returned while the file is
+        unchanged. Computing it runs HuBERT, which draws from `generator` as the reference's HuBERT call
+        draws from torch's global generator (see `HubertContent.content`); a kept result draws nothing.
+        """
         try:
             stat = Path(path).stat()
             key: tuple | None = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
@@ -516,13 +521,17 @@ class Synthesizer:
             key = None  # load_audio says what is wrong
         if key is not None and self._last_reference is not None and self._last_reference[0] == key:
             return self._last_reference[1]
-        reference = self._compute_reference(path)
+        reference = self._compute_reference(path, generator)
         if key is not None:
             self._last_reference = (key, reference)
         return reference
 
+    def forget_reference(self) -> None:
+        """Drop the kept reference clip result (the next request computes its reference afresh)."""
+        self._last_reference = None
+
     @torch.no_grad()
-    def _compute_reference(self, path: str | Path) -> Reference:
+    def _compute_reference(self, path: str | Path, generator: torch.Generator | None) -> Reference:
         wav, sr = load_audio(path)
         name = Path(path).name
         wav_16k = resample(wav, sr, HUBERT_SR, method="soxr_hq")  # = librosa.load(path, sr=16000)
@@ -535,7 +544,7 @@ class Synthesizer:
         _check_not_silent(wav, name)
         pad = np.zeros(int(self.sample_rate * _PROMPT_PAD_SECONDS), dtype=np.float32)
         signal = torch.from_numpy(np.concatenate([wav_16k.astype(np.float32), pad]))[None].to(self.device)
-        ssl = self.hubert.content(signal)  # (1, 768, T)
+        ssl = self.hubert.content(signal, generator=generator)  # (1, 768, T)
         codes = self.sovits.model.extract_latent(ssl)  # (n_q, 1, T/2)
         return Reference(prompt_codes=codes[0, 0], spec=self._spectrogram(wav, sr))
 
@@ -602,7 +611,8 @@ class Synthesizer:
         reference_free = not prompt_text
 
         fragments_text = split_fragments(request.text, request.text_lang, request.text_split_method)
-        reference = self.reference(request.ref_audio_path)
+        # A clip that is not the kept one runs HuBERT, which advances the seeded generator (as in TTS.run).
+        reference = self.reference(request.ref_audio_path, generator)
         specs = [reference.spec] + [self.aux_spectrogram(p) for p in request.aux_ref_audio_paths]
 
         prompt: TextFeatures | None = None

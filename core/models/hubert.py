@@ -65,15 +65,27 @@ class HubertContent:
         return int(self.model.config.hidden_size)
 
     @torch.inference_mode()
-    def content(self, wav_16k: torch.Tensor) -> torch.Tensor:
+    def content(self, wav_16k: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """`wav_16k` (B, n) or (n,) float32 at 16 kHz, not normalised → (B, hidden_size, frames) float32.
 
         frames = n // 320 (less a few for short inputs): the conv stack's receptive field, 20 ms per frame.
+
+        The transformers encoder draws one `torch.rand([])` per layer from torch's global CPU generator on
+        every call, even in eval mode (its LayerDrop test), so the reference's seeded runs depend on it. With
+        a CPU `generator`, those draws are taken from `generator` instead (and the global generator is left
+        alone), so a caller's seeded generator advances exactly as the reference's global one does.
         """
         if wav_16k.dim() == 1:
             wav_16k = wav_16k.unsqueeze(0)
         if wav_16k.dim() != 2:
             raise ValueError(f"expected a waveform of shape (B, n) or (n,), got {tuple(wav_16k.shape)}")
         dtype = next(self.model.parameters()).dtype
-        hidden = self.model(wav_16k.to(self.device, dtype))["last_hidden_state"]  # (B, frames, C)
+        inputs = wav_16k.to(self.device, dtype)
+        if generator is None or generator.device.type != "cpu":
+            hidden = self.model(inputs)["last_hidden_state"]  # (B, frames, C)
+        else:
+            with torch.random.fork_rng(devices=[]):  # restores the global CPU generator afterwards
+                torch.set_rng_state(generator.get_state())
+                hidden = self.model(inputs)["last_hidden_state"]
+                generator.set_state(torch.get_rng_state())
         return hidden.transpose(1, 2)  # (B, C, frames)
