@@ -52,6 +52,12 @@ def test_output_has_only_ideographs_and_single_punctuation(reference_compat: boo
         assert not re.search(f"[{re.escape(PUNCTUATION)}]{{2}}", out), out
 
 
+def test_reference_reads_every_temperature_unit_as_du() -> None:
+    # The reference checks the wrong regex group for 摄氏度, so its unit is always 度.
+    assert normalize_zh("气温-3摄氏度", reference_compat=True) == "气温零下三度"
+    assert normalize_zh("气温-3摄氏度") == "气温零下三摄氏度"
+
+
 def test_number_words() -> None:
     assert cardinal("0") == "零" and cardinal("") == ""
     assert cardinal("10") == "十" and cardinal("110") == "一百一十" and cardinal("100000") == "十万"

@@ -440,9 +440,10 @@ def _percent_words(match: re.Match[str]) -> str:
     return f"{sign}百分之{decimal(match.group(2))}"
 
 
-def _temperature_words(match: re.Match[str]) -> str:
+def _temperature_words(match: re.Match[str], *, compat: bool) -> str:
     sign = "零下" if match.group(1) else ""
-    unit = "摄氏度" if match.group(4) == "摄氏度" else "度"
+    # The reference tests the decimal part (its group 3) instead of the unit, so it always says 度.
+    unit = "摄氏度" if match.group(4) == "摄氏度" and not compat else "度"
     return f"{sign}{decimal(match.group(2))}{unit}"
 
 
@@ -670,7 +671,7 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
         sentence = _MONTH_DAY.sub(_month_day_words, sentence)
 
     sentence = _TO_RANGE.sub(lambda m: m.group(0).replace("~", "至"), sentence)
-    sentence = _TEMPERATURE.sub(_temperature_words, sentence)
+    sentence = _TEMPERATURE.sub(functools.partial(_temperature_words, compat=compat), sentence)
     if compat:
         for symbol, words in _REFERENCE_MEASURES:
             sentence = sentence.replace(symbol, words)
