@@ -8,15 +8,22 @@ import sys
 from pathlib import Path
 
 from core.errors import TimbreError
-from core.settings import Settings
+from core.settings import Settings, check_device
 from core.workspace import Workspace
+
+
+def _port(value: str) -> int:
+    port = int(value) if value.isdigit() else -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return port
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
     defaults = Settings()
     parser = argparse.ArgumentParser(description="Timbre voice studio")
     parser.add_argument("--host", default=defaults.host, help="address to listen on (default %(default)s)")
-    parser.add_argument("--port", type=int, default=defaults.port, help="port (default %(default)s)")
+    parser.add_argument("--port", type=_port, default=defaults.port, help="port (default %(default)s)")
     parser.add_argument(
         "--workspace",
         type=Path,
@@ -48,19 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     from webui import StudioContext, build_studio
 
     try:
+        check_device(settings.device)
         workspace = Workspace.open(settings.workspace)
     except TimbreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     studio = build_studio(StudioContext(settings=settings, workspace=workspace))
     studio.queue(default_concurrency_limit=1)
-    studio.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=settings.share,
-        allowed_paths=[str(workspace.root)],
-        show_api=True,
-    )
+    try:
+        studio.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            share=settings.share,
+            allowed_paths=[str(workspace.root)],
+            show_api=True,
+        )
+    except OSError:  # gradio reports a busy port as OSError
+        print(
+            f"error: cannot listen on {settings.host}:{settings.port} (in use?); pass another --port",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

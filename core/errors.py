@@ -31,3 +31,7 @@ class SynthesisError(TimbreError):
 
 class WorkspaceError(TimbreError):
     """A path outside the workspace, or a workspace file that cannot be written."""
+
+
+class SettingsError(TimbreError):
+    """A flag or setting that cannot work on this machine (unknown device, port out of range)."""

@@ -27,21 +27,39 @@ def atomic_replace(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; when the block succeeds, fsync it and rename it over `path`.
 
     For writers that want a file name (torch.save, soundfile). If the block raises, the temp file is
-    removed and `path` is untouched.
+    removed and `path` is untouched. File-system failures (no such folder, read-only, disk full) become a
+    `WorkspaceError` naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot write {path}: {exc.strerror or exc}; choose another folder") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved file should read like any other
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkspaceError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Fail early (before minutes of work) if `path`'s folder does not exist or cannot be written."""
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise WorkspaceError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WorkspaceError(f"cannot write {path}: the folder {folder} is not writable")
+    return Path(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -65,12 +83,12 @@ class Workspace:
     @classmethod
     def open(cls, root: str | os.PathLike) -> Workspace:
         root = Path(root).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is not a folder; pass --workspace a folder path")
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WorkspaceError(f"cannot create the workspace folder {root}: {exc.strerror}") from exc
-        if not root.is_dir():
-            raise WorkspaceError(f"{root} is not a folder; pass --workspace a folder path")
         return cls(root)
 
     @property

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from core.errors import WorkspaceError
-from core.workspace import Workspace, atomic_write_text
+from core.workspace import Workspace, atomic_write_text, check_output_folder
 
 
 def test_paths_outside_the_workspace_are_refused(tmp_path):
@@ -31,7 +31,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(WorkspaceError, match="disk full"):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["userdict.json"]  # no temp file left behind
@@ -39,5 +39,18 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
 def test_workspace_on_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(WorkspaceError, match="cannot create|not a folder"):
+    with pytest.raises(WorkspaceError, match="not a folder"):
         Workspace.open(tmp_path / "file")
+
+
+def test_writing_into_a_missing_or_read_only_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(WorkspaceError, match="does not exist"):
+        check_output_folder(tmp_path / "missing" / "out.wav")
+    assert check_output_folder(tmp_path / "out.wav") == tmp_path / "out.wav"
+    with pytest.raises(WorkspaceError, match="cannot write"):
+        atomic_write_text("/proc/timbre-test.txt", "x")
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    target = atomic_write_text(tmp_path / "a.txt", "x")
+    assert oct(target.stat().st_mode & 0o777) == "0o644"

@@ -16,6 +16,8 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from core.errors import AudioError, SynthesisError, TextError
+from core.settings import check_device
+from core.workspace import check_output_folder
 
 _DEFAULT_PRETRAINED = "pretrained"
 
@@ -139,18 +141,6 @@ def _output_paths(out: str, n: int, batch: bool) -> list[Path]:
     return [out_path.with_name(f"{out_path.stem}_{i:0{width}d}{out_path.suffix}") for i in range(1, n + 1)]
 
 
-def _check_device(device: str) -> None:
-    import torch
-
-    if device == "cpu":
-        return
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SynthesisError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
-        return
-    raise SynthesisError(f"--device {device}: unknown device; use cpu, cuda or cuda:N")
-
-
 def _run(args: argparse.Namespace) -> int:
     from core.audio import write_wav
     from core.synthesis import SynthesisRequest, Synthesizer
@@ -159,7 +149,9 @@ def _run(args: argparse.Namespace) -> int:
     utterances = _utterances(args)
     batch = args.text_file is not None
     outputs = _output_paths(args.out, len(utterances), batch)
-    _check_device(args.device)
+    check_device(args.device)
+    for path in outputs:
+        check_output_folder(path)
 
     def request_for(text: str) -> SynthesisRequest:
         return SynthesisRequest(
