@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import TextError
 from core.text.overrides import is_han, normalize_arpabet, normalize_syllable
+from core.workspace import atomic_write_text
 
 _FORMAT = "timbre-user-dictionary"
 _VERSION = 1
@@ -141,6 +141,8 @@ class UserDictionary:
             raw = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise TextError(f"user dictionary {path}: cannot read it ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            raise TextError(f"user dictionary {path}: not UTF-8 text; save it as UTF-8") from None
         if path.suffix.lower() == ".json":
             try:
                 data = json.loads(raw)
@@ -176,14 +178,4 @@ class UserDictionary:
             text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
         else:
             text = "".join(f"{w}\t{r}\n" for w, r in self.entries.items())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, text)
