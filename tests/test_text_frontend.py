@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TextError
+from core.errors import TextError, WorkspaceError
 from core.text import LANGUAGES, UserDictionary, phones_to_ids, symbols, text_to_phones
 from core.text.overrides import parse_inline
 
@@ -170,7 +170,7 @@ def test_user_dictionary_save_replaces_atomically(tmp_path: Path, monkeypatch: p
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(WorkspaceError, match="disk full"):
         UserDictionary({"长大": "zhang3 da4"}).save(path)
     monkeypatch.undo()
     assert UserDictionary.load(path).entries == {"重庆": "chong2 qing4"}
