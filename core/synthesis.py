@@ -687,7 +687,7 @@ class Synthesizer:
         out = []
         for ids, bert in zip(phones, berts, strict=True):
             prompts = None if codes is None else codes[None]
-            out.extend(self.t2s.model.generate([ids], [bert], prompts, **kwargs))
+            out.extend(self.t2s.model.generate([ids], [bert], prompts, one_at_a_time=True, **kwargs))
         return out
 
     def _decode(

@@ -251,7 +251,35 @@ def test_prompt_free_decoding_returns_only_generated_tokens() -> None:
     bert = [torch.randn(1024, p.shape[0]) for p in phones]
     out = model.generate_detailed(phones, bert, None, top_k=1, early_stop_num=20)
     for i in range(2):
-        assert torch.equal(out.full[i], out.tokens[i]) and 0 < out.tokens[i].shape[0] <= 20
+        # (a budget stop keeps its last sampled token here, as infer_panel_naive: up to 21 tokens)
+        assert torch.equal(out.full[i], out.tokens[i]) and 0 < out.tokens[i].shape[0] <= 21
+
+
+def test_one_at_a_time_budget_stop_keeps_the_reference_naive_tokens() -> None:
+    """infer_panel_naive keeps the last sample on a budget stop and TTS.run takes y[-idx:] (with a prompt)
+    or all of y (without): the batched path's tokens shifted by one, or one token more."""
+    model = _small_model(eos_logit_zero=True)  # never stops on EOS
+    phones = [torch.randint(0, 60, (9,)), torch.randint(0, 60, (5,))]
+    bert = [torch.randn(1024, p.shape[0]) for p in phones]
+    prompt = torch.randint(0, 128, (1, 6))
+    kwargs = dict(top_k=1, repetition_penalty=1.0, early_stop_num=15)
+    batched = model.generate_detailed(phones, bert, prompt, **kwargs)
+    naive = model.generate_detailed(phones, bert, prompt, one_at_a_time=True, **kwargs)
+    for i in range(2):
+        assert batched.stop_steps[i] == naive.stop_steps[i] == 15
+        assert batched.tokens[i].shape == naive.tokens[i].shape == (15,)
+        assert torch.equal(naive.full[i][:-1], batched.full[i])  # same samples, the last one kept
+        assert torch.equal(naive.tokens[i], naive.full[i][-15:])  # y[-idx:]: the first sample dropped
+    free = model.generate_detailed(phones[:1], bert[:1], None, **kwargs)
+    assert free.tokens[0].shape == (16,) and torch.equal(free.tokens[0], free.full[0])
+    # On an EOS stop both paths agree.
+    stopping = _small_model(eos_logit_zero=False)
+    a = stopping.generate_detailed(phones, bert, prompt, top_k=1, early_stop_num=200)
+    b = stopping.generate_detailed(phones, bert, prompt, top_k=1, early_stop_num=200, one_at_a_time=True)
+    assert min(a.stop_steps) < 200
+    for i in range(2):
+        if a.stop_steps[i] < 200:
+            assert torch.equal(a.tokens[i], b.tokens[i]) and torch.equal(a.full[i], b.full[i])
 
 
 def test_fractional_early_stop_budget_is_accepted() -> None:

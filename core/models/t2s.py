@@ -327,8 +327,8 @@ class T2SConfig:
 class T2SGeneration:
     """What one `generate_detailed` call produced, per input item (in input order).
 
-    tokens: generated codes (n_i,) int64, what SoVITS decodes (the reference's `y[-idx:]`).
-    full: prompt + generated codes, the reference's `y_list` item.
+    tokens: generated codes (n_i,) int64, what SoVITS decodes (the reference's `y[-idx:]`; prompt-free: `y`).
+    full: prompt + generated codes, the reference's `y_list` item (one-at-a-time path: its `y`).
     stop_steps: the decode step at which each item stopped (the reference's `idx`).
     step_logits: raw logits (n_recorded, vocab_size) of the first `record_logits` steps, if asked.
     """
@@ -405,6 +405,7 @@ class T2SModel(nn.Module):
         max_len: int | None = None,
         max_steps: int = MAX_DECODE_STEPS,
         generator: torch.Generator | None = None,
+        one_at_a_time: bool = False,
     ) -> list[torch.Tensor]:
         """Decode semantic codes for a batch of texts; see `generate_detailed` for the arguments.
 
@@ -422,6 +423,7 @@ class T2SModel(nn.Module):
             max_len=max_len,
             max_steps=max_steps,
             generator=generator,
+            one_at_a_time=one_at_a_time,
         ).tokens
 
     @torch.inference_mode()
@@ -440,6 +442,7 @@ class T2SModel(nn.Module):
         max_steps: int = MAX_DECODE_STEPS,
         generator: torch.Generator | None = None,
         record_logits: int = 0,
+        one_at_a_time: bool = False,
     ) -> T2SGeneration:
         """Batched autoregressive decoding with a KV cache.
 
@@ -457,6 +460,12 @@ class T2SModel(nn.Module):
             max_steps: hard cap on decode steps.
             generator: random generator for sampling (default: torch's global one for the device).
             record_logits: keep the raw logits of this many first steps per item (for tests).
+            one_at_a_time: decode the items one by one as the reference's `infer_panel_naive` (what
+                `TTS.run` uses with `parallel_infer=False`, and always without a prompt). Its tokens
+                differ from the batched path's when an item stops on the budget (`early_stop_num` or
+                `max_steps`) rather than on EOS: the last sampled token is then kept, and `TTS.run`
+                hands SoVITS the last `stop_step` tokens (with a prompt: the first generated one is
+                dropped; without: all `stop_step + 1` tokens). Prompt-free decoding always works so.
 
         Each step draws once from the generator for the rows still running (shape (B_running, V), V the
         vocab without EOS for the first `MIN_STEPS_BEFORE_EOS` steps), so a seeded run reproduces
@@ -466,12 +475,15 @@ class T2SModel(nn.Module):
         n_items = len(phones)
         if n_items == 0 or len(bert) != n_items:
             raise ValueError(f"generate: got {n_items} phone sequences and {len(bert)} BERT features")
-        if prompt is None and n_items > 1:
+        one_at_a_time = one_at_a_time or prompt is None
+        if one_at_a_time and n_items > 1:
+            if prompt is not None and prompt.ndim == 1:
+                prompt = prompt.unsqueeze(0)
             parts = [
                 self.generate_detailed(
                     [p],
                     [b],
-                    None,
+                    None if prompt is None else prompt[i : i + 1] if prompt.shape[0] > 1 else prompt,
                     top_k=top_k,
                     top_p=top_p,
                     temperature=temperature,
@@ -480,8 +492,9 @@ class T2SModel(nn.Module):
                     max_steps=max_steps,
                     generator=generator,
                     record_logits=record_logits,
+                    one_at_a_time=True,
                 )
-                for p, b in zip(phones, bert, strict=True)
+                for i, (p, b) in enumerate(zip(phones, bert, strict=True))
             ]
             return T2SGeneration(
                 tokens=[t for part in parts for t in part.tokens],
@@ -563,13 +576,14 @@ class T2SModel(nn.Module):
             samples = sample_exponential(probs, generator)  # (B, 1)
             y = torch.cat([y, samples], dim=1)
 
-            finished = (samples[:, 0] == eos) | (step_logits.argmax(dim=-1) == eos)  # (B,)
+            hit_eos = (samples[:, 0] == eos) | (step_logits.argmax(dim=-1) == eos)  # (B,)
             out_of_budget = (early_stop_num != -1 and step + 1 > early_stop_num) or step == max_steps - 1
-            if out_of_budget:
-                finished = torch.ones_like(finished)
+            finished = torch.ones_like(hit_eos) if out_of_budget else hit_eos
             if bool(finished.any()):
                 for row in torch.nonzero(finished).flatten().tolist():
-                    full[running[row]] = y[row, :-1]
+                    # the last sampled token is dropped, except by the one-at-a-time path on the budget
+                    keep_last = one_at_a_time and not bool(hit_eos[row])
+                    full[running[row]] = y[row] if keep_last else y[row, :-1]
                     stop_steps[running[row]] = step
                 keep = torch.nonzero(~finished).flatten()
                 running = [running[row] for row in keep.tolist()]
@@ -581,8 +595,13 @@ class T2SModel(nn.Module):
             xy = self.embed_audio(y[:, -1:], n_prompt + step)  # (B, 1, C)
 
         full_tensors = [t if t is not None else y.new_zeros(n_prompt) for t in full]
+        if one_at_a_time and n_prompt:
+            # TTS.run's `y[-idx:]` (with idx = 0, Python's `y[-0:]`: all of y)
+            tokens = [t[-idx:] for t, idx in zip(full_tensors, stop_steps, strict=True)]
+        else:
+            tokens = [t[n_prompt:] for t in full_tensors]
         return T2SGeneration(
-            tokens=[t[n_prompt:].clone() for t in full_tensors],
+            tokens=[t.clone() for t in tokens],
             full=[t.clone() for t in full_tensors],
             stop_steps=stop_steps,
             step_logits=[torch.stack(r) if r else torch.empty(0, self.config.vocab_size) for r in recorded],
