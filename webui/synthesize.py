@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import gradio as gr
 
 from core import pretrained
 from core.audio import write_wav
-from core.errors import TimbreError
 from core.synthesis import SPLIT_METHODS, SynthesisRequest, Synthesizer
-from webui.context import StudioContext
+from core.text import LANGUAGES
+from webui.context import StudioContext, shows_errors
 
-LANGS = ["zh", "en", "auto", "all_zh"]
 _CACHE_KEY = "synthesizer"
 _LOCK = "synthesizer_lock"
 
@@ -52,6 +52,13 @@ def _synthesizer(ctx: StudioContext, gpt: str, sovits: str) -> Synthesizer:
     return ctx.cache[_CACHE_KEY][1]
 
 
+def _number(value, name: str, kind: type):
+    if value is None or value == "":
+        raise gr.Error(f"Fill in {name} (it is empty).")
+    return kind(value)
+
+
+@shows_errors
 def generate(
     ctx: StudioContext,
     gpt,
@@ -77,33 +84,30 @@ def generate(
         raise gr.Error("Choose a GPT (.ckpt) and a SoVITS (.pth) weights file first.")
     if not ref_audio:
         raise gr.Error("Drop in a reference clip (3–10 s of the voice) or record one.")
-    try:
-        request = SynthesisRequest(
-            text=text,
-            text_lang=lang,
-            ref_audio_path=ref_audio,
-            aux_ref_audio_paths=tuple(aux_refs or ()),
-            prompt_text=ref_text or "",
-            prompt_lang=ref_lang,
-            top_k=int(top_k),
-            top_p=float(top_p),
-            temperature=float(temperature),
-            repetition_penalty=float(repetition_penalty),
-            text_split_method=split_method,
-            batch_size=int(batch_size),
-            speed_factor=float(speed),
-            fragment_interval=float(fragment_interval),
-            noise_scale=float(noise_scale),
-            seed=int(seed),
-        )
-        lock = ctx.cache.setdefault(_LOCK, threading.Lock())
-        with lock:  # one synthesis at a time on the shared model (the job queue replaces this later)
-            synth = _synthesizer(ctx, gpt, sovits)
-            synth.user_dict = ctx.user_dictionary()  # readings fixed in the Text tab apply here too
-            sr, audio = synth.synthesize(request)
-    except TimbreError as exc:
-        raise gr.Error(str(exc)) from exc
-    out = ctx.workspace.outputs_dir / time.strftime("tts_%Y%m%d_%H%M%S.wav")
+    request = SynthesisRequest(
+        text=text,
+        text_lang=lang,
+        ref_audio_path=ref_audio,
+        aux_ref_audio_paths=tuple(aux_refs or ()),
+        prompt_text=ref_text or "",
+        prompt_lang=ref_lang,
+        top_k=_number(top_k, "top_k", int),
+        top_p=_number(top_p, "top_p", float),
+        temperature=_number(temperature, "temperature", float),
+        repetition_penalty=_number(repetition_penalty, "repetition penalty", float),
+        text_split_method=split_method,
+        batch_size=_number(batch_size, "batch size", int),
+        speed_factor=_number(speed, "speed", float),
+        fragment_interval=_number(fragment_interval, "pause between fragments", float),
+        noise_scale=_number(noise_scale, "noise scale", float),
+        seed=_number(seed, "seed", int),
+    )
+    lock = ctx.cache.setdefault(_LOCK, threading.Lock())
+    with lock:  # one synthesis at a time on the shared model (the job queue replaces this later)
+        synth = _synthesizer(ctx, gpt, sovits)
+        synth.user_dict = ctx.user_dictionary()  # readings fixed in the Text tab apply here too
+        sr, audio = synth.synthesize(request)
+    out = ctx.workspace.outputs_dir / f"tts_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}.wav"
     write_wav(out, audio, sr)
     return str(out), str(out)
 
@@ -126,7 +130,9 @@ def build(ctx: StudioContext) -> None:
             ref_text = gr.Textbox(
                 label="What the clip says (leave empty for reference-free mode)", elem_id="synth-ref-text"
             )
-            ref_lang = gr.Dropdown(LANGS, value="zh", label="Clip language", elem_id="synth-ref-lang")
+            ref_lang = gr.Dropdown(
+                list(LANGUAGES), value="zh", label="Clip language", elem_id="synth-ref-lang"
+            )
             aux_refs = gr.File(
                 file_count="multiple",
                 file_types=["audio"],
@@ -135,7 +141,7 @@ def build(ctx: StudioContext) -> None:
             )
         with gr.Column():
             text = gr.Textbox(label="Text to speak", lines=4, elem_id="synth-text")
-            lang = gr.Dropdown(LANGS, value="zh", label="Text language", elem_id="synth-lang")
+            lang = gr.Dropdown(list(LANGUAGES), value="zh", label="Text language", elem_id="synth-lang")
             speed = gr.Slider(0.6, 1.65, value=1.0, step=0.05, label="Speed", elem_id="synth-speed")
             with gr.Accordion("Sampling", open=False):
                 top_k = gr.Slider(1, 100, value=SynthesisRequest.top_k, step=1, label="top_k")

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.errors import TimbreError
 from core.text import LANGUAGES, UserDictionary, text_to_phones
 from core.text.g2pw import load_if_present
-from webui.context import StudioContext
+from webui.context import StudioContext, shows_errors
 
 EXAMPLE = "这把剑长<chang2>三十公分，2024年5月1日我们去银行。"
 
@@ -24,35 +23,32 @@ def _g2pw(ctx: StudioContext):
     return ctx.cache["g2pw"]
 
 
+@shows_errors
 def analyze(ctx: StudioContext, text: str, lang: str, reference_compat: bool) -> tuple[str, str, str, str]:
     """Run the text frontend; returns (normalized text, pinyin per character, phones, ids)."""
-    try:
-        result = text_to_phones(
-            text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=_g2pw(ctx)
-        )
-    except TimbreError as exc:
-        raise gr.Error(str(exc)) from exc
+    result = text_to_phones(
+        text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=_g2pw(ctx)
+    )
     pinyin = " ".join(f"{char}({syllable})" for char, syllable in result.pinyin() if syllable)
     return result.norm_text, pinyin, " ".join(result.phones), " ".join(map(str, result.ids))
 
 
+@shows_errors
 def add_entry(ctx: StudioContext, word: str, reading: str) -> tuple[list[list[str]], str, str]:
     word, reading = word.strip(), reading.strip()
     if not word or not reading:
         raise gr.Error("Type a word and its reading: pinyin ('chang2 da4') or ARPAbet ('L IH1 V').")
     user_dict = ctx.user_dictionary()
-    try:
-        user_dict.add(word, reading)
-        user_dict.save(ctx.workspace.userdict_path)
-    except TimbreError as exc:
-        raise gr.Error(str(exc)) from exc
+    user_dict.add(word, reading)
+    user_dict.save(ctx.workspace.userdict_path)
     return _dict_rows(user_dict), "", ""
 
 
+@shows_errors
 def remove_entry(ctx: StudioContext, word: str) -> tuple[list[list[str]], str]:
     user_dict = ctx.user_dictionary()
     word = word.strip()
-    if word not in user_dict.entries:
+    if word not in user_dict:
         raise gr.Error(f"'{word}' is not in the dictionary.")
     user_dict.remove(word)
     user_dict.save(ctx.workspace.userdict_path)
@@ -84,7 +80,7 @@ def build(ctx: StudioContext) -> None:
     with gr.Accordion("User dictionary (this workspace)", open=False):
         table = gr.Dataframe(
             headers=["word", "reading"],
-            value=lambda: _dict_rows(ctx.user_dictionary()),
+            value=shows_errors(lambda: _dict_rows(ctx.user_dictionary())),
             interactive=False,
             elem_id="userdict-table",
         )
