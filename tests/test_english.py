@@ -171,3 +171,10 @@ def test_labelled_english_readings_cover_the_required_kinds() -> None:
     kinds = {item["kind"] for item in items}
     assert {"abbreviation", "acronym", "number", "ordinal", "year", "currency", "homograph"} <= kinds
     assert all(("expect_norm" in item) or ("expect_phones" in item) for item in items)
+
+
+def test_unreadable_currency_amount_is_a_text_error() -> None:
+    # `$,2`: the reference crashes (int(",2")); Timbre reports a TextError in both modes.
+    for compat in (True, False):
+        with pytest.raises(TextError):
+            normalize_en("pay $,2 now", reference_compat=compat)

@@ -21,6 +21,8 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
+from core.errors import TextError
+
 if TYPE_CHECKING:
     import inflect
 
@@ -126,6 +128,9 @@ def _money(amount: str, currency: _Currency, fallback: str) -> str:
     if len(parts) > 2:
         return f"{amount} {fallback}"
     (main_one, main_many), (sub_one, sub_many) = currency
+    if not all(p.isdigit() for p in parts if p):
+        # e.g. `$,2`: the reference fails on it too (int(",2")), so there is no reading to reproduce
+        raise TextError(f"cannot read the amount {amount!r} next to a currency sign; write it as digits")
     main = int(parts[0]) if parts[0] else 0
     sub = int(parts[1].ljust(2, "0")) if len(parts) > 1 and parts[1] else 0
     main_text = f"{main} {main_one if main == 1 else main_many}"
