@@ -35,6 +35,9 @@ from core.synthesis import SynthesisRequest, Synthesizer  # noqa: E402
 from core.text import text_to_phones  # noqa: E402
 
 TOKENS = 125  # 5 s of audio at 25 tokens/s
+# The reference implementation on a 2-core CPU, 2 threads, fp32 (shared/design.md), and Timbre's target.
+REFERENCE_CPU = {"HuBERT": 0.42, "BERT": 0.2, "T2S": 22.0, "SoVITS": 0.22, "RTF": 0.95}
+TARGET_CPU_RTF = 0.35
 TOKENS_PER_SECOND = 25
 BERT_TEXT = "今天天气很好，我们一起去公园散步吧。然后去吃午饭，再回家休息。"  # 30 characters
 PROMPT_TEXT = "这是一段用于测试的参考音频。"
