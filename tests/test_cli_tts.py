@@ -32,27 +32,59 @@ def ref_wav(conformance_dir: Path) -> str:
     return str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav")
 
 
-def test_cli_batch_mode_writes_numbered_wavs_matching_the_reference(conformance_dir, model_args, tmp_path):
-    """Line 1 is the `tts_e2e_zh` request (its audio must match the reference's), line 3 another text."""
-    case_dir = conformance_dir / "cases" / "tts_e2e_zh"
-    if not case_dir.is_dir():
-        pytest.skip("tts_e2e_zh not in this fixture set")
+def _deterministic_e2e_case(conformance_dir: Path) -> Path:
+    """The first `tts_e2e` case without random sampling (any fixture set has one)."""
+    manifest = json.loads((conformance_dir / "manifest.json").read_text(encoding="utf-8"))
+    entries = manifest if isinstance(manifest, list) else manifest["cases"]
+    for entry in entries:
+        if entry["kind"] == "tts_e2e" and not entry["rng"]:
+            return conformance_dir / entry["dir"]
+    pytest.fail("the fixtures have no deterministic tts_e2e case")
+
+
+def _request_flags(case_dir: Path, req: dict) -> list[str]:
+    """CLI flags for a recorded `TTS.run` request (noise 0: the deterministic cases were made that way)."""
+    flags = [
+        "--ref", str((case_dir / req["ref_audio_path"]).resolve()),
+        "--ref-text", req["prompt_text"],
+        "--ref-lang", req["prompt_lang"],
+        "--lang", req["text_lang"],
+        "--top-k", str(req["top_k"]),
+        "--top-p", str(req["top_p"]),
+        "--temperature", str(req["temperature"]),
+        "--repetition-penalty", str(req["repetition_penalty"]),
+        "--split-method", req["text_split_method"],
+        "--batch-size", str(req["batch_size"]),
+        "--batch-threshold", str(req["batch_threshold"]),
+        "--speed", str(req["speed_factor"]),
+        "--fragment-interval", str(req["fragment_interval"]),
+        "--seed", str(req["seed"]),
+        "--noise-scale", "0",
+    ]  # fmt: skip
+    for aux in req.get("aux_ref_audio_paths") or []:
+        flags += ["--aux-ref", str((case_dir / aux).resolve())]
+    if not req.get("split_bucket", True):
+        flags.append("--no-split-bucket")
+    if not req.get("parallel_infer", True):
+        flags.append("--no-parallel")
+    return flags
+
+
+def test_cli_batch_mode_writes_numbered_wavs_matching_the_reference(conformance_dir, tmp_path):
+    """Line 1 is a recorded `tts_e2e` request (its audio must match the reference's), line 3 another text."""
+    case_dir = _deterministic_e2e_case(conformance_dir)
     case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
-    req = case["request"]
+    req, config = case["request"], case["tts_config"]
     lines = tmp_path / "lines.txt"
     lines.write_text(f"{req['text']}\n\n今天我们去公园散步吧。\n", encoding="utf-8")
     proc = subprocess.run(
         [
-            sys.executable, "-m", "core", "tts", *model_args,
-            "--ref", str((case_dir / req["ref_audio_path"]).resolve()),
-            "--ref-text", req["prompt_text"],
-            "--ref-lang", req["prompt_lang"],
+            sys.executable, "-m", "core", "tts",
+            "--gpt", str((case_dir / config["t2s_weights_path"]).resolve()),
+            "--sovits", str((case_dir / config["vits_weights_path"]).resolve()),
+            "--pretrained", str(conformance_dir / "models" / "pretrained"),
+            *_request_flags(case_dir, req),
             "--text-file", str(lines),
-            "--lang", req["text_lang"],
-            "--top-k", str(req["top_k"]),
-            "--seed", str(req["seed"]),
-            "--split-method", req["text_split_method"],
-            "--noise-scale", "0",
             "--reference-compat",
             "--out", str(tmp_path / "take.wav"),
         ],

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -230,8 +231,10 @@ def test_download_unpacks_the_g2pw_archive(tmp_path: Path):
 
 def test_download_fails_at_once_when_the_hub_is_unreachable(tmp_path: Path):
     # Port 9 (discard) on the loopback: nothing listens, the connection is refused immediately.
+    start = time.monotonic()
     with pytest.raises(PretrainedMissingError) as info:
         pretrained.download(tmp_path, "v2", endpoint="http://127.0.0.1:9", timeout_s=2.0)
+    assert time.monotonic() - start < 10  # "fails within seconds", not after the hub client's retries
     message = str(info.value)
     assert "could not download" in message
     for f in pretrained.files_for("v2"):
