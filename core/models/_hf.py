@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
+
+from safetensors import SafetensorError
 
 from core.errors import PretrainedMissingError
 
 CONFIG_FILE = "config.json"
+# What transformers / safetensors / torch raise for a damaged or foreign weights file.
+UNREADABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    KeyError,
+    RuntimeError,
+    EOFError,
+    pickle.UnpicklingError,
+    SafetensorError,
+)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 

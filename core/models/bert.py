@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from core.errors import CheckpointError, TextError
+from core.models._hf import UNREADABLE as _UNREADABLE
 from core.models._hf import require_model_dir
 
 BERT_DIM = 1024
@@ -65,7 +66,7 @@ class BertPhoneFeatures:
                 dtype=torch.float32,
                 output_loading_info=True,
             )
-        except (OSError, ValueError, KeyError) as exc:
+        except _UNREADABLE as exc:
             raise CheckpointError(
                 f"{model_dir}: cannot load the BERT model ({exc}); download it again"
             ) from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from core.errors import CheckpointError
+from core.models._hf import UNREADABLE as _UNREADABLE
 from core.models._hf import require_model_dir
 
 HUBERT_SR = 16000
@@ -52,7 +53,7 @@ class HubertContent:
             model = HubertModel.from_pretrained(
                 model_dir, config=config, local_files_only=True, dtype=torch.float32
             )
-        except (OSError, ValueError, KeyError) as exc:
+        except _UNREADABLE as exc:
             raise CheckpointError(
                 f"{model_dir}: cannot load the HuBERT model ({exc}); download it again"
             ) from exc
