@@ -76,7 +76,7 @@ def build_synthesizer(root: Path, device: str) -> Synthesizer:
     sovits_config = SoVITSConfig()  # s2.json v2
     sovits = SoVITS(sovits_config)
     return Synthesizer(
-        LoadedT2S(t2s.eval().to(device), t2s_config, "bench", "v2", {}),
+        LoadedT2S(t2s.eval().to(device), t2s_config, "bench", ModelVersion.V2, {}),
         LoadedSoVITS(sovits.eval().to(device), sovits_config, ModelVersion.V2, "bench"),
         HubertContent.from_pretrained(root / "chinese-hubert-base", device=device),
         BertPhoneFeatures.from_pretrained(root / "chinese-roberta-wwm-ext-large", device=device),

@@ -729,14 +729,8 @@ def _check_not_silent(wav: np.ndarray, name: str) -> None:
 
 def _check_pair(t2s: LoadedT2S, sovits: LoadedSoVITS) -> None:
     """A GPT and a SoVITS file must be of the same model version (v2 is what Timbre runs today)."""
-    t2s_version = _version_name(t2s.version)
-    sovits_version = _version_name(sovits.version)
-    if t2s_version != sovits_version:
+    if t2s.version is not sovits.version:
         raise CheckpointError(
-            f"the GPT file is a {_version_name(t2s_version)} model but the SoVITS file is "
-            f"{_version_name(sovits_version)}; load a matching pair (both v2)"
+            f"the GPT file is a {t2s.version.value} model but the SoVITS file is {sovits.version.value}; "
+            "load a matching pair (both v2)"
         )
-
-
-def _version_name(version) -> str:
-    return str(getattr(version, "value", version)).lower()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from core.checkpoints.s1 import load_t2s, official_s1_to_timbre, save_t2s, timbre_to_official_s1
+from core.checkpoints.version import ModelVersion
 from core.errors import CheckpointError
 from core.models.t2s import T2SConfig, T2SModel
 
@@ -32,7 +33,7 @@ def test_official_s1_loads_strictly_with_sizes_from_its_config(conformance_dir: 
     assert loaded.config.phoneme_vocab_size == model_cfg["phoneme_vocab_size"]
     assert loaded.config.early_stop_num == 50 * stored["config"]["data"]["max_sec"]
     assert loaded.info == stored["info"]
-    assert loaded.version == "v2"
+    assert loaded.version is ModelVersion.V2
     assert loaded.raw_config == stored["config"]
     assert not loaded.model.training
     state = loaded.model.state_dict()
@@ -64,13 +65,13 @@ def test_key_mapping_is_invertible(conformance_dir: Path) -> None:
 
 def test_other_sizes_build_save_and_reload_identically(tmp_path: Path) -> None:
     config = T2SConfig(
-        embedding_dim=24, hidden_dim=24, n_head=3, n_layer=3, vocab_size=97, phoneme_vocab_size=50, eos=96
+        embedding_dim=24, hidden_dim=24, n_head=3, n_layer=3, vocab_size=97, phoneme_vocab_size=512, eos=96
     )
     torch.manual_seed(0)
     model = T2SModel(config).eval()
     path = save_t2s(model, config, tmp_path / "small.ckpt", "small", half=False)
     loaded = load_t2s(path)
-    assert loaded.config == config and loaded.version == "v1"
+    assert loaded.config == config and loaded.version is ModelVersion.V1
     for key, tensor in model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], tensor)
     phones = [torch.randint(0, 50, (9,)), torch.randint(0, 50, (5,))]
@@ -101,7 +102,7 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 def test_non_zip_file_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "text.ckpt"
     path.write_text("hello, I am not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a torch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a GPT-SoVITS GPT file"):
         load_t2s(path)
 
 

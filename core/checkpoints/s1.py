@@ -7,7 +7,6 @@ An s1 `.ckpt` is a torch zip holding a plain dict `{"weight": {"model.<name>": t
 
 import os
 import re
-import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 import torch
 
-from core.checkpoints._io import write_checkpoint
+from core.checkpoints._io import read_checkpoint, write_checkpoint
+from core.checkpoints.version import ModelVersion, s1_version_from_weights, version_of_checkpoint
 from core.errors import CheckpointError
 from core.models.t2s import T2SConfig, T2SModel
 
@@ -44,11 +44,6 @@ _RENAMES: tuple[tuple[str, str], ...] = (
     ("h.layers.{i}.norm2.bias", "layers.{i}.norm2.bias"),
     ("ar_predict_layer.weight", "lm_head.weight"),
 )
-_S2_KEY_MARKERS = ("enc_p.", "dec.", "flow.", "quantizer.", "ref_enc.", "ssl_proj.")
-"""Key prefixes of SoVITS (s2) generator weights, used to recognise an s2 file given as s1."""
-_S2_GIVEN_AS_S1 = "this is a SoVITS (s2) file, not a GPT (s1) .ckpt; load it in the SoVITS slot instead"
-_SOVITS_HEADERS = {b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
-"""GPT-SoVITS overwrites a zip's leading `PK` with these bytes in SoVITS files of these versions."""
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -99,78 +94,35 @@ def timbre_to_official_s1(state: dict[str, torch.Tensor]) -> "OrderedDict[str, t
 class LoadedT2S:
     """A T2S model ready for inference, and what its file said about itself.
 
-    version: "v1" (512-phone vocabulary) or "v2" (v2 symbols; also used by v3/v4/v2Pro SoVITS).
+    version: V1 (512-phone vocabulary) or V2 (v2 symbols; v2Pro/v3/v4 SoVITS models use a v2 GPT too).
     raw_config: the whole stored config dict (training sections included), for saving it back.
     """
 
     model: T2SModel
     config: T2SConfig
     info: str
-    version: str
+    version: ModelVersion
     raw_config: dict[str, Any]
 
 
-def _describe_non_s1(path: Path) -> str | None:
-    """A sentence if the file is recognisably something else than an s1 checkpoint, else None."""
-    with path.open("rb") as f:
-        head = f.read(2)
-    if head in _SOVITS_HEADERS:
-        return (
-            f"{path.name}: this is a SoVITS {_SOVITS_HEADERS[head]} (s2) file, not a GPT (s1) .ckpt; "
-            "load it in the SoVITS slot instead"
-        )
-    if head != b"PK":
-        return (
-            f"{path.name}: not a torch checkpoint (expected a zip file starting with 'PK'); "
-            "is the file complete?"
-        )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
-            body = archive.read(pickles[0]) if pickles else b""
-    except (zipfile.BadZipFile, OSError) as err:
-        return f"{path.name}: corrupt or truncated checkpoint ({err}); download or export it again"
-    if b"HParams" in body:
-        return f"{path.name}: {_S2_GIVEN_AS_S1}"
-    return None
-
-
 def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: GPT (s1) checkpoint not found; check the path")
-    described = _describe_non_s1(path)
-    if described:
-        raise CheckpointError(described)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or foreign pickles
-        raise CheckpointError(
-            f"{path.name}: cannot read as a GPT (s1) checkpoint ({type(err).__name__}: {err})"
-        ) from err
-    if not isinstance(data, dict):
-        raise CheckpointError(
-            f"{path.name}: expected a dict with 'weight' and 'config', found {type(data).__name__}"
-        )
-    weight = data.get("weight")
-    if not isinstance(weight, dict) and "state_dict" in data:
+    """The content of an official s1 file; `CheckpointError` naming what the file is when it is not one."""
+    raw = read_checkpoint(path, kind="GPT")
+    content = raw.content
+    if "weight" not in content and "state_dict" in content:
         raise CheckpointError(
             f"{path.name}: a Lightning training checkpoint; load the exported half-precision file "
             "(GPT_weights*/<name>-e<N>.ckpt) instead"
         )
-    if not isinstance(weight, dict) or "config" not in data:
-        raise CheckpointError(f"{path.name}: expected keys 'weight' and 'config', found {sorted(data)}")
-    keys = list(weight)
-    if (
-        keys
-        and not any(k.startswith(OFFICIAL_PREFIX) for k in keys)
-        and any(k.startswith(_S2_KEY_MARKERS) for k in keys)
-    ):
-        raise CheckpointError(f"{path.name}: {_S2_GIVEN_AS_S1}")
-    return data
-
-
-def _version_of(config: T2SConfig) -> str:
-    return "v1" if config.phoneme_vocab_size <= 512 else "v2"
+    kind, version = version_of_checkpoint(raw)
+    if kind == "s2":
+        raise CheckpointError(
+            f"{path.name}: this is a SoVITS {version.value} (s2) file, not a GPT (s1) .ckpt; "
+            "load it in the SoVITS slot instead"
+        )
+    if not isinstance(content.get("config"), dict):
+        raise CheckpointError(f"{path.name}: expected keys 'weight' and 'config', found {sorted(content)}")
+    return content
 
 
 def load_t2s(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedT2S:
@@ -207,7 +159,7 @@ def load_t2s(path: str | os.PathLike[str], device: str | torch.device = "cpu") -
         model=model,
         config=config,
         info=str(info) if info is not None else "",
-        version=_version_of(config),
+        version=s1_version_from_weights(data["weight"]),
         raw_config=raw_config,
     )
 
