@@ -1,5 +1,6 @@
 """Official s1 (GPT) checkpoints: strict loading, bit-exact round trips, clear errors for wrong files."""
 
+import copy
 import json
 import zipfile
 from pathlib import Path
@@ -169,3 +170,16 @@ def test_checkpoint_is_a_plain_zip_readable_with_weights_only(conformance_dir: P
     assert path.read_bytes()[:2] == b"PK" and zipfile.is_zipfile(path)
     stored = torch.load(path, map_location="cpu", weights_only=True)
     assert stored["info"] == "GPT-e2" and stored["config"]["model"]["hidden_dim"] == loaded.config.hidden_dim
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"), [("model", "n_layer", "abc"), ("model", "head", 2.5), ("data", None, [1])]
+)
+def test_config_with_values_of_the_wrong_type_is_a_clear_error(conformance_dir: Path, section, key, value):
+    config = copy.deepcopy(_official(conformance_dir / PRETRAINED)["config"])
+    if key is None:
+        config[section] = value
+    else:
+        config[section][key] = value
+    with pytest.raises(CheckpointError, match="T2S config"):
+        T2SConfig.from_checkpoint(config)

@@ -295,12 +295,16 @@ class T2SConfig:
             raise CheckpointError(f"T2S config: 'model' section lacks {missing}")
         values: dict[str, Any] = {ours: model[theirs] for theirs, ours in names.items()}
         data = cfg.get("data") or {}
+        if not isinstance(data, dict):
+            raise CheckpointError(f"T2S config: 'data' should be a section, found {type(data).__name__}")
         if "max_sec" in data:
             values["max_sec"] = data["max_sec"]
-        ints = [k for k in values if k != "dropout"]
-        for key in ints:
-            values[key] = int(values[key])
-        values["dropout"] = float(values["dropout"])
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise CheckpointError(f"T2S config: {key} should be a number, found {value!r}")
+            if key not in ("dropout", "max_sec") and value != int(value):
+                raise CheckpointError(f"T2S config: {key} should be a whole number, found {value!r}")
+            values[key] = float(value) if key == "dropout" else int(value) if value == int(value) else value
         return cls(**values)
 
     def to_checkpoint(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
