@@ -588,7 +588,7 @@ class Synthesizer:
         if bert.shape[1] != len(result.ids):
             raise SynthesisError(
                 f"text front-end mismatch: {len(result.ids)} phone ids but {bert.shape[1]} BERT columns "
-                f"for {text!r}; please report this text"
+                f"for {_excerpt(text)}; please report this text"
             )
         return TextFeatures(norm_text=result.norm_text, phone_ids=list(result.ids), bert=bert)
 
@@ -626,7 +626,9 @@ class Synthesizer:
             if features.phone_ids and features.norm_text:
                 fragments.append(features)
         if not fragments:
-            raise TextError(f"nothing to read in {request.text!r}: it has no words or characters to speak")
+            raise TextError(
+                f"nothing to read in {_excerpt(request.text)}: it has no words or characters to speak"
+            )
 
         buckets = make_buckets(
             [len(f.norm_text) for f in fragments], request.batch_size, request.batch_threshold, split_bucket
@@ -734,3 +736,8 @@ def _check_pair(t2s: LoadedT2S, sovits: LoadedSoVITS) -> None:
             f"the GPT file is a {t2s.version.value} model but the SoVITS file is {sovits.version.value}; "
             "load a matching pair (both v2)"
         )
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """`text` quoted for an error message, shortened so a huge input does not make a huge message."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
