@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_text_argument_prints_a_readable_report(capsys: pytest.CaptureFixture[st
 def test_jsonl_reads_stdin_line_by_line_and_keeps_going_after_an_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("你好，世界。\n长<chang2\nHello world, this is a test.\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("你好，世界。\n   \nHello world, this is a test.\n"))
     assert main(["text", "--jsonl", "--reference-compat", "--lang", "zh"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3
@@ -41,7 +42,7 @@ def test_jsonl_reads_stdin_line_by_line_and_keeps_going_after_an_error(
         "word2ph": first.word2ph(),
         "ids": first.ids,
     }
-    assert lines[1]["text"] == "长<chang2" and "position 1" in lines[1]["error"]
+    assert lines[1]["text"] == "   " and "nothing to read" in lines[1]["error"]
     assert set(lines[2]) == {"text", "norm_text", "phones", "word2ph", "ids"}
     assert lines[2]["word2ph"] == [None] * len(lines[2]["norm_text"])
     assert len(lines[2]["phones"]) == len(lines[2]["ids"])
@@ -75,3 +76,24 @@ def test_bad_arguments_exit_2_with_a_message_not_a_traceback() -> None:
     )
     assert run.returncode == 2
     assert "not supported yet" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_bytes_that_are_not_utf8_are_reported_for_their_line(tmp_path) -> None:
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "text", "--jsonl", "--lang", "zh"],
+        input=b"a\xffb\n\xe4\xbd\xa0\xe5\xa5\xbd\xe5\x95\x8a\xe6\x9c\x8b\xe5\x8f\x8b\xe3\x80\x82\n",
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    first, second = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert "not valid UTF-8" in first["error"]
+    assert second["text"] == "你好啊朋友。" and second["phones"]
+
+
+def test_a_number_too_large_to_say_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["text", "--lang", "en", "1" * 40 + " dogs"]) == 2
+    assert "too large to read aloud" in capsys.readouterr().err

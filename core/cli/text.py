@@ -68,6 +68,8 @@ def _run(args: argparse.Namespace) -> int:
             g2pw=g2pw,
         )
 
+    if hasattr(sys.stdin, "reconfigure"):  # undecodable bytes reach the frontend, which names the line
+        sys.stdin.reconfigure(errors="surrogateescape")
     if args.text is not None:
         result = read(args.text)  # a TextError goes to the dispatcher: message on stderr, exit 2
         print(json.dumps(_as_json(result), ensure_ascii=False) if args.jsonl else describe(result))
@@ -84,6 +86,7 @@ def _run_lines(stdin: TextIO, stdout: TextIO, read: Callable[[str], PhoneResult]
             result = read(line)
         except TimbreError as exc:
             failed = True
+            line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # printable, valid JSON
             if jsonl:
                 print(
                     json.dumps({"text": line, "error": str(exc)}, ensure_ascii=False), file=stdout, flush=True

@@ -533,7 +533,20 @@ def normalize_en(text: str, *, reference_compat: bool = False) -> str:
     `reference_compat=True` gives exactly GPT-SoVITS v2's `english.text_normalize`; the default mode adds the
     narrow corrections listed in this module (e.g. `$2.5 billion` -> "two point five billion dollars",
     `€40` -> "forty euros", `to -5` -> "to negative five", `10:30 a.m.` -> "ten thirty A M").
+    Raises `TextError` for a number too large to say (beyond decillions; the reference crashes there).
     """
+    from inflect import NumOutOfRangeError
+
+    try:
+        return _normalize_en(text, reference_compat=reference_compat)
+    except NumOutOfRangeError:
+        raise TextError(
+            "a number in the text is too large to read aloud; "
+            "split it into groups or write it as digits separated by spaces"
+        ) from None
+
+
+def _normalize_en(text: str, *, reference_compat: bool) -> str:
     compat = reference_compat
     for key, value in _COMPAT_PUNCT_MAP.items():
         text = text.replace(key, value)

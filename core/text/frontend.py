@@ -459,6 +459,12 @@ def text_to_phones(
         raise TextError(f"unknown language code {lang!r}; use one of: {', '.join(LANGUAGES)}")
     if not isinstance(text, str):
         raise TextError(f"expected text as a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: bytes that were not UTF-8 (surrogateescape)
+        raise TextError(
+            f"the text is not valid UTF-8 (at character {exc.start + 1}); save or type it as UTF-8"
+        ) from None
     if len(text) > MAX_CHARS:
         raise TextError(
             f"the text has {len(text)} characters; the limit is {MAX_CHARS}. Split it into several requests"
