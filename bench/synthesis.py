@@ -140,21 +140,28 @@ def run(device: str, root: Path, repeats: int) -> list[tuple[str, str, list[floa
         audio_seconds.append((len(audio) / sr) - request.fragment_interval)
 
     rows = [
-        ("HuBERT, 5 s clip", "s/call", timed(lambda: synth.hubert.content(wav_16k), repeats, device)),
         (
+            "HuBERT",
+            "HuBERT, 5 s clip",
+            "s/call",
+            timed(lambda: synth.hubert.content(wav_16k), repeats, device),
+        ),
+        (
+            "BERT",
             "BERT, 30 characters",
             "s/call",
             timed(lambda: synth.bert.features(zh.norm_text, zh.word2ph), repeats, device),
         ),
-        ("T2S decode", "ms/token", [1000 * s / TOKENS for s in timed(t2s_decode, repeats, device)]),
+        ("T2S", "T2S decode", "ms/token", [1000 * s / TOKENS for s in timed(t2s_decode, repeats, device)]),
         (
+            "SoVITS",
             "SoVITS decode",
             "s per s of audio",
             [s / (TOKENS / TOKENS_PER_SECOND) for s in timed(sovits_decode, repeats, device)],
         ),
     ]
     e2e = timed(end_to_end, repeats, device)
-    rows.append(("end to end (RTF)", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
+    rows.append(("RTF", "end to end (RTF)", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
     return rows
 
 
@@ -177,14 +184,23 @@ def main() -> int:
             f"torch {torch.__version__}, {args.threads} thread(s), fp32, repeats {args.repeats}, "
             f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
-        print(f"{'device':6} | {'what':22} | {'unit':17} | {'min':>8} | {'median':>8} | {'max':>8}")
-        print("-" * 84)
+        print(
+            f"{'device':6} | {'what':22} | {'unit':17} | {'min':>8} | {'median':>8} | {'max':>8} | "
+            f"{'reference':>9}"
+        )
+        print("-" * 96)
         for device in devices:
-            for name, unit, values in run(device, root, args.repeats):
+            for key, name, unit, values in run(device, root, args.repeats):
+                known = device == "cpu" and args.threads == 2
+                reference = f"{REFERENCE_CPU[key]:9.3f}" if known else f"{'-':>9}"
                 print(
                     f"{device:6} | {name:22} | {unit:17} | {min(values):8.3f} | "
-                    f"{statistics.median(values):8.3f} | {max(values):8.3f}"
+                    f"{statistics.median(values):8.3f} | {max(values):8.3f} | {reference}"
                 )
+        print(
+            "reference: GPT-SoVITS on a 2-core CPU, 2 threads, fp32 (shared/design.md); "
+            f"Timbre's CPU target: RTF <= {TARGET_CPU_RTF}"
+        )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
