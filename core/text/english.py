@@ -344,6 +344,11 @@ _OBJECT_STARTS = frozenset(
     "the a an this that these those my your his her its our their it me him them us".split()
 )
 _SENTENCE_ENDS = frozenset({".", "!", "?"})
+# Default mode: abbreviations whose period, when a lower-case word or a number follows, is not a sentence
+# end and so is no pause (Baker St. at noon, Smith Co. and sons, apples etc. are).
+_PERIOD_ABBREVIATIONS = frozenset(
+    "st mr mrs ms dr jr sr ave rd blvd ln ft mt co corp inc ltd etc vs approx dept apt no".split()
+)
 
 
 def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
@@ -355,6 +360,14 @@ def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
     if (prev is None or prev in _SENTENCE_ENDS) and nxt in _OBJECT_STARTS:
         return "VB"
     return tags[i]
+
+
+def _abbreviation_period(tokens: Sequence[str], i: int) -> bool:
+    """True for the `.` of an abbreviation inside a sentence (a lower-case word or a digit follows)."""
+    if tokens[i] != "." or i == 0 or i + 1 >= len(tokens):
+        return False
+    nxt = tokens[i + 1]
+    return tokens[i - 1].lower() in _PERIOD_ABBREVIATIONS and (nxt[:1].islower() or nxt[:1].isdigit())
 
 
 def _token_phones(
@@ -399,6 +412,8 @@ def g2p_en(
     tags = [tag for _, tag in _tagger().tag(tokens)]
     raw: list[str] = []
     for i, o_word in enumerate(tokens):
+        if not compat and _abbreviation_period(tokens, i):
+            continue
         pos = tags[i] if compat else _homograph_pos(tokens, tags, i)
         raw.extend(_token_phones(o_word, pos, overrides, compat=compat))
     phones: list[str] = []
