@@ -81,8 +81,8 @@ def test_synthesize_tab_generates_the_same_audio_as_the_library(
     text = "欢迎来到音色工作室。"
 
     page.get_by_role("tab", name="Synthesize").click()
-    _choose(page, "synth-gpt", str(gpt))
-    _choose(page, "synth-sovits", str(sovits))
+    _choose(page, "synth-gpt", f"pretrained: {gpt.relative_to(pretrained_dir)}")
+    _choose(page, "synth-sovits", f"pretrained: {sovits.relative_to(pretrained_dir)}")
     page.locator("#synth-ref input[type=file]").set_input_files(str(ref))
     page.locator("#synth-ref-text textarea").fill(PROMPT_TEXT)
     page.locator("#synth-text textarea").fill(text)

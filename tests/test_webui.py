@@ -25,14 +25,24 @@ def test_complete_pretrained_folder_gives_no_warning(tmp_path, conformance_dir):
     assert missing_pretrained_message(_ctx(tmp_path, conformance_dir / "models" / "pretrained")) == ""
 
 
-def test_weights_lists_show_gpt_and_sovits_files_but_no_discriminator(tmp_path, conformance_dir):
-    ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
-    (ctx.workspace.weights_dir).mkdir(parents=True)
-    (ctx.workspace.weights_dir / "s2D2333k.pth").write_bytes(b"")
-    (ctx.workspace.weights_dir / "my_voice_e8_s200.pth").write_bytes(b"")
-    gpt_names = [Path(p).name for p in list_weights(ctx, ".ckpt")]
-    assert gpt_names == ["s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"]
-    assert [Path(p).name for p in list_weights(ctx, ".pth")] == ["s2G2333k.pth", "my_voice_e8_s200.pth"]
+def test_weights_lists_show_gpt_and_sovits_files_but_no_discriminator(tmp_path):
+    pretrained = tmp_path / "pretrained"
+    (pretrained / "gsv-v2final-pretrained").mkdir(parents=True)
+    for name in ("s1base.ckpt", "s2G2333k.pth", "s2D2333k.pth"):
+        (pretrained / "gsv-v2final-pretrained" / name).write_bytes(b"")
+    ctx = _ctx(tmp_path, pretrained)
+    ctx.workspace.weights_dir.mkdir(parents=True)
+    for name in ("s2D_mine.pth", "my_voice_e8_s200.pth", "my_voice-e15.ckpt"):
+        (ctx.workspace.weights_dir / name).write_bytes(b"")
+
+    gpt = list_weights(ctx, ".ckpt")
+    assert [label for label, _ in gpt] == [
+        "pretrained: gsv-v2final-pretrained/s1base.ckpt",
+        "workspace: my_voice-e15.ckpt",
+    ]
+    assert gpt[1][1] == str(ctx.workspace.weights_dir / "my_voice-e15.ckpt")
+    labels = [label for label, _ in list_weights(ctx, ".pth")]
+    assert labels == ["pretrained: gsv-v2final-pretrained/s2G2333k.pth", "workspace: my_voice_e8_s200.pth"]
 
 
 def test_studio_builds_with_both_tabs(tmp_path, conformance_dir):

@@ -18,15 +18,19 @@ _CACHE_KEY = "synthesizer"
 _LOCK = "synthesizer_lock"
 
 
-def list_weights(ctx: StudioContext, suffix: str) -> list[str]:
-    """GPT (`.ckpt`) or SoVITS (`.pth`) files under pretrained/ and the workspace's weights/."""
-    found: list[str] = []
-    for root in (ctx.settings.pretrained_dir, ctx.workspace.weights_dir):
+def list_weights(ctx: StudioContext, suffix: str) -> list[tuple[str, str]]:
+    """GPT (`.ckpt`) or SoVITS (`.pth`) files under pretrained/ and the workspace's weights/, as
+    (label, path) pairs: the label is short ("workspace: my_voice.pth"), the value is the full path."""
+    found: list[tuple[str, str]] = []
+    for origin, root in (
+        ("pretrained", ctx.settings.pretrained_dir),
+        ("workspace", ctx.workspace.weights_dir),
+    ):
         if root.is_dir():
             for path in sorted(root.rglob(f"*{suffix}")):
                 if path.name.startswith("s2D"):  # SoVITS discriminators are for training only
                     continue
-                found.append(str(path))
+                found.append((f"{origin}: {path.relative_to(root)}", str(path)))
     return found
 
 
