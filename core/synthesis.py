@@ -28,6 +28,7 @@ from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
 from core.models.bert import BERT_DIM, BertPhoneFeatures, zero_features
 from core.models.hubert import HubertContent
+from core.pretrained import BERT_DIR, HUBERT_DIR
 from core.text import LANGUAGES, UserDictionary, text_to_phones
 from core.text.g2pw import G2PW, load_if_present
 
@@ -483,8 +484,8 @@ class Synthesizer:
         t2s = load_t2s(gpt_path, device=device)
         sovits = load_sovits(sovits_path, device=device)
         _check_pair(t2s, sovits)
-        hubert = HubertContent.from_pretrained(pretrained_dir / "chinese-hubert-base", device=device)
-        bert_dir = pretrained_dir / "chinese-roberta-wwm-ext-large"
+        hubert = HubertContent.from_pretrained(pretrained_dir / HUBERT_DIR, device=device)
+        bert_dir = pretrained_dir / BERT_DIR
         bert = BertPhoneFeatures.from_pretrained(bert_dir, device=device)
         g2pw = load_if_present(pretrained_dir)
         return cls(t2s, sovits, hubert, bert, device=device, g2pw=g2pw, user_dict=user_dict)

@@ -389,4 +389,6 @@ def load_if_present(pretrained_dir: str | Path, *, threads: int = 2) -> G2PW | N
     model_dir = pretrained_dir / "G2PWModel"
     if not model_dir.is_dir():
         return None
-    return G2PW.load(model_dir, pretrained_dir / "chinese-roberta-wwm-ext-large", threads=threads)
+    from core.pretrained import BERT_DIR  # the G2PW tokenizer is the Chinese BERT's
+
+    return G2PW.load(model_dir, pretrained_dir / BERT_DIR, threads=threads)
