@@ -234,7 +234,7 @@ class G2PW:
         if missing:
             raise PretrainedMissingError(
                 f"G2PW model folder {model_dir} lacks {', '.join(missing)}; "
-                "download G2PWModel_1.1 and unpack it there (`python -m core pretrained`), or turn G2PW off"
+                "run `python -m core pretrained download --extra g2pw`, or remove the folder (no G2PW)"
             )
         try:
             import onnxruntime
