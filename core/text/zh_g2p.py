@@ -93,10 +93,18 @@ _POS_READINGS: dict[tuple[str, str], str] = {
     ("削", "v"): "xiao1",
     ("盛", "v"): "cheng2",
     ("冲", "p"): "chong4",
+    ("弹", "v"): "tan2",
+    ("遛", "v"): "liu4",
 }
 # 得 after a pronoun/noun subject: dé before 了 (got), děi (must) before a verb, adverb, adjective, number.
 _SUBJECT_POS = ("r", "n")
-_DEI_NEXT_POS = ("v", "d", "a", "m", "p", "l")
+_DEI_NEXT_POS = ("v", "d", "a", "m", "p", "l", "b", "i")
+# Degree adverbs: an adjective reading follows (说话太冲 chòng).
+_DEGREE_ADVERBS = frozenset("很 太 真 挺 好 特别 非常 有点 有点儿 比较 这么 那么 更 最 够".split())
+# Words after which a one-character 数 is the verb shǔ (在数, 别数, 一起数); 这个数, 的数 stay shù.
+_SHU_BEFORE = frozenset(
+    "在 正在 别 不 没 会 要 能 先 再 又 来 去 一起 慢慢 仔细 重新 帮 给 你 我 他 她 我们".split()
+)
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,18 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         and words[k - 1][0][-1] in "上下进出回过起开"
     ):
         return ("lai" if word == "来" else "qu") + "5"  # directional complement split off by jieba (转过|去)
+    prev = words[k - 1][0] if k > 0 else ""
+    nxt = words[k + 1][0] if k + 1 < len(words) else ""
+    if word == "数" and (prev in _SHU_BEFORE or nxt in ("了", "着", "过", "一数", "到")):
+        return "shu3"  # the verb count: 在数, 数着手指, 别数了
+    if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
+        return "zhong4"  # the verb plant: 种了很多树
+    if word == "转" and clause_end and k > 0 and words[k - 1][1].startswith("n"):
+        return "zhuan4"  # 绕着太阳转: spin, not turn (向左转 has a locative before it)
+    if word == "冲" and prev in _DEGREE_ADVERBS:
+        return "chong4"  # strong, blunt: 说话太冲, 味道很冲
+    if word == "转" and (prev in ("在", "地", "正在", "着") or nxt in ("着", "得", "不停", "来转去")):
+        return "zhuan4"  # spin: 在转, 不停地转, 转个不停, 转得很快
     if word == "得" and 0 < k < len(words) - 1 and words[k - 1][1].startswith(_SUBJECT_POS):
         if words[k + 1][0] == "了":
             return "de2"  # 他得了感冒: got
@@ -339,6 +359,64 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         if reading is not None:
             return reading
     return None
+
+
+# What one obtains after 得了 (得了第一名, 得了一百分, 得了冠军, 得了重感冒): 得 is the verb dé.
+_OBTAINED = (
+    "第",
+    "满分",
+    "冠军",
+    "亚军",
+    "季军",
+    "金牌",
+    "银牌",
+    "铜牌",
+    "奖",
+    "大奖",
+    "病",
+    "重病",
+    "大病",
+    "感冒",
+    "重感冒",
+    "癌症",
+    "肺炎",
+    "高分",
+    "好评",
+    "胜利",
+    "荣誉",
+    "称号",
+)
+
+
+def _mark_de_obtain(words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
+    """得 ending a word, then 了, then a rank, number or prize: the verb dé (考试中得了第一名)."""
+    start = 0
+    for k, (word, _) in enumerate(words):
+        end = start + len(word)
+        if (
+            word.endswith("得")
+            and fixed[end - 1] in (None, "de5")
+            and k + 2 < len(words)
+            and words[k + 1][0] == "了"
+        ):
+            obj, obj_pos = words[k + 2]
+            if obj_pos.startswith("m") or obj.startswith(_OBTAINED):
+                fixed[end - 1] = "de2"
+        start = end
+
+
+def _mark_de_complement(engine: _Engine, words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
+    """得 inside a three-character verb (说得对, 看得见, 听得懂) is the complement particle de5.
+
+    Not after a dé word of the phrase table (获得者).
+    """
+    start = 0
+    for word, _ in words:
+        if len(word) == 3 and word[1] == "得" and fixed[start + 1] is None:
+            head = engine.phrases.get(word[:2])
+            if head is None or head[1] != "de2":
+                fixed[start + 1] = "de5"
+        start += len(word)
 
 
 def _non_particle_ending(word: str, pos: str, finals: Sequence[str]) -> bool:
@@ -410,6 +488,8 @@ def _read_sentence(
             if len(word) == 1 and fixed[start] is None:
                 fixed[start] = _pos_reading(raw, k)
             start += len(word)
+        _mark_de_obtain(raw, fixed)
+        _mark_de_complement(engine, raw, fixed)
     merged = sandhi.merge_for_sandhi(raw, None if compat else [r[-1] if r else None for r in fixed])
 
     out: list[_Syllable] = []
