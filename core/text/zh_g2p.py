@@ -341,6 +341,15 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
     nxt = words[k + 1][0] if k + 1 < len(words) else ""
     if word == "数" and (prev in _SHU_BEFORE or nxt in ("了", "着", "过", "一数", "到")):
         return "shu3"  # the verb count: 在数, 数着手指, 别数了
+    if (
+        word == "还"
+        and k > 1
+        and words[k - 1][1].startswith(("n", "r"))
+        and "把" in (w for w, _ in words[max(0, k - 5) : k - 1])
+    ):
+        return "huan2"  # 把书还回去: give back
+    if word == "长" and nxt == "了" and k + 2 < len(words) and words[k + 2][1].startswith(("m", "n")):
+        return "zhang3"  # grew: 长了很多, 长了一个痘
     if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
         return "zhong4"  # the verb plant: 种了很多树
     if word == "转" and clause_end and k > 0 and words[k - 1][1].startswith("n"):
