@@ -350,6 +350,10 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         return "huan2"  # 把书还回去: give back
     if word == "长" and nxt == "了" and k + 2 < len(words) and words[k + 2][1].startswith(("m", "n")):
         return "zhang3"  # grew: 长了很多, 长了一个痘
+    if word == "着" and prev[-1:] in ("得", "不") and len(prev) > 1:
+        return "zhao2"  # potential complement: 睡得|着, 找不|着
+    if word == "觉":
+        return "jiao4"  # as a word of its own 觉 is sleep (睡不着觉, 一觉); jué only in words (觉得)
     if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
         return "zhong4"  # the verb plant: 种了很多树
     if word == "转" and clause_end and k > 0 and words[k - 1][1].startswith("n"):
@@ -421,6 +425,8 @@ def _mark_de_complement(engine: _Engine, words: Sequence[tuple[str, str]], fixed
     """
     start = 0
     for word, _ in words:
+        if len(word) == 3 and word[1:] in ("不着", "得着") and fixed[start + 2] is None:
+            fixed[start + 2] = "zhao2"  # potential complement: 睡不着, 找得着
         if len(word) == 3 and word[1] == "得" and fixed[start + 1] is None:
             head = engine.phrases.get(word[:2])
             if head is None or head[1] != "de2":
