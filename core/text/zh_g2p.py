@@ -352,6 +352,8 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         return "zhang3"  # grew: 长了很多, 长了一个痘
     if word == "着" and prev[-1:] in ("得", "不") and len(prev) > 1:
         return "zhao2"  # potential complement: 睡得|着, 找不|着
+    if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "上", "紧"):
+        return "ji4"  # tie: 鞋带系好了吗
     if word == "觉":
         return "jiao4"  # as a word of its own 觉 is sleep (睡不着觉, 一觉); jué only in words (觉得)
     if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
@@ -402,7 +404,7 @@ _OBTAINED = (
 
 
 def _mark_de_obtain(words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
-    """得 ending a word, then 了, then a rank, number or prize: the verb dé (考试中得了第一名)."""
+    """得 ending a word, then 了 or 过, then a rank, number or prize: the verb dé (考试中得了第一名)."""
     start = 0
     for k, (word, _) in enumerate(words):
         end = start + len(word)
@@ -410,7 +412,7 @@ def _mark_de_obtain(words: Sequence[tuple[str, str]], fixed: list[str | None]) -
             word.endswith("得")
             and fixed[end - 1] in (None, "de5")
             and k + 2 < len(words)
-            and words[k + 1][0] == "了"
+            and words[k + 1][0] in ("了", "过")
         ):
             obj, obj_pos = words[k + 2]
             if obj_pos.startswith("m") or obj.startswith(_OBTAINED):
