@@ -344,10 +344,23 @@ _OBJECT_STARTS = frozenset(
     "the a an this that these those my your his her its our their it me him them us".split()
 )
 _SENTENCE_ENDS = frozenset({".", "!", "?"})
-# Default mode: abbreviations whose period, when a lower-case word or a number follows, is not a sentence
-# end and so is no pause (Baker St. at noon, Smith Co. and sons, apples etc. are).
+# Default mode: abbreviations whose period, when a number follows, is not a sentence end (Fig. 3, No. 5).
 _PERIOD_ABBREVIATIONS = frozenset(
-    "st mr mrs ms dr jr sr ave rd blvd ln ft mt co corp inc ltd etc vs approx dept apt no".split()
+    "st mr mrs ms dr jr sr ave rd blvd ln ft mt co corp inc ltd etc vs approx dept apt no fig figs vol "
+    "vols rm pp ch sec art p".split()
+)
+
+
+# Units that the normalizer spells out of an abbreviation, keeping its period (2 tbsp. of sugar).
+_UNIT_WORDS = frozenset(
+    "tablespoon tablespoons teaspoon teaspoons minute minutes hour hours second seconds pound pounds "
+    "ounce ounces kilogram kilograms meter meters kilometer kilometers feet".split()
+)
+_NUMBER_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+    "thousand million billion trillion first second third fourth fifth sixth seventh eighth ninth tenth "
+    "minus negative point".split()
 )
 
 
@@ -363,11 +376,22 @@ def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
 
 
 def _abbreviation_period(tokens: Sequence[str], i: int) -> bool:
-    """True for the `.` of an abbreviation inside a sentence (a lower-case word or a digit follows)."""
-    if tokens[i] != "." or i == 0 or i + 1 >= len(tokens):
-        return False
+    """True for a `.` inside a sentence, which is no pause: an abbreviation's or an initialism's period.
+
+    That is a `.` after an abbreviation, a unit or a letter before a lower-case word (Baker St. at noon,
+    2 tbsp. of sugar, the U.S. now), inside an initialism (U.S., Ph.D.: a single letter and its own `.`
+    follow) or after an abbreviation and before a number (Fig. 3).
+    """
+    if tokens[i] != "." or i == 0 or i + 1 >= len(tokens) or not tokens[i - 1][:1].isalnum():
+        return False  # an ellipsis written as dots stays a pause
     nxt = tokens[i + 1]
-    return tokens[i - 1].lower() in _PERIOD_ABBREVIATIONS and (nxt[:1].islower() or nxt[:1].isdigit())
+    prev = tokens[i - 1].lower()
+    abbreviated = prev in _PERIOD_ABBREVIATIONS or prev in _UNIT_WORDS or len(prev) == 1
+    if abbreviated and nxt[:1].islower() and nxt not in _NUMBER_WORDS:
+        return True
+    if len(nxt) == 1 and nxt.isalpha() and i + 2 < len(tokens) and tokens[i + 2] == ".":
+        return True
+    return nxt[:1].isdigit() and prev in _PERIOD_ABBREVIATIONS
 
 
 def _token_phones(
