@@ -391,7 +391,7 @@ def _abbreviation_period(tokens: Sequence[str], i: int) -> bool:
         return True
     if len(nxt) == 1 and nxt.isalpha() and i + 2 < len(tokens) and tokens[i + 2] == ".":
         return True
-    return nxt[:1].isdigit() and prev in _PERIOD_ABBREVIATIONS
+    return (nxt[:1].isdigit() or nxt in _NUMBER_WORDS) and prev in _PERIOD_ABBREVIATIONS
 
 
 def _token_phones(
