@@ -348,10 +348,35 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         and "把" in (w for w, _ in words[max(0, k - 5) : k - 1])
     ):
         return "huan2"  # 把书还回去: give back
-    if word == "长" and nxt == "了" and k + 2 < len(words) and words[k + 2][1].startswith(("m", "n")):
+    if (
+        word == "长"
+        and nxt == "了"
+        and k + 2 < len(words)
+        and words[k + 2][1].startswith(("m", "n"))
+        and not words[k + 2][0].startswith(("一点", "一些", "点", "些"))  # 长了一点: too long
+    ):
         return "zhang3"  # grew: 长了很多, 长了一个痘
     if word == "着" and prev[-1:] in ("得", "不") and len(prev) > 1:
         return "zhao2"  # potential complement: 睡得|着, 找不|着
+    if word == "当" and "把" in (w for w, _ in words[max(0, k - 5) : k]):
+        return "dang4"  # 把旧衣服当抹布: treat as
+    if (
+        word == "了"
+        and prev == "得"
+        and k > 1
+        and words[k - 2][1].startswith("v")
+        and k + 1 < len(words)
+        and not words[k + 1][1].startswith("m")
+        and not words[k + 1][0].startswith(_OBTAINED)
+    ):
+        return "liao3"  # potential complement: 干得|了这活儿吗
+    if (
+        word == "假"
+        and (clause_end or nxt in ("了", "期"))
+        and k > 0
+        and words[k - 1][1].startswith(("m", "q", "t", "ul"))
+    ):
+        return "jia4"  # 放了三天假: leave
     if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "上", "紧"):
         return "ji4"  # tie: 鞋带系好了吗
     if word == "觉":
@@ -429,6 +454,9 @@ def _mark_de_complement(engine: _Engine, words: Sequence[tuple[str, str]], fixed
     for word, _ in words:
         if len(word) == 3 and word[1:] in ("不着", "得着") and fixed[start + 2] is None:
             fixed[start + 2] = "zhao2"  # potential complement: 睡不着, 找得着
+        freq = getattr(engine.jieba, "FREQ", {}).get(word[:2]) or 0
+        if len(word) == 3 and word[1:] == "得了" and fixed[start + 2] is None and freq == 0:
+            fixed[start + 2] = "liao3"  # potential complement: 干得了, 吃得了 (not 记得|了)
         if len(word) == 3 and word[1] == "得" and fixed[start + 1] is None:
             head = engine.phrases.get(word[:2])
             if head is None or head[1] != "de2":
