@@ -95,6 +95,7 @@ _POS_READINGS: dict[tuple[str, str], str] = {
     ("冲", "p"): "chong4",
     ("弹", "v"): "tan2",
     ("遛", "v"): "liu4",
+    ("扇", "v"): "shan1",
 }
 # 得 after a pronoun/noun subject: dé before 了 (got), děi (must) before a verb, adverb, adjective, number.
 _SUBJECT_POS = ("r", "n")
@@ -379,6 +380,8 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         return "jia4"  # 放了三天假: leave
     if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "上", "紧"):
         return "ji4"  # tie: 鞋带系好了吗
+    if word == "扇" and nxt in ("了", "着", "过"):
+        return "shan1"  # the verb fan/slap: 扇了一巴掌 (一扇门 is the measure word)
     if word == "觉":
         return "jiao4"  # as a word of its own 觉 is sleep (睡不着觉, 一觉); jué only in words (觉得)
     if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
