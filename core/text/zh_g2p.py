@@ -380,6 +380,8 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         return "jia4"  # 放了三天假: leave
     if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "上", "紧"):
         return "ji4"  # tie: 鞋带系好了吗
+    if word == "落" and nxt in ("在", "了", "下") and "把" in (w for w, _ in words[max(0, k - 5) : k]):
+        return "la4"  # 把手机落在家里: leave behind
     if word == "扇" and nxt in ("了", "着", "过"):
         return "shan1"  # the verb fan/slap: 扇了一巴掌 (一扇门 is the measure word)
     if word == "觉":
