@@ -469,6 +469,22 @@ def _mark_de_complement(engine: _Engine, words: Sequence[tuple[str, str]], fixed
         start += len(word)
 
 
+def _mark_adverbial_de(words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
+    """地 opening a jieba word right after a reduplicated word is the particle (高高兴兴|地走了)."""
+    start = 0
+    for k, (word, _) in enumerate(words):
+        prev = words[k - 1][0] if k > 0 else ""
+        if (
+            len(word) > 1
+            and word[0] == "地"
+            and len(prev) >= 2
+            and prev[-1] == prev[-2]
+            and fixed[start] is None
+        ):
+            fixed[start] = "de5"
+        start += len(word)
+
+
 def _non_particle_ending(word: str, pos: str, finals: Sequence[str]) -> bool:
     """True when a word ends in 的/地 that is not the structural particle (目的, 土地)."""
     last = word[-1:]
@@ -540,6 +556,7 @@ def _read_sentence(
             start += len(word)
         _mark_de_obtain(raw, fixed)
         _mark_de_complement(engine, raw, fixed)
+        _mark_adverbial_de(raw, fixed)
     merged = sandhi.merge_for_sandhi(raw, None if compat else [r[-1] if r else None for r in fixed])
 
     out: list[_Syllable] = []
