@@ -19,7 +19,10 @@ corrections, all of them general rules rather than per-sentence fixes:
   it does not cut a jieba word in two (so 还钱 in 我|还|钱 matches, 长大 in 家长|大会 does not);
 * part-of-speech and neighbour rules for one-character words (还/v huán, 还 closing a clause huán, 数/v
   shǔ, 地/uv de, 得 after a subject děi / dé before 了, 上/f after a noun shang5, 来/去 after a verb
-  ending in 过/回/... neutral, ...);
+  ending in 过/回/... neutral, 数/转/冲/种/扇/系 by their neighbours, 把 X 还/当/落 huán/dàng/là, ...);
+* construction rules across words: 得 before 了/过 and a rank, number or prize is dé (考试中得了第一名);
+  inside a jieba word V得X 得 is de (说得对) and V得了/V不着 are liǎo/zháo; 地 opening a word after a
+  reduplicated word is the particle (高高兴兴|地走了);
 * the neutral-tone rules leave alone a syllable whose reading the phrase table fixes, 的/地 that are not
   particles (目的 mùdì, 土地 tǔdì) and repeats that are not reduplications (银行|行长, adverbial 好好); a few
   words the reference's list wrongly makes neutral keep their tones (计划, 幸福, ...); the particle 地 is
