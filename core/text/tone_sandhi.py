@@ -249,8 +249,11 @@ class ToneSandhi:
         phrase table) from the neutral-tone rules.
         """
         finals = list(finals)
+        fixed = list(finals)
         finals = self._bu(word, finals)
         finals = self._yi(word, finals)
+        if keep is not None:  # a fixed neutral 不/一 (会|不会 bu5) is not undone by the 不/一 sandhi
+            finals = [o if k and o.endswith("5") else f for o, f, k in zip(fixed, finals, keep, strict=True)]
         if timbre_rules:
             finals = self._yi_in_cardinal(word, finals)
         before = list(finals)

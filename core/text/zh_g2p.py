@@ -488,6 +488,16 @@ def _mark_adverbial_de(words: Sequence[tuple[str, str]], fixed: list[str | None]
         start += len(word)
 
 
+def _mark_a_not_a(words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
+    """The 不 of an A-not-A question split by jieba (会|不会, 要|不要) is neutral, as in 累不累."""
+    start = 0
+    for k, (word, _) in enumerate(words):
+        nxt = words[k + 1][0] if k + 1 < len(words) else ""
+        if len(word) == 1 and nxt == "不" + word and fixed[start + 1] is None:
+            fixed[start + 1] = "bu5"
+        start += len(word)
+
+
 def _non_particle_ending(word: str, pos: str, finals: Sequence[str]) -> bool:
     """True when a word ends in 的/地 that is not the structural particle (目的, 土地)."""
     last = word[-1:]
@@ -560,6 +570,7 @@ def _read_sentence(
         _mark_de_obtain(raw, fixed)
         _mark_de_complement(engine, raw, fixed)
         _mark_adverbial_de(raw, fixed)
+        _mark_a_not_a(raw, fixed)
     merged = sandhi.merge_for_sandhi(raw, None if compat else [r[-1] if r else None for r in fixed])
 
     out: list[_Syllable] = []
