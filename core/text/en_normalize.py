@@ -226,8 +226,8 @@ _HASH_NUMBER_RE = re.compile(r"#\s?(?=\d)")
 
 # Abbreviations written with a period -> (spoken form or None to keep the word, kind). A "title" precedes a
 # name and a "connector" joins two phrases: their period is never a sentence end unless the text ends there.
-# A "suffix" keeps its period when a new sentence (a capital) follows. `No.` and a "month" are expanded only
-# before a number (No. 5, Jan. 1st).
+# A "suffix" keeps its period when a new sentence (a capital) follows. `No.`, `Fig.`, `Vol.`, `Rm.` and a
+# "month" are expanded only before a number (No. 5, Jan. 1st).
 _ABBREVIATIONS: dict[str, tuple[str | None, str]] = {
     "Mr": (None, "title"),
     "Mrs": (None, "title"),
@@ -247,6 +247,14 @@ _ABBREVIATIONS: dict[str, tuple[str | None, str]] = {
     "Ave": ("Avenue", "suffix"),
     "Rev": ("Reverend", "title"),
     "Apt": ("Apartment", "connector"),
+    "Rd": ("Road", "suffix"),
+    "Blvd": ("Boulevard", "suffix"),
+    "Inc": ("Incorporated", "suffix"),
+    "Ltd": ("Limited", "suffix"),
+    "Corp": ("Corporation", "suffix"),
+    "Fig": ("Figure", "connector"),
+    "Vol": ("Volume", "connector"),
+    "Rm": ("Room", "connector"),
     "Jan": ("January", "month"),
     "Feb": ("February", "month"),
     "Mar": ("March", "month"),
@@ -260,6 +268,8 @@ _ABBREVIATIONS: dict[str, tuple[str | None, str]] = {
     "Nov": ("November", "month"),
     "Dec": ("December", "month"),
 }
+# Expanded only before a number (No. 5, Fig. 3, Vol. 2, Rm. 101).
+_BEFORE_NUMBER_ONLY = frozenset({"No", "Fig", "Vol", "Rm"})
 _ABBREVIATION_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)")
 _SAINT_RE = re.compile(r"\bSt\.(?=\s+[A-Z])")
 _PREVIOUS_WORD_RE = re.compile(r"([A-Za-z]+)\s+$")
@@ -431,7 +441,7 @@ def _abbreviation(m: re.Match[str]) -> str:
     word = m.group(1)
     spoken, kind = _ABBREVIATIONS[word]
     rest = m.string[m.end() :]
-    if (word == "No" or kind == "month") and not re.match(r"\s*\d", rest):
+    if (word in _BEFORE_NUMBER_ONLY or kind == "month") and not re.match(r"\s*\d", rest):
         return m.group(0)
     ends_sentence = not rest.strip() or (kind == "suffix" and re.match(r"\s+[A-Z]", rest) is not None)
     return (spoken or word) + ("." if ends_sentence else "")
