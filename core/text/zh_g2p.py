@@ -381,14 +381,14 @@ def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
         and words[k - 1][1].startswith(("m", "q", "t", "ul"))
     ):
         return "jia4"  # 放了三天假: leave
-    if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "上", "紧"):
+    if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "紧"):
         return "ji4"  # tie: 鞋带系好了吗
     if word == "落" and nxt in ("在", "了", "下") and "把" in (w for w, _ in words[max(0, k - 5) : k]):
         return "la4"  # 把手机落在家里: leave behind
     if word == "扇" and nxt in ("了", "着", "过"):
         return "shan1"  # the verb fan/slap: 扇了一巴掌 (一扇门 is the measure word)
-    if word == "觉":
-        return "jiao4"  # as a word of its own 觉 is sleep (睡不着觉, 一觉); jué only in words (觉得)
+    if word == "觉" and (prev[-1:] in tuple("睡着个一了好场午懒") or (k == 0 and clause_end)):
+        return "jiao4"  # sleep: 睡不着|觉, 睡个好|觉, 一|觉 (觉出, 觉着 keep jué)
     if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
         return "zhong4"  # the verb plant: 种了很多树
     if word == "转" and clause_end and k > 0 and words[k - 1][1].startswith("n"):
