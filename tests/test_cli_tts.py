@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from core.cli import main
+from tests.conftest import manifest_entries
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,10 +35,8 @@ def ref_wav(conformance_dir: Path) -> str:
 
 def _deterministic_e2e_case(conformance_dir: Path) -> Path:
     """The first `tts_e2e` case without random sampling (any fixture set has one)."""
-    manifest = json.loads((conformance_dir / "manifest.json").read_text(encoding="utf-8"))
-    entries = manifest if isinstance(manifest, list) else manifest["cases"]
-    for entry in entries:
-        if entry["kind"] == "tts_e2e" and not entry["rng"]:
+    for entry in manifest_entries("tts_e2e"):
+        if not entry["rng"]:
             return conformance_dir / entry["dir"]
     pytest.fail("the fixtures have no deterministic tts_e2e case")
 

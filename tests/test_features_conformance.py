@@ -16,16 +16,14 @@ from core.checkpoints import load_sovits
 from core.errors import PretrainedMissingError, TextError
 from core.models.bert import BertPhoneFeatures, zero_features
 from core.models.hubert import HubertContent
+from tests.conftest import manifest_entries
 
 
 def _cases(conformance_dir: Path, kind: str) -> list[tuple[str, Path, dict]]:
-    manifest = json.loads((conformance_dir / "manifest.json").read_text())
     cases = []
-    for entry in manifest:
-        if entry["kind"] == kind:
-            case_dir = conformance_dir / entry["dir"]
-            cases.append((entry["id"], case_dir, json.loads((case_dir / "case.json").read_text())))
-    assert cases, f"no {kind} cases in the manifest"
+    for entry in manifest_entries(kind):
+        case_dir = conformance_dir / entry["dir"]
+        cases.append((entry["id"], case_dir, json.loads((case_dir / "case.json").read_text())))
     return cases
 
 

@@ -14,17 +14,13 @@ import pytest
 import torch
 
 from core.checkpoints.s2 import LoadedSoVITS, load_sovits
+from tests.conftest import manifest_entries
 
 _NPY_PATH = re.compile(r"[\w./-]+\.npy")
 
 
 def _case_dirs(kind: str) -> list[str]:
-    from tests.conftest import _shared_dir
-
-    path = _shared_dir() / "conformance" / "manifest.json"
-    if not path.is_file():
-        return []
-    return [entry["dir"] for entry in json.loads(path.read_text()) if entry["kind"] == kind]
+    return [entry["dir"] for entry in manifest_entries(kind)]
 
 
 @functools.lru_cache(maxsize=2)

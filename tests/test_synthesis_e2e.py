@@ -7,7 +7,6 @@ returned; the models are loaded from those official files by Timbre's own loader
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,9 +19,7 @@ from core.checkpoints import load_sovits, load_t2s
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HubertContent
 from core.synthesis import SynthesisRequest, Synthesizer
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_SHARED = Path(os.environ.get("TIMBRE_SHARED", REPO_ROOT.parent / "shared")).resolve()
+from tests.conftest import manifest_entries
 
 # Request keys of the reference's TTS.run that only concern v3/v4 models or streaming (not this path).
 _IGNORED_REQUEST_KEYS = {
@@ -55,16 +52,11 @@ _SAME_NAME_KEYS = {
 
 
 def _e2e_case_ids() -> list[str]:
-    manifest = _SHARED / "conformance" / "manifest.json"
-    if not manifest.is_file():
-        return []
-    entries = json.loads(manifest.read_text(encoding="utf-8"))
-    return sorted(e["id"] for e in entries if e.get("kind") == "tts_e2e")
+    return sorted(e["id"] for e in manifest_entries("tts_e2e"))
 
 
 def _case_dir(conformance_dir: Path, case_id: str) -> Path:
-    entries = json.loads((conformance_dir / "manifest.json").read_text(encoding="utf-8"))
-    entry = next(e for e in entries if e["id"] == case_id)
+    entry = next(e for e in manifest_entries("tts_e2e") if e["id"] == case_id)
     return conformance_dir / entry.get("dir", f"cases/{case_id}")
 
 
@@ -155,8 +147,7 @@ def _replay_prompt_cache(case_id: str, synth: Synthesizer, conformance_dir: Path
     So the clip is kept iff the previous case of the same config used the same clip; this makes a seeded
     case independent of the order in which the tests run.
     """
-    entries = json.loads((conformance_dir / "manifest.json").read_text(encoding="utf-8"))
-    cases = [e for e in entries if e.get("kind") == "tts_e2e"]
+    cases = manifest_entries("tts_e2e")
     index = next(i for i, e in enumerate(cases) if e["id"] == case_id)
 
     def load(entry: dict) -> tuple[dict, Path]:

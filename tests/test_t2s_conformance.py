@@ -15,20 +15,11 @@ import torch
 
 from core.checkpoints.s1 import LoadedT2S, load_t2s
 from core.models.t2s import KV_CACHE_CHUNK, T2SConfig, T2SModel, text_then_causal_mask
-
-
-def _cases(conformance_dir: Path, kind: str) -> list[Path]:
-    manifest = json.loads((conformance_dir / "manifest.json").read_text())
-    return [conformance_dir / entry["dir"] for entry in manifest if entry["kind"] == kind]
+from tests.conftest import manifest_entries
 
 
 def _case_ids(kind: str) -> list[str]:
-    from tests.conftest import _shared_dir
-
-    path = _shared_dir() / "conformance" / "manifest.json"
-    if not path.is_file():
-        return []
-    return [entry["dir"] for entry in json.loads(path.read_text()) if entry["kind"] == kind]
+    return [entry["dir"] for entry in manifest_entries(kind)]
 
 
 @functools.lru_cache(maxsize=4)
@@ -190,14 +181,6 @@ def test_training_loss_and_top3_accuracy_match_reference(conformance_dir: Path, 
     ref_loss = float(np.load(case_dir / "loss.npy"))
     assert abs(loss.item() - ref_loss) <= 1e-4 * abs(ref_loss)
     assert abs(acc - float(np.load(case_dir / "acc.npy"))) <= 1e-6
-
-
-def test_every_t2s_kind_has_cases(conformance_dir: Path) -> None:
-    for kind in ("t2s_greedy", "t2s_batch", "t2s_sampling_rng", "t2s_loss"):
-        assert _cases(conformance_dir, kind), kind
-
-
-# ----- decode-loop invariants on a small random model (other sizes than the fixtures) -----------------
 
 
 def _small_model(eos_logit_zero: bool) -> T2SModel:
