@@ -27,7 +27,9 @@ from core.audio import load_audio, reference_spectrogram, resample, to_int16
 from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
 from core.models.bert import BERT_DIM, BertPhoneFeatures, zero_features
-from core.models.hubert import HubertContent
+from core.models.hubert import HUBERT_SR, HubertContent
+from core.models.sovits import CODE_UPSAMPLE
+from core.models.t2s import SEMANTIC_HZ_FOR_EARLY_STOP
 from core.pretrained import BERT_DIR, HUBERT_DIR
 from core.text import LANGUAGES, UserDictionary, text_to_phones
 from core.text.g2pw import G2PW, load_if_present
@@ -51,7 +53,6 @@ MAX_FRAGMENT_CHARS = 510  # BERT's 512 positions minus [CLS] and [SEP]
 MIN_FRAGMENT_CHARS = 5  # shorter fragments are merged into their neighbours
 _MIN_FIRST_CLAUSE_CHARS = 4  # a shorter first clause gets a leading 。 (or `.` for English)
 
-HUBERT_SR = 16000
 REF_MIN_SECONDS = 3.0
 REF_MAX_SECONDS = 10.0
 # Silence appended to the reference before HuBERT: 0.3 s counted at the *model's* rate although the signal is
@@ -59,8 +60,6 @@ REF_MAX_SECONDS = 10.0
 _PROMPT_PAD_SECONDS = 0.3
 # Peak below which a reference clip counts as silent (-60 dBFS).
 _SILENT_PEAK = 1e-3
-SEMANTIC_HZ = 50  # the reference's early-stop unit: tokens per second of `max_sec`
-_FRAMES_PER_CODE = 2  # SoVITS v2 upsamples its 25 Hz codes ×2 before decoding
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -499,12 +498,12 @@ class Synthesizer:
 
     @property
     def _samples_per_token(self) -> int:
-        return _FRAMES_PER_CODE * math.prod(self.sovits.config.upsample_rates)
+        return CODE_UPSAMPLE * self.sovits.config.samples_per_frame
 
     def _early_stop_tokens(self, max_sec: float | None) -> float:
         if max_sec is None:
             max_sec = self.t2s.config.max_sec
-        return SEMANTIC_HZ * max_sec
+        return SEMANTIC_HZ_FOR_EARLY_STOP * max_sec
 
     # -- inputs ----------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from core.models._hf import UNREADABLE as _UNREADABLE
 from core.models._hf import require_model_dir
 
 BERT_DIM = 1024
+"""Width of the BERT phone features (chinese-roberta-wwm-ext-large hidden size), the T2S text input."""
 # GPT-SoVITS reads hidden_states[-3]: the output of the third-to-last entry (embeddings count as entry 0).
 _HIDDEN_STATE_FROM_END = 3
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")

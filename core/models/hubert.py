@@ -17,7 +17,7 @@ from core.models._hf import UNREADABLE as _UNREADABLE
 from core.models._hf import require_model_dir
 
 HUBERT_SR = 16000
-# The folders and files a HuBERT folder must hold (one of the weight files is enough).
+"""Sample rate HuBERT's input must have (Hz)."""
 
 
 class HubertContent:

@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import CheckpointError
+from core.models.bert import BERT_DIM
 from core.models.sampling import apply_repetition_penalty, logits_to_probs, sample_exponential
 
-BERT_DIM = 1024
-"""Width of the BERT phone features (chinese-roberta-wwm-ext-large hidden size)."""
 LAYER_NORM_EPS = 1e-5
 TRANSFORMER_DROPOUT = 0.1
 """Dropout inside the transformer layers (attention weights, residual branches); active in training only."""
