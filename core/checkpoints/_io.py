@@ -250,3 +250,27 @@ def write_checkpoint(
     buffer = io.BytesIO()
     torch.save(dict(content), buffer, pickle_module=_PickleModule)
     atomic_write_bytes(path, header + buffer.getvalue()[HEADER_SIZE:])
+
+
+def check_weights(state: Mapping[str, Any], expected: Mapping[str, Any], *, source: str, model: str) -> None:
+    """Raise `CheckpointError` unless `state` has exactly the keys and shapes of `expected` (a model's own
+    `state_dict()`), naming the first differences; run before a strict `load_state_dict`."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        differences = "; ".join(parts)
+        raise CheckpointError(
+            f"{source}: the weights do not match the {model} model built from its config: {differences}; "
+            "the file may be corrupt or from an unsupported GPT-SoVITS version"
+        )
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"{source}: weight {name} has shape {tuple(tensor.shape)}, the config implies "
+                f"{tuple(expected[name].shape)}; the stored config and weights disagree"
+            )

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from core.checkpoints._io import read_checkpoint, write_checkpoint
+from core.checkpoints._io import check_weights, read_checkpoint, write_checkpoint
 from core.checkpoints.version import ModelVersion, s1_version_from_weights, version_of_checkpoint
 from core.errors import CheckpointError
 from core.models.t2s import T2SConfig, T2SModel
@@ -137,21 +137,7 @@ def load_t2s(path: str | os.PathLike[str], device: str | torch.device = "cpu") -
     config = T2SConfig.from_checkpoint(raw_config)
     state = official_s1_to_timbre(data["weight"])
     model = T2SModel(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path.name}: weights do not match the stored config (n_layer={config.n_layer}): "
-            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    assert len(state) == len(expected)
-    for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise CheckpointError(
-                f"{path.name}: {key} has shape {tuple(tensor.shape)}, "
-                f"the config implies {tuple(expected[key].shape)}"
-            )
+    check_weights(state, model.state_dict(), source=path.name, model="GPT (T2S)")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     model.eval().to(device)
     info = data.get("info")

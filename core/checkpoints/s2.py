@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from core.checkpoints._io import StoredHParams, read_checkpoint, write_checkpoint
+from core.checkpoints._io import StoredHParams, check_weights, read_checkpoint, write_checkpoint
 from core.checkpoints.version import ModelVersion, version_of_checkpoint
 from core.errors import CheckpointError
 from core.models.modules import fold_weight_norm
@@ -136,29 +136,6 @@ def timbre_to_official_s2(state: Mapping[str, Tensor]) -> OrderedDict[str, Tenso
     return out
 
 
-def _check_state(model: SoVITS, state: Mapping[str, Tensor], path: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        raise CheckpointError(
-            f"{path}: the weights do not match the SoVITS model built from its config: {'; '.join(parts)}; "
-            "the file may be corrupt or from an unsupported GPT-SoVITS version"
-        )
-    assert len(state) == len(expected)
-    for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise CheckpointError(
-                f"{path}: weight {name} has shape {tuple(tensor.shape)}, the config implies "
-                f"{tuple(expected[name].shape)}; the stored config and weights disagree"
-            )
-
-
 def load_sovits(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedSoVITS:
     """Load an official SoVITS `.pth` (pretrained or fine-tuned) into a float32 `SoVITS` in eval mode.
 
@@ -183,7 +160,7 @@ def load_sovits(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     with torch.device("meta"):  # no random initialisation: every tensor is overwritten by the strict load
         model = SoVITS(config)
     state = official_s2_to_timbre(raw.content["weight"])
-    _check_state(model, state, name)
+    check_weights(state, model.state_dict(), source=name, model="SoVITS")
     model = model.to_empty(device=device)
     model.load_state_dict(state, strict=True)
     model.eval()
