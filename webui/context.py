@@ -1,11 +1,12 @@
-"""What every tab needs: the settings and the workspace, plus objects the app owns (model cache)."""
+"""What every tab needs: the settings and the workspace, plus objects the app owns (loaded models)."""
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import gradio as gr
 
@@ -14,13 +15,27 @@ from core.settings import Settings
 from core.text import UserDictionary
 from core.workspace import Workspace
 
+if TYPE_CHECKING:
+    from core.synthesis import Synthesizer
+    from core.text.g2pw import G2PW
+
 
 @dataclass
 class StudioContext:
     settings: Settings
     workspace: Workspace
-    # Objects owned by this app instance (e.g. loaded models), keyed by the tab that made them.
-    cache: dict = field(default_factory=dict)
+    # The loaded GPT/SoVITS pair (one at a time: loading takes seconds) and the files it came from; the lock
+    # lets one synthesis at a time use it (the job queue replaces this later).
+    synthesizer: Synthesizer | None = None
+    synthesizer_files: tuple[str, str] | None = None
+    synthesis_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @functools.cached_property
+    def g2pw(self) -> G2PW | None:
+        """The G2PW polyphone model when `pretrained/G2PWModel` exists (loaded once per app), else None."""
+        from core.text.g2pw import load_if_present
+
+        return load_if_present(self.settings.pretrained_dir)
 
     def user_dictionary(self) -> UserDictionary:
         """The workspace's dictionary of fixed readings, read fresh (the Text tab may have changed it)."""

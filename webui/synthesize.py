@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -13,9 +12,6 @@ from core.audio import write_wav
 from core.synthesis import SPLIT_METHODS, SynthesisRequest, Synthesizer
 from core.text import LANGUAGES
 from webui.context import StudioContext, shows_errors
-
-_CACHE_KEY = "synthesizer"
-_LOCK = "synthesizer_lock"
 
 
 def list_weights(ctx: StudioContext, suffix: str) -> list[tuple[str, str]]:
@@ -47,13 +43,13 @@ def missing_pretrained_message(ctx: StudioContext) -> str:
 
 
 def _synthesizer(ctx: StudioContext, gpt: str, sovits: str) -> Synthesizer:
-    """One loaded model pair at a time, owned by this app (loading takes seconds; reuse it)."""
-    key = (gpt, sovits, str(ctx.settings.pretrained_dir), ctx.settings.device)
-    cached = ctx.cache.get(_CACHE_KEY)
-    if cached is None or cached[0] != key:
-        synth = Synthesizer.from_files(gpt, sovits, ctx.settings.pretrained_dir, device=ctx.settings.device)
-        ctx.cache[_CACHE_KEY] = (key, synth)
-    return ctx.cache[_CACHE_KEY][1]
+    """The app's loaded model pair, reloaded only when another file is chosen (call under the lock)."""
+    if ctx.synthesizer is None or ctx.synthesizer_files != (gpt, sovits):
+        ctx.synthesizer = Synthesizer.from_files(
+            gpt, sovits, ctx.settings.pretrained_dir, device=ctx.settings.device
+        )
+        ctx.synthesizer_files = (gpt, sovits)
+    return ctx.synthesizer
 
 
 def _number(value, name: str, kind: type):
@@ -106,8 +102,7 @@ def generate(
         noise_scale=_number(noise_scale, "noise scale", float),
         seed=_number(seed, "seed", int),
     )
-    lock = ctx.cache.setdefault(_LOCK, threading.Lock())
-    with lock:  # one synthesis at a time on the shared model (the job queue replaces this later)
+    with ctx.synthesis_lock:
         synth = _synthesizer(ctx, gpt, sovits)
         synth.user_dict = ctx.user_dictionary()  # readings fixed in the Text tab apply here too
         sr, audio = synth.synthesize(request)

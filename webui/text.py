@@ -6,7 +6,6 @@ from __future__ import annotations
 import gradio as gr
 
 from core.text import LANGUAGES, UserDictionary, text_to_phones
-from core.text.g2pw import load_if_present
 from webui.context import StudioContext, shows_errors
 
 EXAMPLE = "这把剑长<chang2>三十公分，2024年5月1日我们去银行。"
@@ -16,18 +15,11 @@ def _dict_rows(user_dict: UserDictionary) -> list[list[str]]:
     return [[word, reading] for word, reading in sorted(user_dict.entries.items())]
 
 
-def _g2pw(ctx: StudioContext):
-    """The G2PW polyphone model when `pretrained/G2PWModel` exists (loaded once per app), else None."""
-    if "g2pw" not in ctx.cache:
-        ctx.cache["g2pw"] = load_if_present(ctx.settings.pretrained_dir)
-    return ctx.cache["g2pw"]
-
-
 @shows_errors
 def analyze(ctx: StudioContext, text: str, lang: str, reference_compat: bool) -> tuple[str, str, str, str]:
     """Run the text frontend; returns (normalized text, pinyin per character, phones, ids)."""
     result = text_to_phones(
-        text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=_g2pw(ctx)
+        text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=ctx.g2pw
     )
     pinyin = " ".join(f"{char}({syllable})" for char, syllable in result.pinyin() if syllable)
     return result.norm_text, pinyin, " ".join(result.phones), " ".join(map(str, result.ids))
