@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the conformance data lives, fresh workspaces."""
+"""Shared test fixtures: where the conformance data lives, fresh workspaces; system tools set up first."""
 
 import json
 import os
@@ -6,11 +6,33 @@ from pathlib import Path
 
 import pytest
 
+from tests.system_tools import ensure_system_tools
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The public conformance set, carried by the repository (see tests/conformance/README.md for its origin).
+BUNDLED_CONFORMANCE = REPO_ROOT / "tests" / "conformance"
 
 
-def _shared_dir() -> Path:
-    return Path(os.environ.get("TIMBRE_SHARED", REPO_ROOT.parent / "shared")).resolve()
+def conformance_root() -> Path:
+    """`tests/conformance`, or `$TIMBRE_SHARED/conformance` when TIMBRE_SHARED names a newer set."""
+    shared = os.environ.get("TIMBRE_SHARED")
+    return (Path(shared) / "conformance").resolve() if shared else BUNDLED_CONFORMANCE
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Browser, audio and queue tests need Debian packages: install what is missing, or stop with one line.
+    if not session.config.option.collectonly:
+        ensure_system_tools()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    stats = terminalreporter.stats
+    n_run = sum(len(stats.get(key, [])) for key in ("passed", "failed", "error", "xfailed", "xpassed"))
+    skipped = stats.get("skipped", [])
+    need_cuda = sum("CUDA" in str(report.longrepr) for report in skipped)
+    terminalreporter.write_line(
+        f"timbre: {n_run} tests ran; {len(skipped)} skipped ({need_cuda} of them need a CUDA GPU)"
+    )
 
 
 def manifest_entries(kind: str) -> list[dict]:
@@ -18,9 +40,9 @@ def manifest_entries(kind: str) -> list[dict]:
 
     A missing manifest or a kind without cases is an error, never an empty (silently skipped) parameter list.
     """
-    path = _shared_dir() / "conformance" / "manifest.json"
+    path = conformance_root() / "manifest.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; set TIMBRE_SHARED to the shared/ folder")
+        raise FileNotFoundError(f"{path} not found; TIMBRE_SHARED must name a folder holding conformance/")
     entries = [entry for entry in json.loads(path.read_text(encoding="utf-8")) if entry["kind"] == kind]
     if not entries:
         raise LookupError(f"{path} lists no {kind!r} cases")
@@ -29,10 +51,10 @@ def manifest_entries(kind: str) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
-    """`../shared/conformance`: tiny official-format models and the reference's outputs for them."""
-    path = _shared_dir() / "conformance"
+    """Tiny official-format models and the reference's outputs for them (tests/conformance by default)."""
+    path = conformance_root()
     if not path.is_dir():
-        pytest.fail(f"conformance fixtures not found at {path}; set TIMBRE_SHARED to the shared/ folder")
+        pytest.fail(f"conformance fixtures not found at {path}; TIMBRE_SHARED must name a folder holding them")
     return path
 
 

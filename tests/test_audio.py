@@ -1,6 +1,5 @@
 """core.audio: decoding, resampling, spectrograms and WAV writing."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -70,7 +69,6 @@ def test_missing_empty_and_garbage_files_raise_audio_error(tmp_path: Path):
         load_audio(tmp_path)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 def test_formats_soundfile_cannot_read_are_decoded_with_ffmpeg(tmp_path: Path):
     src = tmp_path / "src.wav"
     sf.write(src, _tone(24000, 24000, freqs=(300.0,), amps=(0.5,)), 24000, subtype="PCM_16")
