@@ -5,11 +5,13 @@ attend to all (non-padding) text; semantic positions attend to the text and caus
 tokens. Each layer is post-norm: x = LN(x + attn(x)); x = LN(x + mlp(x)). Semantic tokens are 25 Hz
 codes of the SoVITS quantizer (0..vocab_size-2); the last id is EOS.
 
-Reads top to bottom: constants, positional table, KV cache, attention, MLP, block, config, model.
+Reads top to bottom: constants, positional table, KV cache, attention, MLP, block, config, decode state,
+model (building blocks, then inference: prefill / step / finish and the `generate` loop, then training).
 """
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -342,6 +344,65 @@ class T2SGeneration:
     step_logits: list[torch.Tensor] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class T2SDecodeSettings:
+    """How `T2SModel.step` picks tokens and when a row stops; see `T2SModel.generate_detailed` for each."""
+
+    top_k: int | None = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+    early_stop_num: float = -1
+    max_steps: int = MAX_DECODE_STEPS
+    record_logits: int = 0
+    one_at_a_time: bool = False
+
+
+@dataclass
+class T2SDecodeState:
+    """One decode in progress: made by `T2SModel.prefill`, advanced by `step`, read out by `finish`.
+
+    Batch rows are the items still running (`running[row]` is the row's input index); finished rows are
+    dropped from `inputs`, `allowed`, `y` and `cache`, and their results kept in `full` / `stop_steps`.
+    """
+
+    settings: T2SDecodeSettings
+    generator: torch.Generator | None
+    cache: KVCache
+    inputs: torch.Tensor
+    """(B_run, T, C) input of the next step: text + prompt at step 0, then the newest token."""
+    allowed: torch.Tensor
+    """(B_run, 1, T, S) bool attention mask for `inputs` (S = cached positions + T)."""
+    y: torch.Tensor
+    """(B_run, n_prompt + step) int64: the prompt and every token sampled so far."""
+    n_prompt: int
+    running: list[int]
+    """Input index of each batch row still running, in input order."""
+    full: list[torch.Tensor | None]
+    """Per input item: prompt + generated codes once it has stopped, else None."""
+    stop_steps: list[int]
+    """Per input item: the step at which it stopped (0 while running)."""
+    recorded_logits: list[list[torch.Tensor]]
+    """Per input item: raw logits (V,) of its first `settings.record_logits` steps."""
+    step: int = 0
+    """Index of the next decode step."""
+
+    @property
+    def done(self) -> bool:
+        return not self.running
+
+
+def _check_items(phones: list[torch.Tensor], bert: list[torch.Tensor]) -> None:
+    """Raise ValueError unless there is at least one item and each has BERT features (1024, T_i)."""
+    if len(phones) == 0 or len(bert) != len(phones):
+        raise ValueError(f"T2S decode: got {len(phones)} phone sequences and {len(bert)} BERT features")
+    for i, (p, b) in enumerate(zip(phones, bert, strict=True)):
+        if b.shape != (BERT_DIM, p.shape[0]):
+            raise ValueError(
+                f"T2S decode: item {i} has {p.shape[0]} phones but BERT features {tuple(b.shape)}"
+            )
+
+
 class T2SModel(nn.Module):
     """The GPT-SoVITS v1/v2 text-to-semantic decoder, built from a `T2SConfig`."""
 
@@ -392,42 +453,173 @@ class T2SModel(nn.Module):
         return x
 
     # ----- inference -------------------------------------------------------------------------------
+    #
+    # One decode loop in three parts, so a caller can report progress or stop between tokens:
+    # `prefill` builds a `T2SDecodeState`, `step` samples one token per running row, `finish` reads out
+    # a `T2SGeneration`. `generate_detailed` is that loop; `generate` keeps only the tokens.
 
     @torch.inference_mode()
-    def generate(
+    def prefill(
         self,
         phones: list[torch.Tensor],
         bert: list[torch.Tensor],
         prompt: torch.Tensor | None,
+        settings: T2SDecodeSettings | None = None,
         *,
-        top_k: int | None = 15,
-        top_p: float = 1.0,
-        temperature: float = 1.0,
-        repetition_penalty: float = 1.35,
-        early_stop_num: float = -1,
         max_len: int | None = None,
-        max_steps: int = MAX_DECODE_STEPS,
         generator: torch.Generator | None = None,
-        one_at_a_time: bool = False,
-    ) -> list[torch.Tensor]:
-        """Decode semantic codes for a batch of texts; see `generate_detailed` for the arguments.
+    ) -> T2SDecodeState:
+        """Embed and left-pad the texts, append the prompt, build the first-pass mask and allocate the cache.
 
-        Returns, per item in input order, the generated 25 Hz codes (n_i,) int64 for SoVITS.
+        Arguments as `generate_detailed`. Batched decoding needs a prompt; prompt-free or one-at-a-time
+        decoding takes one item per state. Nothing runs through the transformer yet: step 0 does that.
         """
-        return self.generate_detailed(
-            phones,
-            bert,
-            prompt,
-            top_k=top_k,
-            top_p=top_p,
-            temperature=temperature,
-            repetition_penalty=repetition_penalty,
-            early_stop_num=early_stop_num,
-            max_len=max_len,
-            max_steps=max_steps,
+        settings = settings or T2SDecodeSettings()
+        _check_items(phones, bert)
+        n_items = len(phones)
+        if prompt is None and not settings.one_at_a_time:
+            settings = replace(settings, one_at_a_time=True)  # prompt-free decoding is always so
+        if settings.one_at_a_time and n_items > 1:
+            raise ValueError(
+                f"T2S decode: one-at-a-time (or prompt-free) decoding takes one item per state, got {n_items}"
+            )
+        if settings.max_steps < 1:
+            raise ValueError(f"T2S decode: max_steps must be at least 1, got {settings.max_steps}")
+        device = self.lm_head.weight.device
+        dtype = self.lm_head.weight.dtype
+        lengths = [int(p.shape[0]) for p in phones]
+        n_text = max(lengths) if max_len is None else int(max_len)
+        if n_text < max(lengths):
+            raise ValueError(
+                f"T2S decode: max_len={n_text} is shorter than the longest item ({max(lengths)})"
+            )
+
+        # Text: embedded one item at a time (positions 0..T_i-1), then LEFT-padded with zeros.
+        rows = []
+        for p, b in zip(phones, bert, strict=True):
+            x = self.embed_text(p.to(device).long().unsqueeze(0), b.to(device, dtype).unsqueeze(0))[
+                0
+            ]  # (T_i, C)
+            rows.append(F.pad(x, (0, 0, n_text - x.shape[0], 0)))  # (n_text, C)
+        x = torch.stack(rows)  # (B, n_text, C)
+        text_pad = left_padding_mask(torch.tensor(lengths, device=device), n_text)  # (B, n_text)
+
+        if prompt is None:
+            y = torch.zeros(n_items, 0, dtype=torch.long, device=device)
+        else:
+            y = prompt.to(device).long()
+            if y.ndim == 1:
+                y = y.unsqueeze(0)
+            y = y.expand(n_items, -1) if y.shape[0] == 1 else y
+            if y.shape[0] != n_items:
+                raise ValueError(f"T2S decode: prompt has {y.shape[0]} rows for {n_items} items")
+        n_prompt = y.shape[1]
+        xy = torch.cat([x, self.embed_audio(y, 0)], dim=1)  # (B, S, C), S = n_text + n_prompt
+
+        # Who may attend to whom in the first pass: text -> text, prompt -> text + earlier prompt,
+        # never to padding columns.
+        allowed = text_then_causal_mask(n_text, n_prompt, device).unsqueeze(0)  # (1, S, S)
+        key_ok = torch.cat([~text_pad, torch.ones_like(y, dtype=torch.bool)], dim=1)  # (B, S)
+        allowed = (allowed & key_ok.unsqueeze(1)).unsqueeze(1)  # (B, 1, S, S)
+
+        early_stop_num, max_steps = settings.early_stop_num, settings.max_steps
+        budget = max_steps if early_stop_num == -1 else min(max_steps, math.floor(early_stop_num) + 1)
+        cache = KVCache.allocate(
+            self.config.n_layer,
+            n_items,
+            xy.shape[1] + min(budget, KV_CACHE_CHUNK),
+            self.config.hidden_dim,
+            device,
+            dtype,
+        )
+        return T2SDecodeState(
+            settings=settings,
             generator=generator,
-            one_at_a_time=one_at_a_time,
-        ).tokens
+            cache=cache,
+            inputs=xy,
+            allowed=allowed,
+            y=y,
+            n_prompt=n_prompt,
+            running=list(range(n_items)),
+            full=[None] * n_items,
+            stop_steps=[0] * n_items,
+            recorded_logits=[[] for _ in range(n_items)],
+        )
+
+    @torch.inference_mode()
+    def step(self, state: T2SDecodeState) -> bool:
+        """Sample one token for every running row (in place); return whether any row is still running.
+
+        Draws once from `state.generator` (shape (B_run, V), V the vocab without EOS for the first
+        `MIN_STEPS_BEFORE_EOS` steps). A row stops when it samples EOS, when EOS is the argmax of its
+        penalised logits, or on the budget (`early_stop_num`, `max_steps`).
+        """
+        if state.done:
+            raise ValueError("step: every row has finished; call finish")
+        settings, step, eos = state.settings, state.step, self.config.eos
+        state.cache.reserve(state.inputs.shape[1])
+        h = self.transformer(state.inputs, state.allowed, state.cache)  # (B, T, C)
+        logits = self.lm_head(h[:, -1]).float()  # (B, V)
+        if step < settings.record_logits:
+            for row, item in enumerate(state.running):
+                state.recorded_logits[item].append(logits[row].clone())
+        # From now on each query is the newest token: it sees all non-padding keys and itself.
+        allowed = state.allowed[:, :, -1:, :] if step == 0 else state.allowed  # (B, 1, 1, S)
+        allowed = F.pad(allowed, (0, 1), value=True)  # (B, 1, 1, S + 1)
+
+        step_logits = logits[:, :-1] if step < MIN_STEPS_BEFORE_EOS else logits  # EOS column dropped
+        step_logits = apply_repetition_penalty(step_logits, state.y, settings.repetition_penalty)
+        probs = logits_to_probs(
+            step_logits, top_k=settings.top_k, top_p=settings.top_p, temperature=settings.temperature
+        )
+        samples = sample_exponential(probs, state.generator)  # (B, 1)
+        y = torch.cat([state.y, samples], dim=1)  # (B, n_prompt + step + 1)
+        state.step += 1
+
+        hit_eos = (samples[:, 0] == eos) | (step_logits.argmax(dim=-1) == eos)  # (B,)
+        early_stop_num = settings.early_stop_num
+        out_of_budget = (early_stop_num != -1 and step + 1 > early_stop_num) or step == settings.max_steps - 1
+        finished = torch.ones_like(hit_eos) if out_of_budget else hit_eos
+        if bool(finished.any()):
+            for row in torch.nonzero(finished).flatten().tolist():
+                # the last sampled token is dropped, except by the one-at-a-time path on the budget
+                keep_last = settings.one_at_a_time and not bool(hit_eos[row])
+                state.full[state.running[row]] = y[row] if keep_last else y[row, :-1]
+                state.stop_steps[state.running[row]] = step
+            keep = torch.nonzero(~finished).flatten()
+            state.running = [state.running[row] for row in keep.tolist()]
+            if state.done:
+                return False
+            y = y.index_select(0, keep)
+            allowed = allowed.index_select(0, keep)
+            state.cache.select_rows(keep)
+        state.y, state.allowed = y, allowed
+        state.inputs = self.embed_audio(y[:, -1:], state.n_prompt + step)  # (B, 1, C)
+        return True
+
+    @torch.inference_mode()
+    def finish(self, state: T2SDecodeState) -> T2SGeneration:
+        """The results of a state whose rows have all stopped, per item in input order."""
+        if not state.done:
+            raise ValueError(
+                f"finish: {len(state.running)} rows are still running; call step until it returns False"
+            )
+        full = [t for t in state.full if t is not None]
+        assert len(full) == len(state.full), "a stopped row has no result"
+        n_prompt = state.n_prompt
+        if state.settings.one_at_a_time and n_prompt:
+            # TTS.run's `y[-idx:]` (with idx = 0, Python's `y[-0:]`: all of y)
+            tokens = [t[-idx:] for t, idx in zip(full, state.stop_steps, strict=True)]
+        else:
+            tokens = [t[n_prompt:] for t in full]
+        return T2SGeneration(
+            tokens=[t.clone() for t in tokens],
+            full=[t.clone() for t in full],
+            stop_steps=list(state.stop_steps),
+            step_logits=[
+                torch.stack(r) if r else torch.empty(0, self.config.vocab_size) for r in state.recorded_logits
+            ],
+        )
 
     @torch.inference_mode()
     def generate_detailed(
@@ -446,8 +638,9 @@ class T2SModel(nn.Module):
         generator: torch.Generator | None = None,
         record_logits: int = 0,
         one_at_a_time: bool = False,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> T2SGeneration:
-        """Batched autoregressive decoding with a KV cache.
+        """Batched autoregressive decoding with a KV cache: `prefill`, `step` until done, `finish`.
 
         Args:
             phones: per item, phone ids (T_i,) int64 (prompt text phones + target text phones).
@@ -469,17 +662,26 @@ class T2SModel(nn.Module):
                 `max_steps`) rather than on EOS: the last sampled token is then kept, and `TTS.run`
                 hands SoVITS the last `stop_step` tokens (with a prompt: the first generated one is
                 dropped; without: all `stop_step + 1` tokens). Prompt-free decoding always works so.
+            on_step: called after every step as `on_step(step, n_running)`: the step index (0, 1, ...)
+                and how many rows are still running after it. When items are decoded one at a time
+                the index restarts at 0 for each item. An exception it raises stops decoding and
+                propagates (nothing is returned): this is how a caller cancels.
 
-        Each step draws once from the generator for the rows still running (shape (B_running, V), V the
-        vocab without EOS for the first `MIN_STEPS_BEFORE_EOS` steps), so a seeded run reproduces
-        GPT-SoVITS's tokens. A row stops when it samples EOS or when EOS is the argmax of its penalised
-        logits; its last sampled token is dropped.
+        Sampling draws in GPT-SoVITS's order (see `step`), so a seeded run reproduces its tokens. A
+        stopped row drops its last sampled token (but see `one_at_a_time`).
         """
-        n_items = len(phones)
-        if n_items == 0 or len(bert) != n_items:
-            raise ValueError(f"generate: got {n_items} phone sequences and {len(bert)} BERT features")
-        one_at_a_time = one_at_a_time or prompt is None
-        if one_at_a_time and n_items > 1:
+        _check_items(phones, bert)
+        settings = T2SDecodeSettings(
+            top_k=top_k,
+            top_p=top_p,
+            temperature=temperature,
+            repetition_penalty=repetition_penalty,
+            early_stop_num=early_stop_num,
+            max_steps=max_steps,
+            record_logits=record_logits,
+            one_at_a_time=one_at_a_time or prompt is None,
+        )
+        if settings.one_at_a_time and len(phones) > 1:
             if prompt is not None and prompt.ndim == 1:
                 prompt = prompt.unsqueeze(0)
             parts = [
@@ -496,6 +698,7 @@ class T2SModel(nn.Module):
                     generator=generator,
                     record_logits=record_logits,
                     one_at_a_time=True,
+                    on_step=on_step,
                 )
                 for i, (p, b) in enumerate(zip(phones, bert, strict=True))
             ]
@@ -506,109 +709,50 @@ class T2SModel(nn.Module):
                 step_logits=[s for part in parts for s in part.step_logits],
             )
 
-        device = self.lm_head.weight.device
-        dtype = self.lm_head.weight.dtype
-        eos = self.config.eos
-        lengths = [int(p.shape[0]) for p in phones]
-        for i, (p, b) in enumerate(zip(phones, bert, strict=True)):
-            if b.shape != (BERT_DIM, p.shape[0]):
-                raise ValueError(
-                    f"generate: item {i} has {p.shape[0]} phones but BERT features {tuple(b.shape)}"
-                )
-        n_text = max(lengths) if max_len is None else int(max_len)
-        if n_text < max(lengths):
-            raise ValueError(f"generate: max_len={n_text} is shorter than the longest item ({max(lengths)})")
+        state = self.prefill(phones, bert, prompt, settings, max_len=max_len, generator=generator)
+        while not state.done:
+            self.step(state)
+            if on_step is not None:
+                on_step(state.step - 1, len(state.running))
+        return self.finish(state)
 
-        # Text: embedded one item at a time (positions 0..T_i-1), then LEFT-padded with zeros.
-        rows = []
-        for p, b in zip(phones, bert, strict=True):
-            x = self.embed_text(p.to(device).long().unsqueeze(0), b.to(device, dtype).unsqueeze(0))[
-                0
-            ]  # (T_i, C)
-            rows.append(F.pad(x, (0, 0, n_text - x.shape[0], 0)))  # (n_text, C)
-        x = torch.stack(rows)  # (B, n_text, C)
-        text_pad = left_padding_mask(torch.tensor(lengths, device=device), n_text)  # (B, n_text)
+    @torch.inference_mode()
+    def generate(
+        self,
+        phones: list[torch.Tensor],
+        bert: list[torch.Tensor],
+        prompt: torch.Tensor | None,
+        *,
+        top_k: int | None = 15,
+        top_p: float = 1.0,
+        temperature: float = 1.0,
+        repetition_penalty: float = 1.35,
+        early_stop_num: float = -1,
+        max_len: int | None = None,
+        max_steps: int = MAX_DECODE_STEPS,
+        generator: torch.Generator | None = None,
+        one_at_a_time: bool = False,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[torch.Tensor]:
+        """Decode semantic codes for a batch of texts; see `generate_detailed` for the arguments.
 
-        if prompt is None:
-            y = torch.zeros(n_items, 0, dtype=torch.long, device=device)
-        else:
-            y = prompt.to(device).long()
-            if y.ndim == 1:
-                y = y.unsqueeze(0)
-            y = y.expand(n_items, -1) if y.shape[0] == 1 else y
-            if y.shape[0] != n_items:
-                raise ValueError(f"generate: prompt has {y.shape[0]} rows for {n_items} items")
-        n_prompt = y.shape[1]
-        xy = torch.cat([x, self.embed_audio(y, 0)], dim=1)  # (B, S, C), S = n_text + n_prompt
-
-        # Who may attend to whom in the first pass: text -> text, prompt -> text + earlier prompt,
-        # never to padding columns.
-        allowed = text_then_causal_mask(n_text, n_prompt, device).unsqueeze(0)  # (1, S, S)
-        key_ok = torch.cat([~text_pad, torch.ones_like(y, dtype=torch.bool)], dim=1)  # (B, S)
-        allowed = (allowed & key_ok.unsqueeze(1)).unsqueeze(1)  # (B, 1, S, S)
-
-        budget = max_steps if early_stop_num == -1 else min(max_steps, math.floor(early_stop_num) + 1)
-        cache = KVCache.allocate(
-            self.config.n_layer,
-            n_items,
-            xy.shape[1] + min(budget, KV_CACHE_CHUNK),
-            self.config.hidden_dim,
-            device,
-            dtype,
-        )
-        running = list(range(n_items))  # input index of each remaining batch row
-        full: list[torch.Tensor | None] = [None] * n_items
-        stop_steps: list[int] = [0] * n_items
-        recorded: list[list[torch.Tensor]] = [[] for _ in range(n_items)]
-
-        for step in range(max_steps):
-            cache.reserve(xy.shape[1])
-            h = self.transformer(xy, allowed, cache)  # (B, T, C)
-            logits = self.lm_head(h[:, -1]).float()  # (B, V)
-            if step < record_logits:
-                for row, item in enumerate(running):
-                    recorded[item].append(logits[row].clone())
-            # From now on each query is the newest token: it sees all non-padding keys and itself.
-            if step == 0:
-                allowed = allowed[:, :, -1:, :]  # (B, 1, 1, S)
-            allowed = F.pad(allowed, (0, 1), value=True)
-
-            step_logits = logits[:, :-1] if step < MIN_STEPS_BEFORE_EOS else logits  # EOS column dropped
-            step_logits = apply_repetition_penalty(step_logits, y, repetition_penalty)
-            probs = logits_to_probs(step_logits, top_k=top_k, top_p=top_p, temperature=temperature)
-            samples = sample_exponential(probs, generator)  # (B, 1)
-            y = torch.cat([y, samples], dim=1)
-
-            hit_eos = (samples[:, 0] == eos) | (step_logits.argmax(dim=-1) == eos)  # (B,)
-            out_of_budget = (early_stop_num != -1 and step + 1 > early_stop_num) or step == max_steps - 1
-            finished = torch.ones_like(hit_eos) if out_of_budget else hit_eos
-            if bool(finished.any()):
-                for row in torch.nonzero(finished).flatten().tolist():
-                    # the last sampled token is dropped, except by the one-at-a-time path on the budget
-                    keep_last = one_at_a_time and not bool(hit_eos[row])
-                    full[running[row]] = y[row] if keep_last else y[row, :-1]
-                    stop_steps[running[row]] = step
-                keep = torch.nonzero(~finished).flatten()
-                running = [running[row] for row in keep.tolist()]
-                if not running:
-                    break
-                y = y.index_select(0, keep)
-                allowed = allowed.index_select(0, keep)
-                cache.select_rows(keep)
-            xy = self.embed_audio(y[:, -1:], n_prompt + step)  # (B, 1, C)
-
-        full_tensors = [t if t is not None else y.new_zeros(n_prompt) for t in full]
-        if one_at_a_time and n_prompt:
-            # TTS.run's `y[-idx:]` (with idx = 0, Python's `y[-0:]`: all of y)
-            tokens = [t[-idx:] for t, idx in zip(full_tensors, stop_steps, strict=True)]
-        else:
-            tokens = [t[n_prompt:] for t in full_tensors]
-        return T2SGeneration(
-            tokens=[t.clone() for t in tokens],
-            full=[t.clone() for t in full_tensors],
-            stop_steps=stop_steps,
-            step_logits=[torch.stack(r) if r else torch.empty(0, self.config.vocab_size) for r in recorded],
-        )
+        Returns, per item in input order, the generated 25 Hz codes (n_i,) int64 for SoVITS.
+        """
+        return self.generate_detailed(
+            phones,
+            bert,
+            prompt,
+            top_k=top_k,
+            top_p=top_p,
+            temperature=temperature,
+            repetition_penalty=repetition_penalty,
+            early_stop_num=early_stop_num,
+            max_len=max_len,
+            max_steps=max_steps,
+            generator=generator,
+            one_at_a_time=one_at_a_time,
+            on_step=on_step,
+        ).tokens
 
     # ----- training --------------------------------------------------------------------------------
 
