@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from core.errors import PretrainedMissingError
 
@@ -66,8 +67,8 @@ _S1_V3 = PretrainedFile("s1v3.ckpt", "t2s")
 _SV = PretrainedFile("sv/pretrained_eres2netv2w24s4ep4.ckpt", "sv")
 _BIGVGAN = "models--nvidia--bigvgan_v2_24khz_100band_256x"
 
-# What each model version needs on top of BERT and HuBERT. v2 is what Timbre runs today; the others are
-# listed so that `check` can report on folders shared with the reference.
+# What each model version needs on top of BERT and HuBERT, as the reference lays it out. Timbre loads only
+# `SUPPORTED_VERSIONS`; `check` and `download` refuse the others rather than report on files it cannot use.
 _VERSION_FILES: dict[str, tuple[PretrainedFile, ...]] = {
     "v1": (
         PretrainedFile("s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt", "t2s"),
@@ -104,6 +105,8 @@ _VERSION_FILES: dict[str, tuple[PretrainedFile, ...]] = {
     ),
 }
 VERSIONS: tuple[str, ...] = tuple(_VERSION_FILES)
+SUPPORTED_VERSIONS: tuple[str, ...] = ("v2",)
+"""The versions Timbre can load, hence the only ones `check` and `download` accept."""
 
 # Optional downloads, asked for by name. G2PW (a neural polyphone model for Chinese) is a zip archive that
 # the reference unpacks to `GPT_SoVITS/text/G2PWModel`; here it is unpacked to `<dir>/G2PWModel`.
@@ -112,6 +115,18 @@ EXTRAS: dict[str, PretrainedFile] = {
         "G2PWModel.zip", "g2pw", "extra", repo_id="XXXXRT/GPT-SoVITS-Pretrained", unpack_to="G2PWModel"
     ),
 }
+
+
+def require_supported(version: str) -> str:
+    """`version` if Timbre can load its models, else a `PretrainedMissingError` saying what is supported."""
+    if version in SUPPORTED_VERSIONS:
+        return version
+    supported = ", ".join(SUPPORTED_VERSIONS)
+    if version in VERSIONS:
+        raise PretrainedMissingError(
+            f"{version} is not supported yet: Timbre loads {supported} models only; use --version {supported}"
+        )
+    raise PretrainedMissingError(f"unknown model version {version!r}; Timbre loads {supported} models only")
 
 
 def files_for(
@@ -150,11 +165,16 @@ class FileStatus:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What is present and missing under `root` for `version`."""
+    """What is present and missing under `root` for `version`.
+
+    `files` are the files asked for (`missing` and `ok` are about them only); `optional` are the files only
+    fine-tuning uses when training was not asked for: listed, but never a reason to fail.
+    """
 
     root: Path
     version: str
     files: tuple[FileStatus, ...]
+    optional: tuple[FileStatus, ...] = ()
 
     @property
     def present(self) -> tuple[FileStatus, ...]:
@@ -168,15 +188,35 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.missing
 
+    @property
+    def training_requested(self) -> bool:
+        return any(s.file.purpose == "training" for s in self.files)
+
     def describe(self) -> str:
-        """A human-readable summary: one line per file, then what to do if anything is missing."""
+        """A human-readable summary: one line per file, what is ready, then what to do about the rest."""
         lines = [f"pretrained weights for {self.version} in {self.root}:"]
         for status in self.files:
             mark = "ok     " if status.present else "MISSING"
-            where = status.found if status.found is not None else status.expected
-            lines.append(f"  {mark} {status.file.purpose:<9} {where}")
+            lines.append(f"  {mark} {status.file.purpose:<9} {status.found or status.expected}")
+        for status in self.optional:
+            mark = "ok     " if status.present else "absent "
+            lines.append(f"  {mark} {status.file.purpose:<9} {status.found or status.expected} (optional)")
         if not self.ok:
             lines.append(missing_message(self.missing, self.root, version=self.version))
+            return "\n".join(lines)
+        lines.append(
+            "inference and SoVITS fine-tuning are ready."
+            if self.training_requested
+            else "inference is ready."
+        )
+        absent = [s for s in self.optional if not s.present]
+        if absent:
+            names = ", ".join(s.file.path for s in absent)
+            lines.append(
+                f"SoVITS fine-tuning is better with {names}: without it the discriminator starts from random "
+                f"init. Get it with `python -m core pretrained download --version {self.version} --training "
+                f"--dir {self.root}`."
+            )
         return "\n".join(lines)
 
 
@@ -194,20 +234,29 @@ def _find_local(root: Path, file: PretrainedFile) -> Path | None:
 def check(
     root: str | os.PathLike, version: str = "v2", include_training: bool = True, extras: tuple[str, ...] = ()
 ) -> CheckReport:
-    """Which of the files `version` needs are under `root` (no network, no hashing)."""
+    """Which of the files `version` needs are under `root` (no network, no hashing).
+
+    Without `include_training`, the fine-tuning files are still looked for but reported as `optional`.
+    Raises `PretrainedMissingError` for a version Timbre cannot load (see `SUPPORTED_VERSIONS`).
+    """
     root = Path(root)
-    statuses = []
-    for file in files_for(version, include_training, extras):
-        expected = root / (file.unpack_to or file.path)
-        statuses.append(FileStatus(file, expected, _find_local(root, file)))
-    return CheckReport(root, version, tuple(statuses))
+    require_supported(version)
+
+    def status(file: PretrainedFile) -> FileStatus:
+        return FileStatus(file, root / (file.unpack_to or file.path), _find_local(root, file))
+
+    wanted = files_for(version, include_training, extras)
+    optional = [f for f in files_for(version, True) if f not in wanted]
+    return CheckReport(root, version, tuple(map(status, wanted)), tuple(map(status, optional)))
 
 
 def missing_message(
     missing: tuple[FileStatus, ...], root: Path, endpoint: str = HUB_ENDPOINT, version: str = "v2"
 ) -> str:
     """What to fetch and where to put it, for an error message or the CLI."""
-    command = f"python -m core pretrained download --version {version} --dir {root}"
+    flags = " --training" if any(s.file.purpose == "training" for s in missing) else ""
+    flags += "".join(f" --extra {name}" for name, f in EXTRAS.items() if f in {s.file for s in missing})
+    command = f"python -m core pretrained download --version {version}{flags} --dir {root}"
     lines = [f"{len(missing)} file(s) missing; run `{command}` when online, or download by hand:"]
     for status in missing:
         lines.append(f"  {status.file.url(endpoint)}\n    -> {status.expected}")
@@ -298,8 +347,6 @@ def _probe(url: str, timeout_s: float) -> tuple[int | None, str | None]:
     Follows relative redirects (renamed repositories); for LFS files the Hub answers with a redirect to
     its CDN and announces the real size and sha256 in `X-Linked-Size` / `X-Linked-Etag`.
     """
-    from urllib.parse import urlparse
-
     import requests
 
     for _ in range(5):
@@ -312,11 +359,45 @@ def _probe(url: str, timeout_s: float) -> tuple[int | None, str | None]:
             continue
         break
     if response.status_code >= 400:
-        raise PretrainedMissingError(f"HTTP {response.status_code} for {url}")
+        raise PretrainedMissingError(
+            f"the server answered HTTP {response.status_code} for {url}; check --endpoint and --revision"
+        )
     size = response.headers.get("X-Linked-Size") or response.headers.get("Content-Length")
     etag = response.headers.get("X-Linked-Etag") or response.headers.get("ETag")
     etag = etag.removeprefix("W/").strip('"') if etag else None
     return (int(size) if size and size.isdigit() else None), etag
+
+
+def _plain_reason(exc: BaseException, endpoint: str, timeout_s: float) -> str:
+    """One sentence for a failed download: the network errors say which host, never the client's repr."""
+    import requests
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    if isinstance(exc, PretrainedMissingError):
+        return str(exc)
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    if any(isinstance(e, OfflineModeIsEnabled) for e in chain):
+        return "downloads are switched off by HF_HUB_OFFLINE; unset it to download"
+    network = next((e for e in chain if isinstance(e, requests.RequestException)), None)
+    if network is not None:
+        url = network.request.url if network.request is not None and network.request.url else endpoint
+        host = urlparse(url).netloc or endpoint
+        if isinstance(network, requests.Timeout):
+            return (
+                f"{host} did not answer within {timeout_s:g} s (no network connection, or the host is down)"
+            )
+        if isinstance(network, requests.ConnectionError):
+            return f"cannot reach {host} (no network connection, or the host is unreachable)"
+        if isinstance(network, requests.HTTPError) and network.response is not None:
+            return f"{host} answered HTTP {network.response.status_code}; check --endpoint and --revision"
+        return f"{host} did not deliver the file ({type(network).__name__})"
+    if isinstance(chain[0], OSError) and not isinstance(chain[0], requests.RequestException):
+        return f"cannot write the file ({chain[0].strerror or chain[0]})"
+    text = str(chain[0]).strip()
+    return text.splitlines()[0] if text else type(chain[0]).__name__
 
 
 def download(
@@ -372,9 +453,8 @@ def download(
             PretrainedMissingError,
         ) as exc:
             left = check(root, version, include_training, extras).missing
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise PretrainedMissingError(
-                f"could not download {file.path} from {endpoint} ({reason}). "
+                f"could not download {file.path}: {_plain_reason(exc, endpoint, timeout_s)}.\n"
                 + missing_message(left, root, endpoint, version)
             ) from exc
         _verify(local, size, etag)

@@ -16,6 +16,13 @@ class Settings:
     pretrained_dir: Path = Path("pretrained")
     device: str = "cpu"
     share: bool = False
+    # Longest text one request may read (characters). 5,000 is about 1,000 English words or 20 minutes of
+    # Chinese speech: a long article, but bounded work per request; longer texts are split by the caller.
+    max_text_chars: int = 5000
+    # The job queue: None = SQLite in the workspace; "redis://HOST:PORT/DB" when several machines serve it.
+    queue_url: str | None = None
+    gpu_jobs: int = 1  # heavy jobs running at once on this machine's device (the device lease)
+    workers: bool = True  # run jobs in this process (False: only submit; `python -m core worker` runs them)
 
 
 def check_device(device: str) -> str:
@@ -34,3 +41,13 @@ def check_device(device: str) -> str:
             )
         return device
     raise SettingsError(f"device {device!r} is unknown; use cpu, cuda or cuda:N")
+
+
+MAX_GPU_JOBS = 64
+
+
+def check_gpu_jobs(gpu_jobs: int) -> int:
+    """`gpu_jobs` if it is a sensible number of heavy jobs at once, else a `SettingsError`."""
+    if not 1 <= gpu_jobs <= MAX_GPU_JOBS:
+        raise SettingsError(f"--gpu-jobs {gpu_jobs}: use a number from 1 to {MAX_GPU_JOBS}")
+    return gpu_jobs

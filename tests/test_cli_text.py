@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.text import UserDictionary, text_to_phones
+from core.cli import build_parser, main
+from core.errors import SettingsError, TextError
+from core.settings import Settings
+from core.text import UserDictionary, check_text_length, text_to_phones
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,3 +99,36 @@ def test_bytes_that_are_not_utf8_are_reported_for_their_line(tmp_path) -> None:
 def test_a_number_too_large_to_say_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["text", "--lang", "en", "1" * 40 + " dogs"]) == 2
     assert "too large to read aloud" in capsys.readouterr().err
+
+
+def test_text_over_the_length_limit_is_refused_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["text", "--lang", "en", "--max-chars", "10", "hello there my friend"]) == 2
+    err = capsys.readouterr().err
+    assert "21 characters" in err and "limit of 10" in err
+    assert "split it" in err and "--max-chars" in err
+    assert main(["text", "--lang", "en", "--max-chars", "21", "hello there my friend"]) == 0
+
+
+def test_default_length_limit_comes_from_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    limit = Settings().max_text_chars
+    assert build_parser().parse_args(["text", "hi"]).max_chars == limit
+    assert main(["text", "--lang", "en", "a " * (limit // 2 + 1)]) == 2
+    assert f"limit of {limit}" in capsys.readouterr().err
+
+
+def test_jsonl_reports_an_overlong_line_and_reads_the_next(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("x" * 50 + "\nHello world.\n"))
+    assert main(["text", "--jsonl", "--lang", "en", "--max-chars", "20"]) == 0
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "50 characters" in first["error"] and "limit of 20" in first["error"]
+    assert second["phones"]
+
+
+def test_check_text_length() -> None:
+    check_text_length("12345", 5)
+    with pytest.raises(TextError, match="6 characters, over the limit of 5"):
+        check_text_length("123456", 5)
+    with pytest.raises(SettingsError):
+        check_text_length("", 0)

@@ -178,3 +178,45 @@ def test_unreadable_currency_amount_is_a_text_error() -> None:
     for compat in (True, False):
         with pytest.raises(TextError):
             normalize_en("pay $,2 now", reference_compat=compat)
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "expected"),
+    [
+        ("I read the book yesterday.", "read", ["R", "EH1", "D"]),
+        ("I read the book yesterday and loved it.", "read", ["R", "EH1", "D"]),
+        ("I read it three years ago.", "read", ["R", "EH1", "D"]),
+        ("I read it in 1999.", "read", ["R", "EH1", "D"]),
+        ("I have read it.", "read", ["R", "EH1", "D"]),
+        ("It was read aloud.", "read", ["R", "EH1", "D"]),
+        ("He read the letter.", "read", ["R", "EH1", "D"]),
+        ("I read a book every day.", "read", ["R", "IY1", "D"]),
+        ("I didn't read it yesterday.", "read", ["R", "IY1", "D"]),  # do-support wins over the adverb
+        ("I usually read in the evening.", "read", ["R", "IY1", "D"]),
+        ("It was a good read.", "read", ["R", "IY1", "D"]),
+        ("She had misread the instructions.", "misread", ["M", "IH0", "S", "R", "EH1", "D"]),
+        ("I always proofread my emails.", "proofread", ["P", "R", "UW1", "F", "R", "IY2", "D"]),
+        ("He proofread the report yesterday.", "proofread", ["P", "R", "UW1", "F", "R", "EH2", "D"]),
+        ("We reread the chapter last night.", "reread", ["R", "IY0", "R", "EH1", "D"]),
+    ],
+)
+def test_present_past_homographs_follow_the_tense_of_their_clause(
+    text: str, word: str, expected: list[str]
+) -> None:
+    phones = g2p_en(normalize_en(text))
+    n = len(expected)
+    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+
+
+def test_compat_mode_keeps_the_reference_reading_of_read() -> None:
+    # The reference picks by POS tag alone: "I read" is tagged VBP, so present, yesterday or not.
+    phones = g2p_en(normalize_en("I read the book yesterday.", reference_compat=True), reference_compat=True)
+    assert phones[1:4] == ["R", "IY1", "D"]
+
+
+def test_tense_table_loads_and_names_only_known_groups() -> None:
+    from core.text.english import _tense_table
+
+    table = _tense_table()
+    assert {"read", "reread", "misread", "proofread"} <= set(table.words)
+    assert {cue.scope for cue in table.cues} == {"before", "clause", "sentence"}

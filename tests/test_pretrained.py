@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import socket
 import threading
 import time
 import zipfile
@@ -243,13 +244,83 @@ def test_download_fails_at_once_when_the_hub_is_unreachable(tmp_path: Path):
 
 
 def test_cli_check_and_download(tmp_path: Path, capsys):
-    assert cli_main(["pretrained", "check", "--dir", str(tmp_path), "--inference-only"]) == 1
+    assert cli_main(["pretrained", "check", "--dir", str(tmp_path)]) == 1
     assert "MISSING" in capsys.readouterr().out
-    files = _fake_repo("v2", include_training=False)
+    files = _fake_repo("v2", include_training=True)
     with FakeHub(files) as hub:
-        argv = ["pretrained", "download", "--dir", str(tmp_path), "--inference-only"]
-        assert cli_main([*argv, "--endpoint", hub.endpoint]) == 0
-    assert cli_main(["pretrained", "check", "--dir", str(tmp_path), "--inference-only"]) == 0
+        argv = ["pretrained", "download", "--dir", str(tmp_path), "--endpoint", hub.endpoint]
+        assert cli_main(argv) == 0  # inference files only, by default
+        assert not (tmp_path / "gsv-v2final-pretrained" / "s2D2333k.pth").exists()
+        assert cli_main([*argv, "--training"]) == 0
+    assert (tmp_path / "gsv-v2final-pretrained" / "s2D2333k.pth").is_file()
+    assert cli_main(["pretrained", "check", "--dir", str(tmp_path), "--training"]) == 0
+    assert cli_main(["pretrained", "check", "--dir", str(tmp_path), "--inference-only"]) == 0  # old flag
+    capsys.readouterr()
+    (tmp_path / "chinese-hubert-base" / "config.json").unlink()
     offline = ["pretrained", "download", "--dir", str(tmp_path), "--endpoint", "http://127.0.0.1:9"]
     assert cli_main(offline) == 2
     assert "could not download" in capsys.readouterr().err
+
+
+def _inference_files_only(root: Path) -> None:
+    for f in pretrained.files_for("v2", include_training=False):
+        (root / f.path).parent.mkdir(parents=True, exist_ok=True)
+        (root / f.path).write_bytes(b"present")
+
+
+def test_check_is_ready_for_inference_without_the_discriminator(tmp_path: Path, capsys):
+    _inference_files_only(tmp_path)
+    report = pretrained.check(tmp_path, "v2", include_training=False)
+    assert report.ok and not report.missing
+    assert [s.file.path for s in report.optional] == ["gsv-v2final-pretrained/s2D2333k.pth"]
+
+    assert cli_main(["pretrained", "check", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "inference is ready" in out and "file(s) missing" not in out
+    assert "s2D2333k.pth (optional)" in out
+    assert "discriminator starts from random init" in out
+    assert f"python -m core pretrained download --version v2 --training --dir {tmp_path}" in out
+
+    # Asking for the fine-tuning files makes the discriminator required.
+    assert cli_main(["pretrained", "check", "--dir", str(tmp_path), "--training"]) == 1
+    out = capsys.readouterr().out
+    assert "1 file(s) missing" in out and "--training" in out
+
+
+@pytest.mark.parametrize("version", ["v1", "v2Pro", "v2ProPlus", "v3", "v4"])
+@pytest.mark.parametrize("action", ["check", "download"])
+def test_versions_timbre_cannot_load_are_refused_plainly(tmp_path: Path, capsys, version: str, action: str):
+    argv = ["pretrained", action, "--version", version, "--dir", str(tmp_path)]
+    if action == "download":
+        argv += ["--endpoint", "http://127.0.0.1:9"]
+    assert cli_main(argv) == 2
+    captured = capsys.readouterr()
+    assert f"{version} is not supported yet: Timbre loads v2 models only" in captured.err
+    assert not captured.out
+    with pytest.raises(PretrainedMissingError, match="not supported yet"):
+        pretrained.check(tmp_path, version)
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_download_offline_says_which_host_is_unreachable_in_one_sentence(tmp_path: Path, capsys):
+    port = _closed_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    first = pretrained.files_for("v2", include_training=False)[0]
+    assert cli_main(["pretrained", "download", "--dir", str(tmp_path), "--endpoint", endpoint]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"[1/8] {first.path}\n")  # progress
+    head, _, rest = err.removeprefix(f"[1/8] {first.path}\n").partition("\n")
+    assert head == (
+        f"error: could not download {first.path}: cannot reach 127.0.0.1:{port} "
+        "(no network connection, or the host is unreachable)."
+    )
+    for raw in ("HTTPConnectionPool", "Max retries", "NewConnectionError", "urllib3", "Errno"):
+        assert raw not in err
+    assert rest.startswith("8 file(s) missing")  # then the manual download list, as before
+    for f in pretrained.files_for("v2", include_training=False):
+        assert f"{endpoint}/{f.repo_id}/resolve/main/{f.path}" in rest

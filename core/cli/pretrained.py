@@ -1,4 +1,9 @@
-"""`python -m core pretrained {check,download}`: see what pretrained weights are on disk, fetch the rest."""
+"""`python -m core pretrained {check,download}`: see what pretrained weights are on disk, fetch the rest.
+
+Both handle what inference needs; `--training` adds the files only SoVITS fine-tuning uses. `check` exits 0
+when what was asked for is present (an absent optional file is listed with what it is for), 1 otherwise;
+a version Timbre cannot load, or a failed download, is an error (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +26,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("download", "download the missing files (resumable), then check them"),
     ):
         sub = actions.add_parser(name, help=helptext, description=helptext)
-        sub.add_argument("--version", default="v2", choices=pretrained.VERSIONS, help="model version (v2)")
-        sub.add_argument("--dir", default="pretrained", help="pretrained folder (default: ./pretrained)")
         sub.add_argument(
-            "--inference-only", action="store_true", help="skip the files only fine-tuning needs"
+            "--version",
+            default="v2",
+            help=f"model version; Timbre loads {', '.join(pretrained.SUPPORTED_VERSIONS)} only (default: v2)",
         )
+        sub.add_argument("--dir", default="pretrained", help="pretrained folder (default: ./pretrained)")
+        purpose = sub.add_mutually_exclusive_group()
+        purpose.add_argument(
+            "--training",
+            action="store_true",
+            help="also the files SoVITS fine-tuning uses (the discriminator); by default only what "
+            "inference needs, the rest is listed as optional",
+        )
+        # The default since --training exists; kept so that older scripts still run.
+        purpose.add_argument("--inference-only", action="store_true", help=argparse.SUPPRESS)
         sub.add_argument(
             "--extra",
             action="append",
@@ -41,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = pretrained.check(args.dir, args.version, not args.inference_only, tuple(args.extra))
+    report = pretrained.check(args.dir, args.version, args.training, tuple(args.extra))
     print(report.describe())
     return 0 if report.ok else 1
 
@@ -55,7 +70,7 @@ def _download(args: argparse.Namespace) -> int:
         args.dir,
         args.version,
         progress,
-        include_training=not args.inference_only,
+        include_training=args.training,
         extras=tuple(args.extra),
         endpoint=args.endpoint,
         revision=args.revision,

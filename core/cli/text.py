@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from core.errors import TimbreError
-from core.text import LANGUAGES, PhoneResult, UserDictionary, text_to_phones
+from core.settings import Settings
+from core.text import LANGUAGES, PhoneResult, UserDictionary, check_text_length, text_to_phones
 from core.text.g2pw import load_if_present
 
 
@@ -51,7 +52,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="pretrained models folder; Chinese polyphones are read with G2PW when DIR/G2PWModel exists "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--max-chars",
+        type=_positive_int,
+        default=Settings().max_text_chars,
+        metavar="N",
+        help="refuse a text (each stdin line) longer than N characters (default: %(default)s)",
+    )
     parser.set_defaults(handler=_run)
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of characters, at least 1; got {value!r}")
+    return int(value)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -59,6 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     g2pw = load_if_present(args.pretrained)
 
     def read(text: str) -> PhoneResult:
+        check_text_length(text, args.max_chars)
         return text_to_phones(
             text,
             args.lang,

@@ -4,7 +4,14 @@
 package loads no dictionary or model: everything is loaded on first use.
 """
 
-from core.text.frontend import LANGUAGES, PhoneResult, Segment, language_frontends, text_to_phones
+from core.text.frontend import (
+    LANGUAGES,
+    PhoneResult,
+    Segment,
+    check_text_length,
+    language_frontends,
+    text_to_phones,
+)
 from core.text.symbols import phones_to_ids, symbols
 from core.text.userdict import UserDictionary
 
@@ -13,6 +20,7 @@ __all__ = [
     "PhoneResult",
     "Segment",
     "UserDictionary",
+    "check_text_length",
     "language_frontends",
     "phones_to_ids",
     "symbols",

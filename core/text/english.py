@@ -13,9 +13,11 @@ tagged with NLTK's averaged-perceptron POS tagger):
 
 The default mode (`reference_compat=False`) adds POS rules for homographs g2p_en lacks (live, wind, wound,
 dove, lead as a verb), reads a homograph as a verb after "please"/"to"/a modal or as a sentence-initial
-imperative (Close the door), reads unknown hyphenated compounds part by part and unknown contractions as
-base + clitic (she'd've). `overrides` (lower-cased word ->
-ARPAbet phones, from inline `<...>` or the user dictionary) win over everything in both modes.
+imperative (Close the door), reads present/past homographs (read, reread, misread, proofread) by the tense
+their sentence shows (I read it yesterday: R EH1 D; cues in `data/en_tense_homographs.tsv`), reads unknown
+hyphenated compounds part by part and unknown contractions as base + clitic (she'd've). `overrides`
+(lower-cased word -> ARPAbet phones, from inline `<...>` or the user dictionary) win over everything in both
+modes.
 
 Data is loaded lazily on first use and cached (one copy per process); nothing is read at import time.
 """
@@ -29,6 +31,7 @@ import json
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,7 @@ _CMUDICT = "cmudict.rep.gz"
 _CMUDICT_FAST = "cmudict-fast.rep.gz"
 _CMUDICT_HOT = "engdict-hot.rep"
 _NAMEDICT = "namedict.json.gz"
+_TENSE_TABLE = "en_tense_homographs.tsv"
 _TAGGER_ZIP = "averaged_perceptron_tagger_eng.zip"
 _TAGGER_PREFIX = "averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng"
 
@@ -375,6 +379,141 @@ def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
     return tags[i]
 
 
+# --- present/past homographs (default mode)
+_TENSE_SCOPES = ("before", "clause", "sentence")
+_TENSE_READINGS = ("present", "past")
+_SENTENCE_START = "^"
+_PAST_TAGS = frozenset({"VBD", "VBN"})
+
+
+@dataclass(frozen=True)
+class _TenseCue:
+    """One row `cue <scope> <reading> <weight> <pattern>` of the tense table."""
+
+    scope: str
+    reading: str
+    weight: int
+    pattern: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _TenseTable:
+    """`data/en_tense_homographs.tsv`: the words, their two readings, the word groups and the cues."""
+
+    words: Mapping[str, Mapping[str, tuple[str, ...]]]  # word -> {"present": phones, "past": phones}
+    groups: Mapping[str, frozenset[str]]
+    cues: tuple[_TenseCue, ...]
+
+
+@functools.lru_cache(maxsize=1)
+def _tense_table() -> _TenseTable:
+    path = _open_data(_TENSE_TABLE)
+    words: dict[str, dict[str, tuple[str, ...]]] = {}
+    groups: dict[str, frozenset[str]] = {}
+    cues: list[_TenseCue] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        kind = fields[0]
+        if kind == "word" and len(fields) == 4:
+            readings = {"present": tuple(fields[2].split()), "past": tuple(fields[3].split())}
+            if all(is_symbol(p) for pron in readings.values() for p in pron):
+                words[fields[1]] = readings
+                continue
+        elif kind == "group" and len(fields) == 3:
+            groups[fields[1]] = frozenset(fields[2].split())
+            continue
+        elif kind == "cue" and len(fields) == 5 and fields[3].isdigit():
+            cue = _TenseCue(fields[1], fields[2], int(fields[3]), tuple(fields[4].split()))
+            if cue.scope in _TENSE_SCOPES and cue.reading in _TENSE_READINGS and cue.pattern:
+                cues.append(cue)
+                continue
+        raise TextError(f"{path}:{number}: malformed line {line!r}; see the format in the file's header")
+    for cue in cues:
+        unknown = [e for e in cue.pattern if e.startswith("@") and e[1:] not in groups]
+        if unknown:
+            raise TextError(f"{path}: cue {' '.join(cue.pattern)!r} names an unknown group {unknown[0]}")
+    for name in ("skip", "clause_break"):
+        groups.setdefault(name, frozenset())
+    return _TenseTable(words, groups, tuple(cues))
+
+
+def _in_group(word: str, group: frozenset[str]) -> bool:
+    return word in group or ("-" in word and all(part in group for part in word.split("-")))
+
+
+def _element_matches(element: str, word: str, tag: str, table: _TenseTable) -> bool:
+    """Does one pattern element match a lower-cased token with this POS tag?"""
+    if element.startswith("@"):
+        return _in_group(word, table.groups[element[1:]])
+    if element.startswith("#"):
+        return tag == element[1:] and word not in table.words
+    return word == element
+
+
+def _tense_reading(tokens: Sequence[str], tags: Sequence[str], i: int) -> list[str] | None:
+    """The reading of a present/past homograph at `tokens[i]`, or None when it is not one.
+
+    Sums the weights of the table's cues for each reading (the longest `before` cue; every `clause` and
+    `sentence` cue, nested ones dropped); a tie goes to the tagger.
+    """
+    table = _tense_table()
+    words = [t.lower() for t in tokens]
+    if words[i] not in table.words:
+        return None
+    ends = _SENTENCE_ENDS | {"…"}
+    first = max((k + 1 for k in range(i) if words[k] in ends), default=0)
+    last = next((k for k in range(i + 1, len(words)) if words[k] in ends), len(words))
+    breaks = table.groups["clause_break"]
+    clause_first = max((k for k in range(first, i) if words[k] in breaks), default=first)
+    clause_last = next((k for k in range(i + 1, last) if words[k] in breaks), last)
+
+    scores = dict.fromkeys(_TENSE_READINGS, 0)
+    # `before`: the tokens just before the homograph, skip words left out, after a sentence-start marker.
+    window = [(_SENTENCE_START, "")] + [
+        (words[k], tags[k]) for k in range(first, i) if words[k] not in table.groups["skip"]
+    ]
+    best: _TenseCue | None = None
+    for cue in table.cues:
+        n = len(cue.pattern)
+        if cue.scope != "before" or n > len(window) or (best is not None and n <= len(best.pattern)):
+            continue
+        if all(
+            (e == _SENTENCE_START and w == _SENTENCE_START)
+            or (e != _SENTENCE_START and _element_matches(e, w, t, table))
+            for e, (w, t) in zip(cue.pattern, window[-n:], strict=True)
+        ):
+            best = cue
+    if best is not None:
+        scores[best.reading] += best.weight
+    # `clause` and `sentence`: every match not containing the homograph, minus matches nested in others.
+    matches: list[tuple[int, int, _TenseCue]] = []
+    for cue in table.cues:
+        if cue.scope == "before":
+            continue
+        lo, hi = (clause_first, clause_last) if cue.scope == "clause" else (first, last)
+        n = len(cue.pattern)
+        for start in range(lo, hi - n + 1):
+            if start <= i < start + n:
+                continue
+            if all(
+                _element_matches(e, words[start + j], tags[start + j], table)
+                for j, e in enumerate(cue.pattern)
+            ):
+                matches.append((start, start + n, cue))
+    for start, end, cue in matches:
+        nested = any(s <= start and end <= e and (e - s) > (end - start) for s, e, _ in matches)
+        if not nested:
+            scores[cue.reading] += cue.weight
+
+    if scores["past"] != scores["present"]:
+        reading = "past" if scores["past"] > scores["present"] else "present"
+    else:
+        reading = "past" if tags[i] in _PAST_TAGS else "present"
+    return list(table.words[words[i]][reading])
+
+
 def _abbreviation_period(tokens: Sequence[str], i: int) -> bool:
     """True for a `.` inside a sentence, which is no pause: an abbreviation's or an initialism's period.
 
@@ -437,6 +576,10 @@ def g2p_en(
     raw: list[str] = []
     for i, o_word in enumerate(tokens):
         if not compat and _abbreviation_period(tokens, i):
+            continue
+        tense = None if compat or o_word.lower() in overrides else _tense_reading(tokens, tags, i)
+        if tense is not None:
+            raw.extend(tense)
             continue
         pos = tags[i] if compat else _homograph_pos(tokens, tags, i)
         raw.extend(_token_phones(o_word, pos, overrides, compat=compat))

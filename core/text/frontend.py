@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from core.errors import TextError
+from core.errors import SettingsError, TextError
 from core.text.langseg import HANGUL, KANA, split_languages
 from core.text.overrides import InlineOverrides, is_han, parse_inline
 from core.text.symbols import PUNCTUATION, SPECIAL, SUPPORTED_VERSIONS, UNK, is_symbol, phones_to_ids
@@ -428,6 +428,21 @@ def _chunks(marked: _Marked) -> list[_Marked]:
             )
         )
     return [m for m in out if m.text.strip()]
+
+
+def check_text_length(text: str, limit: int) -> None:
+    """Raise a `TextError` when `text` has more than `limit` characters (Python `str` length).
+
+    The bound one request may read (`Settings.max_text_chars`, `--max-chars`); `text_to_phones` itself only
+    refuses texts over `MAX_CHARS`.
+    """
+    if limit < 1:
+        raise SettingsError(f"the text length limit must be at least 1 character, got {limit}")
+    if len(text) > limit:
+        raise TextError(
+            f"the text has {len(text)} characters, over the limit of {limit}; split it into shorter texts, "
+            f"or raise the limit with --max-chars"
+        )
 
 
 def text_to_phones(
