@@ -258,6 +258,31 @@ def reference_spectrogram(
 
 
 # --------------------------------------------------------------------------------------------------
+# Effects
+
+MAX_PITCH_SEMITONES = 12.0
+
+
+def pitch_shift(wav: np.ndarray, sr: int, semitones: float) -> np.ndarray:
+    """`wav` (n,) shifted by `semitones` (±12) with the same length and timing: pedalboard's PitchShift
+    (a time-stretch plus resample that keeps duration). 0 returns the input unchanged.
+
+    int16 in gives int16 out (rounded and clipped); float in gives float32 out.
+    """
+    if not -MAX_PITCH_SEMITONES <= semitones <= MAX_PITCH_SEMITONES:
+        raise AudioError(f"pitch shift {semitones:g} semitones is out of range; use -12 to 12")
+    if semitones == 0 or wav.size == 0:
+        return wav
+    from pedalboard import PitchShift  # deferred: only pitch-shifted requests need it
+
+    x = wav.astype(np.float32) / 32768.0 if wav.dtype == np.int16 else wav.astype(np.float32)
+    y = PitchShift(semitones=float(semitones))(x[None, :], float(sr))[0]
+    if wav.dtype == np.int16:
+        return np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
+    return y
+
+
+# --------------------------------------------------------------------------------------------------
 # Writing
 
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from core.audio import load_audio, reference_spectrogram, resample, to_int16
+from core.audio import MAX_PITCH_SEMITONES, load_audio, pitch_shift, reference_spectrogram, resample, to_int16
 from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
 from core.models.bert import BERT_DIM, BertPhoneFeatures, zero_features
@@ -74,6 +76,11 @@ class SynthesisRequest:
     `noise_scale` scales SoVITS's prior noise (the reference's decode default, 0.5; 0 = deterministic).
     `max_sec` caps the generated speech per fragment; None takes the GPT checkpoint's `data.max_sec`.
     `reference_compat` reads text exactly as the reference does instead of Timbre's corrected readings.
+    `user_dict` holds the user's fixed readings for this request (None: none).
+    `pitch` shifts the finished audio by that many semitones (±12; 0 = untouched, the reference's output).
+    `prompt_cached` reproduces a reference request made right after one with the same clip: the reference
+    then skips HuBERT and its random draws. Timbre draws them either way (its caches never change a seeded
+    result), unless this is set; it matters only for exact replays of the reference's request sequences.
     """
 
     text: str
@@ -97,6 +104,9 @@ class SynthesisRequest:
     noise_scale: float = 0.5
     max_sec: float | None = None
     reference_compat: bool = False
+    user_dict: UserDictionary | None = field(default=None, compare=False, repr=False)
+    pitch: float = 0.0
+    prompt_cached: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.aux_ref_audio_paths, str | Path):
@@ -126,6 +136,7 @@ class SynthesisRequest:
         _check_range("seed", self.seed, -1, 2**63 - 1, integer=True)
         if self.max_sec is not None:
             _check_range("max_sec", self.max_sec, 0.1, None)
+        _check_range("pitch", self.pitch, -MAX_PITCH_SEMITONES, MAX_PITCH_SEMITONES)
 
 
 def _check_language(name: str, lang: str) -> None:
@@ -430,17 +441,34 @@ def _resolve_seed(seed: int) -> int:
     return seed if seed != -1 else secrets.randbelow(2**32)
 
 
+ProgressCallback = Callable[[float, str], None]
+"""Called during synthesis with (fraction done in [0, 1], what is happening). It may raise to stop the
+synthesis (a job's cancellation does); the exception propagates and nothing is returned."""
+
+KEPT_REFERENCES = 16  # reference clips whose tokens and spectrogram a Synthesizer keeps
+
+
+def _file_key(path: str | Path) -> tuple | None:
+    """A key that changes when the file does: (resolved path, size, modification time); None if unreadable."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None  # load_audio says what is wrong
+    return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
 class Synthesizer:
     """A loaded GPT/SoVITS pair plus HuBERT and BERT; `synthesize` turns a `SynthesisRequest` into audio.
 
     Each request draws its random numbers from its own generator seeded with `request.seed` (torch's global
     generator is left alone), in the reference's order: per T2S step one exponential draw, per SoVITS
-    decode one normal draw. A seeded result therefore equals the reference's `TTS.run` output when the
-    reference had already processed that clip (on a new clip its HuBERT call first takes one number per
-    encoder layer from torch's global generator, shifting everything after it; Timbre results never
-    depend on earlier requests). The last reference clip's tokens and spectrogram are kept, keyed by path,
-    size and modification time, so repeated requests with the same clip skip HuBERT. Callers serialise
-    requests on one instance (the models are shared).
+    decode one normal draw, after HuBERT's one draw per encoder layer for the clip. A seeded result
+    therefore equals the reference's `TTS.run` output for a request whose clip the reference had to process
+    (`request.prompt_cached` replays one whose clip it had kept). The tokens and spectrograms of the last
+    `KEPT_REFERENCES` clips are kept, keyed by path, size and modification time, so repeated requests with
+    the same clip skip HuBERT; the kept result draws the same numbers, so results never depend on earlier
+    requests. One instance may serve several threads at once: the models are only read, and each request
+    has its own generator.
     """
 
     def __init__(
@@ -452,7 +480,6 @@ class Synthesizer:
         device: str | torch.device = "cpu",
         *,
         g2pw: G2PW | None = None,
-        user_dict: UserDictionary | None = None,
     ) -> None:
         _check_pair(t2s, sovits)
         self.t2s = t2s
@@ -461,8 +488,8 @@ class Synthesizer:
         self.bert = bert
         self.device = torch.device(device)
         self.g2pw = g2pw  # Chinese polyphone model, optional (pypinyin + rules without it)
-        self.user_dict = user_dict  # the user's fixed readings, applied to every request
-        self._last_reference: tuple[tuple, Reference] | None = None
+        self._references: OrderedDict[tuple, Reference] = OrderedDict()  # LRU, see KEPT_REFERENCES
+        self._references_lock = threading.Lock()
 
     @classmethod
     def from_files(
@@ -472,12 +499,13 @@ class Synthesizer:
         pretrained_dir: str | Path,
         device: str | torch.device = "cpu",
         *,
-        user_dict: UserDictionary | None = None,
+        g2pw: G2PW | None = None,
     ) -> Synthesizer:
         """Load a GPT `.ckpt`, a SoVITS `.pth` and HuBERT + BERT from `pretrained_dir`.
 
         `pretrained_dir` has the reference's layout: `chinese-hubert-base/`, `chinese-roberta-wwm-ext-large/`
-        and, optionally, `G2PWModel/` (then used for Chinese polyphones).
+        and, optionally, `G2PWModel/` (then used for Chinese polyphones; pass `g2pw` to share one already
+        loaded).
         """
         pretrained_dir = Path(pretrained_dir)
         t2s = load_t2s(gpt_path, device=device)
@@ -486,8 +514,9 @@ class Synthesizer:
         hubert = HubertContent.from_pretrained(pretrained_dir / HUBERT_DIR, device=device)
         bert_dir = pretrained_dir / BERT_DIR
         bert = BertPhoneFeatures.from_pretrained(bert_dir, device=device)
-        g2pw = load_if_present(pretrained_dir)
-        return cls(t2s, sovits, hubert, bert, device=device, g2pw=g2pw, user_dict=user_dict)
+        if g2pw is None:
+            g2pw = load_if_present(pretrained_dir)
+        return cls(t2s, sovits, hubert, bert, device=device, g2pw=g2pw)
 
     # -- properties of the loaded pair ---------------------------------------------------------------------
 
@@ -507,28 +536,36 @@ class Synthesizer:
 
     # -- inputs ----------------------------------------------------------------------------------------------
 
-    def reference(self, path: str | Path, generator: torch.Generator | None = None) -> Reference:
+    def reference(
+        self, path: str | Path, generator: torch.Generator | None = None, *, draws: bool = True
+    ) -> Reference:
         """Prompt tokens and spectrogram of a reference clip (any common format and rate; 3–10 s long).
 
-        The last clip's result is kept (like the reference's prompt cache) and returned while the file is
-        unchanged. Computing it runs HuBERT, which draws from `generator` as the reference's HuBERT call
-        draws from torch's global generator (see `HubertContent.content`); a kept result draws nothing.
+        Computing them runs HuBERT, which draws from `generator` as the reference's HuBERT call draws from
+        torch's global generator (see `HubertContent.content`). A kept result makes the same draws, so the
+        generator ends in the same state either way; `draws=False` leaves the generator untouched (the
+        reference's behaviour when its previous request had the same clip).
         """
-        try:
-            stat = Path(path).stat()
-            key: tuple | None = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-        except OSError:
-            key = None  # load_audio says what is wrong
-        if key is not None and self._last_reference is not None and self._last_reference[0] == key:
-            return self._last_reference[1]
-        reference = self._compute_reference(path, generator)
-        if key is not None:
-            self._last_reference = (key, reference)
+        key = _file_key(path)
+        with self._references_lock:
+            reference = self._references.get(key) if key is not None else None
+            if reference is not None:
+                self._references.move_to_end(key)
+        if reference is None:
+            reference = self._compute_reference(path, generator if draws else torch.Generator())
+            if key is not None:
+                with self._references_lock:
+                    self._references[key] = reference
+                    while len(self._references) > KEPT_REFERENCES:
+                        self._references.popitem(last=False)
+        elif draws:
+            self.hubert.skip_draws(generator)
         return reference
 
-    def forget_reference(self) -> None:
-        """Drop the kept reference clip result (the next request computes its reference afresh)."""
-        self._last_reference = None
+    def forget_references(self) -> None:
+        """Drop the kept reference clip results (the next requests compute their references afresh)."""
+        with self._references_lock:
+            self._references.clear()
 
     @torch.no_grad()
     def _compute_reference(self, path: str | Path, generator: torch.Generator | None) -> Reference:
@@ -568,13 +605,20 @@ class Synthesizer:
         return self._spectrogram(wav, sr)
 
     @torch.no_grad()
-    def text_features(self, text: str, lang: str, *, reference_compat: bool = False) -> TextFeatures:
+    def text_features(
+        self,
+        text: str,
+        lang: str,
+        *,
+        reference_compat: bool = False,
+        user_dict: UserDictionary | None = None,
+    ) -> TextFeatures:
         """Phone ids and phone-level BERT features (BERT_DIM, n_phones) of one fragment."""
         result = text_to_phones(
             text,
             lang,
             version="v2",
-            user_dict=self.user_dict,
+            user_dict=user_dict,
             reference_compat=reference_compat,
             g2pw=self.g2pw,
         )
@@ -600,8 +644,14 @@ class Synthesizer:
         return result.sample_rate, result.audio
 
     @torch.no_grad()
-    def synthesize_result(self, request: SynthesisRequest) -> SynthesisResult:
-        """Like `synthesize`, with the seed used, the fragments' texts and their semantic tokens."""
+    def synthesize_result(
+        self, request: SynthesisRequest, on_progress: ProgressCallback | None = None
+    ) -> SynthesisResult:
+        """Like `synthesize`, with the seed used, the fragments' texts and their semantic tokens.
+
+        `on_progress` is called after every T2S step and SoVITS decode (see `ProgressCallback`).
+        """
+        report = on_progress or (lambda fraction, message: None)
         seed = _resolve_seed(request.seed)
         generator = torch.Generator(device=self.device).manual_seed(seed)
 
@@ -611,18 +661,26 @@ class Synthesizer:
         reference_free = not prompt_text
 
         fragments_text = split_fragments(request.text, request.text_lang, request.text_split_method)
-        # A clip that is not the kept one runs HuBERT, which advances the seeded generator (as in TTS.run).
-        reference = self.reference(request.ref_audio_path, generator)
+        # HuBERT's draws advance the seeded generator (as in TTS.run for a clip it had not kept).
+        reference = self.reference(request.ref_audio_path, generator, draws=not request.prompt_cached)
         specs = [reference.spec] + [self.aux_spectrogram(p) for p in request.aux_ref_audio_paths]
 
         prompt: TextFeatures | None = None
         if not reference_free:
             prompt = self.text_features(
-                prompt_text, request.prompt_lang, reference_compat=request.reference_compat
+                prompt_text,
+                request.prompt_lang,
+                reference_compat=request.reference_compat,
+                user_dict=request.user_dict,
             )
         fragments = []
         for text in fragments_text:
-            features = self.text_features(text, request.text_lang, reference_compat=request.reference_compat)
+            features = self.text_features(
+                text,
+                request.text_lang,
+                reference_compat=request.reference_compat,
+                user_dict=request.user_dict,
+            )
             if features.phone_ids and features.norm_text:
                 fragments.append(features)
         if not fragments:
@@ -635,11 +693,27 @@ class Synthesizer:
         )
         early_stop = self._early_stop_tokens(request.max_sec)
         audio_per_bucket, tokens_per_bucket = [], []
+        n_done, n_total = 0, len(fragments)
         for bucket in buckets:
             items = [fragments[i] for i in bucket]
-            tokens = self._semantic_tokens(items, prompt, reference, request, early_stop, generator)
+            # T2S is most of the time: count each fragment's steps against a guess of its length.
+            expected_steps = max(8, 3 * max(len(item.phone_ids) for item in items))
+
+            def t2s_step(
+                step: int,
+                running: int,
+                done: int = n_done,
+                n: int = len(items),
+                expected: int = expected_steps,
+            ) -> None:
+                within = min(step / expected, 0.9) * n
+                report((done + within) / n_total, f"reading fragment {done + 1} of {n_total}")
+
+            tokens = self._semantic_tokens(items, prompt, reference, request, early_stop, generator, t2s_step)
             audio_per_bucket.append(self._decode(items, tokens, specs, request, generator))
             tokens_per_bucket.append(tokens)
+            n_done += len(items)
+            report(n_done / n_total, f"read {n_done} of {n_total} fragments")
 
         if split_bucket:
             audio = restore_order(audio_per_bucket, buckets)
@@ -647,9 +721,10 @@ class Synthesizer:
         else:
             audio = [a for bucket_audio in audio_per_bucket for a in bucket_audio]
             tokens = [t for bucket_tokens in tokens_per_bucket for t in bucket_tokens]
+        joined = join_fragments(audio, self.sample_rate, request.fragment_interval)
         return SynthesisResult(
             sample_rate=self.sample_rate,
-            audio=join_fragments(audio, self.sample_rate, request.fragment_interval),
+            audio=pitch_shift(joined, self.sample_rate, request.pitch),
             seed=seed,
             fragments=tuple(f.norm_text for f in fragments),
             tokens=tuple(tuple(int(t) for t in tok.tolist()) for tok in tokens),
@@ -663,6 +738,7 @@ class Synthesizer:
         request: SynthesisRequest,
         early_stop: float,
         generator: torch.Generator,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> list[torch.Tensor]:
         """T2S for one bucket: semantic tokens (n_i,) per item, prompt tokens excluded."""
         phones, berts = [], []
@@ -681,6 +757,7 @@ class Synthesizer:
             repetition_penalty=request.repetition_penalty,
             early_stop_num=early_stop,
             generator=generator,
+            on_step=on_step,
         )
         if request.parallel_infer and codes is not None:
             prompts = codes[None].expand(len(items), -1)

@@ -6,6 +6,7 @@ returned; the models are loaded from those official files by Timbre's own loader
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -139,13 +140,13 @@ def tiny(conformance_dir: Path, load_models) -> Synthesizer:
     )
 
 
-def _replay_prompt_cache(case_id: str, synth: Synthesizer, conformance_dir: Path) -> None:
-    """Put the kept reference clip in the state the reference's prompt cache had for this case.
+def _prompt_was_cached(case_id: str, conformance_dir: Path) -> bool:
+    """Whether the reference's prompt cache held this case's clip when the case ran.
 
     The generator ran the cases in manifest order on one `TTS` per model config; `TTS.run` recomputes the
     prompt (HuBERT, which draws from the seeded RNG) only when the clip differs from the previous run's.
-    So the clip is kept iff the previous case of the same config used the same clip; this makes a seeded
-    case independent of the order in which the tests run.
+    So the clip was kept iff the previous case of the same config used the same clip; the request says so
+    (`prompt_cached`), which makes a seeded case independent of the order in which the tests run.
     """
     cases = manifest_entries("tts_e2e")
     index = next(i for i, e in enumerate(cases) if e["id"] == case_id)
@@ -162,12 +163,14 @@ def _replay_prompt_cache(case_id: str, synth: Synthesizer, conformance_dir: Path
             for v in c["tts_config"].values()
         ]
 
-    synth.forget_reference()
+    def clip(c: dict, d: Path) -> Path:
+        return _resolve(c["request"]["ref_audio_path"], d, conformance_dir)
+
     for entry in reversed(cases[:index]):
         previous, previous_dir = load(entry)
         if config_paths(previous, previous_dir) == config_paths(case, case_dir):
-            synth.reference(_resolve(previous["request"]["ref_audio_path"], previous_dir, conformance_dir))
-            return
+            return clip(previous, previous_dir) == clip(case, case_dir)
+    return False
 
 
 @pytest.mark.parametrize("case_id", _e2e_case_ids())
@@ -175,9 +178,10 @@ def test_tts_e2e_matches_reference_audio(case_id: str, conformance_dir: Path, sy
     case_dir = _case_dir(conformance_dir, case_id)
     case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
     synth = synthesizers(case, case_dir)
-    _replay_prompt_cache(case_id, synth, conformance_dir)
+    request = _request(case, case_dir, conformance_dir)
+    request = dataclasses.replace(request, prompt_cached=_prompt_was_cached(case_id, conformance_dir))
 
-    result = synth.synthesize_result(_request(case, case_dir, conformance_dir))
+    result = synth.synthesize_result(request)
 
     expected, expected_sr = sf.read(case_dir / "audio.wav", dtype="int16")
     assert result.sample_rate == expected_sr == case["output_sr"]
@@ -264,8 +268,8 @@ def test_reference_in_another_format_and_rate_is_accepted(tiny: Synthesizer, ref
 
 def test_seeded_sampling_does_not_depend_on_earlier_requests(tiny: Synthesizer, ref_wav: Path):
     sampled = _greedy(ref_wav, top_k=15, noise_scale=0.5, seed=1234)
-    tiny.reference(ref_wav)  # the clip is kept: no request below recomputes it
-    first = tiny.synthesize_result(sampled)
+    tiny.forget_references()
+    first = tiny.synthesize_result(sampled)  # computes the clip's features; the requests below reuse them
     tiny.synthesize_result(_greedy(ref_wav, top_k=15, noise_scale=0.5, seed=99))
     again = tiny.synthesize_result(sampled)
     assert again.seed == first.seed == 1234
@@ -273,18 +277,22 @@ def test_seeded_sampling_does_not_depend_on_earlier_requests(tiny: Synthesizer, 
     assert np.array_equal(again.audio, first.audio)
 
 
-def test_a_new_reference_clip_advances_the_seeded_generator_like_the_reference(
+def test_a_kept_clip_draws_like_a_new_one_unless_the_request_replays_the_reference_cache(
     tiny: Synthesizer, ref_wav: Path
 ):
-    """TTS.run recomputes the prompt (HuBERT: one global `torch.rand([])` per layer) when the clip changes."""
+    """TTS.run recomputes the prompt (HuBERT: one global `torch.rand([])` per layer) only when the clip
+    changes; Timbre draws those numbers whether or not it kept the clip, and skips them on request."""
     sampled = _greedy(ref_wav, top_k=15, noise_scale=0.5, seed=1234)
-    tiny.forget_reference()
+    tiny.forget_references()
     fresh = tiny.synthesize_result(sampled)
-    tiny.forget_reference()
-    fresh_again = tiny.synthesize_result(sampled)
     kept = tiny.synthesize_result(sampled)
-    assert fresh.tokens == fresh_again.tokens and np.array_equal(fresh.audio, fresh_again.audio)
-    assert not np.array_equal(kept.audio, fresh.audio)
+    tiny.forget_references()
+    replayed_fresh = tiny.synthesize_result(dataclasses.replace(sampled, prompt_cached=True))
+    replayed_kept = tiny.synthesize_result(dataclasses.replace(sampled, prompt_cached=True))
+    assert fresh.tokens == kept.tokens and np.array_equal(fresh.audio, kept.audio)
+    assert replayed_fresh.tokens == replayed_kept.tokens
+    assert np.array_equal(replayed_fresh.audio, replayed_kept.audio)
+    assert not np.array_equal(replayed_kept.audio, fresh.audio)
 
     layers = len(tiny.hubert.model.encoder.layers)
     generator, expected = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
@@ -302,10 +310,6 @@ def test_user_dictionary_changes_what_is_read(tiny: Synthesizer, ref_wav: Path):
 
     request = _greedy(ref_wav, text="这是一个测试句子，我们来听听。", reference_compat=False)
     plain = tiny.text_features(request.text, "zh")
-    try:
-        tiny.user_dict = UserDictionary({"测试": "ce1 shi1"})
-        fixed = tiny.text_features(request.text, "zh")
-    finally:
-        tiny.user_dict = None
+    fixed = tiny.text_features(request.text, "zh", user_dict=UserDictionary({"测试": "ce1 shi1"}))
     assert fixed.norm_text == plain.norm_text
     assert fixed.phone_ids != plain.phone_ids and len(fixed.phone_ids) == len(plain.phone_ids)

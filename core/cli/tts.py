@@ -176,16 +176,15 @@ def _run(args: argparse.Namespace) -> int:
             noise_scale=args.noise_scale,
             max_sec=args.max_sec,
             reference_compat=args.reference_compat,
+            user_dict=user_dict,
         )
 
+    user_dict = UserDictionary.load(args.user_dict) if args.user_dict else None
     requests = [request_for(text) for text in utterances]  # invalid settings fail before loading models
     for clip in [args.ref, *args.aux_ref]:
         if not Path(clip).is_file():
             raise AudioError(f"{clip}: reference clip not found; check the path")
-    user_dict = UserDictionary.load(args.user_dict) if args.user_dict else None
-    synth = Synthesizer.from_files(
-        args.gpt, args.sovits, args.pretrained, device=args.device, user_dict=user_dict
-    )
+    synth = Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device)
     failed = 0
     for number, (request, out) in enumerate(zip(requests, outputs, strict=True), start=1):
         try:

@@ -90,3 +90,14 @@ class HubertContent:
                 hidden = self.model(inputs)["last_hidden_state"]
                 generator.set_state(torch.get_rng_state())
         return hidden.transpose(1, 2)  # (B, C, frames)
+
+    def skip_draws(self, generator: torch.Generator | None) -> None:
+        """Advance `generator` exactly as `content(..., generator)` would, without running the model.
+
+        Lets a caller that kept a clip's features draw the same random numbers as one that computes them,
+        so that a seeded result never depends on what a cache happened to hold.
+        """
+        if generator is None or generator.device.type != "cpu":
+            return  # `content` draws from torch's global generator then, not from `generator`
+        for _ in self.model.encoder.layers:
+            torch.rand((), generator=generator)

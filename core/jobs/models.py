@@ -1,0 +1,108 @@
+"""The model cache the workers use: loaded models keyed by their files' content, bounded by memory.
+
+Nothing above `core` holds a model. A worker asks for `synthesizer(gpt, sovits)`; the cache loads what it
+lacks, shares HuBERT, BERT and G2PW between every pair (loaded once per process), and evicts the least
+recently used GPT/SoVITS models when their weights exceed `max_bytes`. Keys are SHA-256 digests of the
+files, so a renamed copy is not loaded twice and a file replaced in place is loaded afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.checkpoints import load_sovits, load_t2s
+from core.errors import CheckpointError
+from core.models.bert import BertPhoneFeatures
+from core.models.hubert import HubertContent
+from core.pretrained import BERT_DIR, HUBERT_DIR
+from core.synthesis import Synthesizer
+from core.text.g2pw import G2PW, load_if_present
+
+DEFAULT_MAX_BYTES = 4 * 1024**3  # GPT + SoVITS weights kept loaded (a v2 pair is about 0.5 GB in fp32)
+_HASH_CHUNK = 1 << 20
+
+
+def _weights_bytes(module: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+class ModelCache:
+    def __init__(
+        self, pretrained_dir: str | Path, device: str = "cpu", max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        self.pretrained_dir = Path(pretrained_dir)
+        self.device = device
+        self.max_bytes = max_bytes
+        self._lock = threading.RLock()
+        self._digests: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
+        self._models: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()  # LRU: (model, bytes)
+        self._pairs: OrderedDict[tuple[str, str], Synthesizer] = OrderedDict()
+        self._shared: tuple[HubertContent, BertPhoneFeatures, G2PW | None] | None = None
+
+    def digest(self, path: str | Path) -> str:
+        """SHA-256 of the file's bytes (remembered while its size and modification time stay the same)."""
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise CheckpointError(f"{path}: model file not found; choose another file") from exc
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key in self._digests:
+                return self._digests[key]
+        sha = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                sha.update(chunk)
+        with self._lock:
+            self._digests[key] = sha.hexdigest()
+        return sha.hexdigest()
+
+    @property
+    def loaded_bytes(self) -> int:
+        with self._lock:
+            return sum(size for _, size in self._models.values())
+
+    def _model(self, kind: str, path: Path, load) -> Any:
+        key = (kind, self.digest(path))
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key][0]
+            loaded = load(path, device=self.device)
+            self._models[key] = (loaded, _weights_bytes(loaded.model))
+            while len(self._models) > 1 and self.loaded_bytes > self.max_bytes:
+                evicted, _ = self._models.popitem(last=False)
+                for pair in [p for p in self._pairs if evicted in (("t2s", p[0]), ("sovits", p[1]))]:
+                    del self._pairs[pair]
+            return loaded
+
+    def shared(self) -> tuple[HubertContent, BertPhoneFeatures, G2PW | None]:
+        """HuBERT, BERT and G2PW (None without `G2PWModel/`): loaded once, shared by every pair."""
+        with self._lock:
+            if self._shared is None:
+                root = self.pretrained_dir
+                self._shared = (
+                    HubertContent.from_pretrained(root / HUBERT_DIR, device=self.device),
+                    BertPhoneFeatures.from_pretrained(root / BERT_DIR, device=self.device),
+                    load_if_present(root),
+                )
+            return self._shared
+
+    def synthesizer(self, gpt_path: str | Path, sovits_path: str | Path) -> Synthesizer:
+        """A ready `Synthesizer` for this GPT/SoVITS pair (loaded on first use)."""
+        with self._lock:
+            t2s = self._model("t2s", Path(gpt_path), load_t2s)
+            sovits = self._model("sovits", Path(sovits_path), load_sovits)
+            key = (self.digest(gpt_path), self.digest(sovits_path))
+            if key not in self._pairs:
+                hubert, bert, g2pw = self.shared()
+                self._pairs[key] = Synthesizer(t2s, sovits, hubert, bert, device=self.device, g2pw=g2pw)
+            self._pairs.move_to_end(key)
+            return self._pairs[key]
