@@ -19,7 +19,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,30 @@ _SILENT_PEAK = 1e-3
 
 
 @dataclass(frozen=True)
+class Knob:
+    """How a request setting is offered to people: its CLI flag and help, the values it accepts (checked by
+    the request itself) and, for the UI, a slider (min, max, step) or, when None, a number box. The CLI, the
+    Synthesize tab and the HTTP API are all built from these, so a setting is defined once."""
+
+    flag: str
+    help: str
+    low: float = -math.inf
+    high: float = math.inf
+    integer: bool = False
+    slider: tuple[float, float, float] | None = None
+    choices: tuple[str, ...] = ()
+
+
+def _knob(default, flag: str, help: str, **limits):
+    return field(default=default, metadata={"knob": Knob(flag, help, **limits)})
+
+
+def knob_fields() -> list[tuple[str, object, Knob]]:
+    """(field name, default, Knob) of every setting of `SynthesisRequest` a person can tune, in order."""
+    return [(f.name, f.default, f.metadata["knob"]) for f in fields(SynthesisRequest) if "knob" in f.metadata]
+
+
+@dataclass(frozen=True)
 class SynthesisRequest:
     """One synthesis: what to read, in which voice, and how (defaults = the reference's `TTS.run`).
 
@@ -89,23 +113,76 @@ class SynthesisRequest:
     aux_ref_audio_paths: tuple[str | Path, ...] = ()
     prompt_text: str = ""
     prompt_lang: str = ""
-    top_k: int = 15
-    top_p: float = 1.0
-    temperature: float = 1.0
-    repetition_penalty: float = 1.35
-    text_split_method: str = "cut1"
-    batch_size: int = 1
-    batch_threshold: float = 0.75
+    top_k: int = _knob(
+        15,
+        "--top-k",
+        "sample among the k likeliest tokens (1: greedy)",
+        low=1,
+        integer=True,
+        slider=(1, 100, 1),
+    )
+    top_p: float = _knob(
+        1.0,
+        "--top-p",
+        "sample among the likeliest tokens that make up this probability",
+        low=0.0,
+        high=1.0,
+        slider=(0.0, 1.0, 0.05),
+    )
+    temperature: float = _knob(
+        1.0, "--temperature", "lower: steadier, higher: livelier", low=1e-5, slider=(0.05, 2.0, 0.05)
+    )
+    repetition_penalty: float = _knob(
+        1.35, "--repetition-penalty", "discourages repeated sounds", low=1e-5, slider=(1.0, 2.0, 0.05)
+    )
+    text_split_method: str = _knob(
+        "cut1", "--split-method", "how long text is cut into fragments", choices=SPLIT_METHODS
+    )
+    batch_size: int = _knob(
+        1, "--batch-size", "fragments decoded together", low=1, integer=True, slider=(1, 20, 1)
+    )
+    batch_threshold: float = _knob(
+        0.75,
+        "--batch-threshold",
+        "how alike in length batched fragments must be",
+        low=0.0,
+        high=1.0,
+        slider=(0.0, 1.0, 0.05),
+    )
     split_bucket: bool = True
-    speed_factor: float = 1.0
-    fragment_interval: float = 0.3
-    seed: int = -1
+    speed_factor: float = _knob(
+        1.0, "--speed", "speaking rate (1: as generated)", low=0.1, high=10.0, slider=(0.6, 1.65, 0.05)
+    )
+    fragment_interval: float = _knob(
+        0.3,
+        "--fragment-interval",
+        "seconds of silence after each fragment",
+        low=0.0,
+        high=60.0,
+        slider=(0.0, 1.0, 0.01),
+    )
+    seed: int = _knob(
+        -1, "--seed", "random seed (-1: a new one each time)", low=-1, high=2**63 - 1, integer=True
+    )
     parallel_infer: bool = True
-    noise_scale: float = 0.5
-    max_sec: float | None = None
+    noise_scale: float = _knob(
+        0.5,
+        "--noise-scale",
+        "SoVITS noise (0: the same audio for the same tokens)",
+        low=0.0,
+        slider=(0.0, 1.0, 0.05),
+    )
+    max_sec: float | None = _knob(None, "--max-sec", "longest speech per fragment, seconds", low=0.1)
     reference_compat: bool = False
     user_dict: UserDictionary | None = field(default=None, compare=False, repr=False)
-    pitch: float = 0.0
+    pitch: float = _knob(
+        0.0,
+        "--pitch",
+        "pitch shift in semitones (0: none)",
+        low=-MAX_PITCH_SEMITONES,
+        high=MAX_PITCH_SEMITONES,
+        slider=(-MAX_PITCH_SEMITONES, MAX_PITCH_SEMITONES, 0.5),
+    )
     prompt_cached: bool = False
 
     def __post_init__(self) -> None:
@@ -119,24 +196,13 @@ class SynthesisRequest:
         _check_language("text_lang", self.text_lang)
         if self.prompt_text.strip():
             _check_language("prompt_lang", self.prompt_lang)
-        if self.text_split_method not in SPLIT_METHODS:
-            raise SynthesisError(
-                f"text_split_method {self.text_split_method!r} is unknown; "
-                f"use one of {', '.join(SPLIT_METHODS)}"
-            )
-        _check_range("top_k", self.top_k, 1, None, integer=True)
-        _check_range("top_p", self.top_p, 0.0, 1.0)
-        _check_range("temperature", self.temperature, 1e-5, None)
-        _check_range("repetition_penalty", self.repetition_penalty, 1e-5, None)
-        _check_range("batch_size", self.batch_size, 1, None, integer=True)
-        _check_range("batch_threshold", self.batch_threshold, 0.0, 1.0)
-        _check_range("speed_factor", self.speed_factor, 0.1, 10.0)
-        _check_range("fragment_interval", self.fragment_interval, 0.0, 60.0)
-        _check_range("noise_scale", self.noise_scale, 0.0, None)
-        _check_range("seed", self.seed, -1, 2**63 - 1, integer=True)
-        if self.max_sec is not None:
-            _check_range("max_sec", self.max_sec, 0.1, None)
-        _check_range("pitch", self.pitch, -MAX_PITCH_SEMITONES, MAX_PITCH_SEMITONES)
+        for name, default, knob in knob_fields():
+            value = getattr(self, name)
+            if knob.choices:
+                if value not in knob.choices:
+                    raise SynthesisError(f"{name} {value!r} is unknown; use one of {', '.join(knob.choices)}")
+            elif not (value is None and default is None):
+                _check_range(name, value, knob.low, knob.high, integer=knob.integer)
 
 
 def _check_language(name: str, lang: str) -> None:
@@ -149,8 +215,8 @@ def _check_range(name: str, value, low, high, *, integer: bool = False) -> None:
         raise SynthesisError(f"{name} must be an integer, got {value!r}")
     if not integer and (isinstance(value, bool) or not isinstance(value, int | float | np.number)):
         raise SynthesisError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)) or value < low or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+    if not math.isfinite(float(value)) or value < low or value > high:
+        bounds = f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
         raise SynthesisError(f"{name} must be {bounds}, got {value!r}")
 
 

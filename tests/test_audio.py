@@ -190,3 +190,31 @@ def test_write_wav_round_trips_and_leaves_no_temp_files(tmp_path: Path):
 def test_duration_helpers():
     assert n_samples_for(0.3, 32000) == 9600
     assert duration_seconds(48000, 16000) == 3.0
+
+
+def _f0_autocorrelation(x: np.ndarray, sr: int, low_hz: float = 60.0, high_hz: float = 600.0) -> float:
+    """The period of a steady voiced signal, from its autocorrelation peak (parabolic interpolation)."""
+    x = x - x.mean()
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * len(x))) ** 2)[: len(x)]
+    lags = np.arange(int(sr / high_hz), int(sr / low_hz))
+    k = int(lags[np.argmax(ac[lags])])
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    return sr / (k + 0.5 * (a - c) / (a - 2 * b + c))
+
+
+def test_pitch_shift_moves_a_voice_like_tone_by_the_interval_and_keeps_the_length():
+    from core.audio import pitch_shift
+
+    sr = 32000
+    t = np.arange(sr * 3) / sr
+    tone = sum((0.3 / h) * np.sin(2 * np.pi * 150.0 * h * t) for h in range(1, 8)).astype(np.float32)
+    for semitones in (12, 5, -2, -12):
+        shifted = pitch_shift(tone, sr, semitones)
+        assert shifted.shape == tone.shape
+        f0 = _f0_autocorrelation(shifted[sr : 2 * sr], sr)
+        assert f0 == pytest.approx(150.0 * 2 ** (semitones / 12), rel=0.01)
+    assert pitch_shift(tone, sr, 0) is tone
+    as_int16 = pitch_shift((tone * 32767).astype(np.int16), sr, 3)
+    assert as_int16.dtype == np.int16 and as_int16.shape == tone.shape
+    with pytest.raises(AudioError, match="-12 to 12"):
+        pitch_shift(tone, sr, 12.5)

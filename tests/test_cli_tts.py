@@ -127,3 +127,19 @@ def test_cli_output_must_be_a_wav_file(model_args, ref_wav, tmp_path, capsys):
     argv = ["tts", *model_args, "--ref", ref_wav, "--text", "你好。", "--lang", "zh"]
     assert main([*argv, "--out", str(tmp_path / "x.mp3")]) == 2
     assert ".wav" in capsys.readouterr().err
+
+
+def test_cli_pitch_shifts_the_output_and_keeps_its_length(model_args, ref_wav, tmp_path):
+    base = ["tts", *model_args, "--ref", ref_wav, "--ref-text", "这是一段用于测试的参考音频。"]
+    base += ["--text", "今天我们去公园散步吧。", "--lang", "zh", "--seed", "3", "--max-sec", "1"]
+    assert main([*base, "--out", str(tmp_path / "plain.wav")]) == 0
+    assert main([*base, "--pitch", "5", "--out", str(tmp_path / "up.wav")]) == 0
+    plain, _ = sf.read(tmp_path / "plain.wav", dtype="int16")
+    up, _ = sf.read(tmp_path / "up.wav", dtype="int16")
+    assert up.shape == plain.shape and not np.array_equal(up, plain)
+
+
+def test_cli_refuses_a_pitch_beyond_an_octave(model_args, ref_wav, tmp_path, capsys):
+    argv = ["tts", *model_args, "--ref", ref_wav, "--text", "你好。", "--lang", "zh", "--pitch", "13"]
+    assert main([*argv, "--out", str(tmp_path / "x.wav")]) == 2
+    assert "pitch must be between -12 and 12" in capsys.readouterr().err

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 from core.errors import AudioError, SynthesisError, TextError
@@ -22,16 +21,9 @@ from core.workspace import check_output_folder
 _DEFAULT_PRETRAINED = "pretrained"
 
 
-def _defaults() -> dict:
-    from core.synthesis import SynthesisRequest
-
-    return {f.name: f.default for f in fields(SynthesisRequest) if f.default is not MISSING}
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from core.synthesis import LANGUAGES, SPLIT_METHODS
+    from core.synthesis import LANGUAGES, knob_fields
 
-    d = _defaults()
     parser = subparsers.add_parser(
         "tts",
         help="synthesise speech in the voice of a reference clip",
@@ -73,45 +65,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output .wav (batch mode: OUT_001.wav, ...)")
 
     knobs = parser.add_argument_group("synthesis")
-    knobs.add_argument("--top-k", type=int, default=d["top_k"], help=f"default {d['top_k']}")
-    knobs.add_argument("--top-p", type=float, default=d["top_p"], help=f"default {d['top_p']}")
-    knobs.add_argument(
-        "--temperature", type=float, default=d["temperature"], help=f"default {d['temperature']}"
-    )
-    knobs.add_argument(
-        "--repetition-penalty",
-        type=float,
-        default=d["repetition_penalty"],
-        help=f"default {d['repetition_penalty']}",
-    )
-    knobs.add_argument(
-        "--split-method",
-        choices=SPLIT_METHODS,
-        default=d["text_split_method"],
-        help=f"how to cut long text (default {d['text_split_method']})",
-    )
-    knobs.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"default {d['batch_size']}")
-    knobs.add_argument(
-        "--batch-threshold", type=float, default=d["batch_threshold"], help=f"default {d['batch_threshold']}"
-    )
+    for name, default, knob in knob_fields():  # one flag per tunable SynthesisRequest field
+        kind = str if knob.choices else int if knob.integer else float
+        shown = "the GPT file's" if default is None else default
+        knobs.add_argument(
+            knob.flag,
+            dest=name,
+            type=kind,
+            default=default,
+            choices=knob.choices or None,
+            help=f"{knob.help} (default {shown})",
+        )
     knobs.add_argument(
         "--no-split-bucket", action="store_true", help="batch fragments in input order, not by length"
     )
     knobs.add_argument("--no-parallel", action="store_true", help="decode fragments one at a time")
-    knobs.add_argument("--speed", type=float, default=d["speed_factor"], help=f"default {d['speed_factor']}")
-    knobs.add_argument(
-        "--fragment-interval",
-        type=float,
-        default=d["fragment_interval"],
-        help=f"seconds of silence after each fragment (default {d['fragment_interval']})",
-    )
-    knobs.add_argument(
-        "--noise-scale", type=float, default=d["noise_scale"], help=f"default {d['noise_scale']}"
-    )
-    knobs.add_argument("--seed", type=int, default=d["seed"], help="random seed (default -1: a random one)")
-    knobs.add_argument(
-        "--max-sec", type=float, default=None, help="longest speech per fragment (default: the GPT file's)"
-    )
     parser.set_defaults(handler=_run)
 
 
@@ -142,8 +110,8 @@ def _output_paths(out: str, n: int, batch: bool) -> list[Path]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.audio import write_wav
-    from core.synthesis import SynthesisRequest, Synthesizer
+    from core.output import deliver
+    from core.synthesis import SynthesisRequest, Synthesizer, knob_fields
     from core.text import UserDictionary
 
     utterances = _utterances(args)
@@ -161,22 +129,11 @@ def _run(args: argparse.Namespace) -> int:
             aux_ref_audio_paths=tuple(args.aux_ref),
             prompt_text=args.ref_text,
             prompt_lang=args.ref_lang or args.lang,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            temperature=args.temperature,
-            repetition_penalty=args.repetition_penalty,
-            text_split_method=args.split_method,
-            batch_size=args.batch_size,
-            batch_threshold=args.batch_threshold,
             split_bucket=not args.no_split_bucket,
-            speed_factor=args.speed,
-            fragment_interval=args.fragment_interval,
-            seed=args.seed,
             parallel_infer=not args.no_parallel,
-            noise_scale=args.noise_scale,
-            max_sec=args.max_sec,
             reference_compat=args.reference_compat,
             user_dict=user_dict,
+            **{name: getattr(args, name) for name, _, _ in knob_fields()},
         )
 
     user_dict = UserDictionary.load(args.user_dict) if args.user_dict else None
@@ -195,7 +152,6 @@ def _run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"error: line {number}: {exc}", file=sys.stderr)
             continue
-        write_wav(out, result.audio, result.sample_rate)
-        seconds = result.audio.shape[0] / result.sample_rate
-        print(f"{out}: {seconds:.2f} s at {result.sample_rate} Hz, seed {result.seed}")
+        delivery = deliver(result.audio, result.sample_rate, out, interface="cli", meta={"seed": result.seed})
+        print(f"{out}: {delivery.seconds:.2f} s at {result.sample_rate} Hz, seed {result.seed}")
     return 1 if failed else 0
