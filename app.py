@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
     # The studio never phones home; set before gradio is imported.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from webui import StudioContext, build_studio
+    from webui import StudioContext, build_studio, studio_i18n
 
     try:
         check_device(settings.device)
@@ -63,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     studio = build_studio(StudioContext(settings=settings, workspace=workspace))
     studio.queue(default_concurrency_limit=1)
     try:
+        # quiet: gradio's own start-up lines tell you to edit `launch()`; ours name the flags instead.
         studio.launch(
             server_name=settings.host,
             server_port=settings.port,
             share=settings.share,
             allowed_paths=[str(workspace.root)],
             show_api=True,
+            i18n=studio_i18n(),
+            quiet=True,
+            prevent_thread_lock=True,
         )
     except OSError:  # gradio reports a busy port as OSError
         print(
@@ -76,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    print(f"* Running on local URL:  {studio.local_url}")
+    if not settings.share:  # with --share, gradio prints the public URL itself
+        print("* To also open a temporary public link, start again with --share.")
+    studio.block_thread()
     return 0
 
 

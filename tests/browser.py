@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class RunningStudio:
+    url: str
+    log_path: Path  # what `python app.py` printed (stdout and stderr)
+
+
 @contextlib.contextmanager
-def running_studio(workspace: Path, pretrained_dir: Path, timeout_s: float = 120.0) -> Iterator[str]:
-    """Run `python app.py` on a free port; yield its URL; stop it afterwards."""
+def running_studio(
+    workspace: Path, pretrained_dir: Path, timeout_s: float = 120.0
+) -> Iterator[RunningStudio]:
+    """Run `python app.py` on a free port; yield its URL and log; stop it afterwards."""
     port = _free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     log_path = workspace.parent / f"studio_{port}.log"
@@ -76,7 +85,7 @@ def running_studio(workspace: Path, pretrained_dir: Path, timeout_s: float = 120
                     if time.monotonic() > deadline:
                         pytest.fail(f"the studio did not start in {timeout_s:.0f} s")
                     time.sleep(0.5)
-            yield url
+            yield RunningStudio(url, log_path)
         finally:
             proc.terminate()
             try:

@@ -1,13 +1,15 @@
 """Tab logic without a browser: what the Synthesize tab says and lists."""
 
+from dataclasses import replace
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 
 from core.settings import Settings
 from core.workspace import Workspace
 from webui import StudioContext, build_studio
-from webui.synthesize import list_weights, missing_pretrained_message
+from webui.synthesize import generate_keeping_last_result, list_weights, missing_pretrained_message
 
 
 def _ctx(tmp_path: Path, pretrained: Path) -> StudioContext:
@@ -47,8 +49,18 @@ def test_weights_lists_show_gpt_and_sovits_files_but_no_discriminator(tmp_path):
 
 def test_studio_builds_with_both_tabs(tmp_path, conformance_dir):
     studio = build_studio(_ctx(tmp_path, conformance_dir / "models" / "pretrained"))
-    labels = {getattr(block, "label", None) for block in studio.blocks.values()}
-    assert {"Synthesize", "Text"} <= labels
+    tabs = {block.label.key for block in studio.blocks.values() if isinstance(block, gr.Tab)}
+    assert tabs == {"studio.tab_synthesize", "studio.tab_text"}
+
+
+def test_a_failed_generation_leaves_the_last_result_and_says_why(tmp_path, conformance_dir):
+    ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
+    no_reference = ["gpt.ckpt", "sovits.pth", None, None, "", "zh", "你好。", "zh"] + [1] * 10
+
+    audio, download, status = generate_keeping_last_result(ctx, "zh", *no_reference)
+
+    assert audio == gr.skip() and download == gr.skip()  # the player and the file keep what they show
+    assert status == "**未能合成：** 请上传或录制一段参考音频 (该音色的 3–10 秒)。"
 
 
 def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_dir):
@@ -100,7 +112,8 @@ def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_d
         noise_scale=0.0,
         seed=7,
     )
-    with_dict = Synthesizer.from_files(gpt, sovits, pretrained, user_dict=dictionary).synthesize(request)[1]
-    without = Synthesizer.from_files(gpt, sovits, pretrained).synthesize(request)[1]
+    synthesizer = Synthesizer.from_files(gpt, sovits, pretrained)
+    with_dict = synthesizer.synthesize(replace(request, user_dict=dictionary))[1]
+    without = synthesizer.synthesize(request)[1]
     assert np.array_equal(audio, with_dict)
     assert not (audio.shape == without.shape and np.array_equal(audio, without))

@@ -6,15 +6,19 @@ import gradio as gr
 
 from webui import synthesize, text
 from webui.context import StudioContext
+from webui.i18n import HEAD, language_switch, t
 
-TITLE = "Timbre — voice studio"
+PAGE_TITLE = "Timbre"  # the browser tab's title; Gradio does not translate it, so it is just the name
 
 
 def build_studio(ctx: StudioContext) -> gr.Blocks:
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as studio:
-        gr.Markdown(f"# {TITLE}")
-        with gr.Tab("Synthesize", id="synthesize"):
+    """The studio; launch it with `i18n=studio_i18n()` so its strings show in the browser's language."""
+    with gr.Blocks(title=PAGE_TITLE, head=HEAD, analytics_enabled=False) as studio:
+        with gr.Row():
+            gr.Markdown("# " + t("studio.title"), elem_id="studio-title")
+            language_switch(studio)
+        with gr.Tab(t("studio.tab_synthesize"), id="synthesize"):
             synthesize.build(ctx)
-        with gr.Tab("Text", id="text"):
+        with gr.Tab(t("studio.tab_text"), id="text"):
             text.build(ctx)
     return studio

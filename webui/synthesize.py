@@ -12,6 +12,7 @@ from core.audio import write_wav
 from core.synthesis import SPLIT_METHODS, SynthesisRequest, Synthesizer
 from core.text import LANGUAGES
 from webui.context import StudioContext, shows_errors
+from webui.i18n import error, request_lang, t, translate
 
 
 def list_weights(ctx: StudioContext, suffix: str) -> list[tuple[str, str]]:
@@ -31,14 +32,16 @@ def list_weights(ctx: StudioContext, suffix: str) -> list[tuple[str, str]]:
 
 
 def missing_pretrained_message(ctx: StudioContext) -> str:
+    """Markdown naming the missing pretrained files and the command that fetches them ("" if none is missing);
+    its sentence is translated in the browser, the folder, file names and command follow it verbatim."""
     report = pretrained.check(ctx.settings.pretrained_dir, "v2", include_training=False)
     if not report.missing:
         return ""
-    names = ", ".join(str(status.expected.relative_to(report.root)) for status in report.missing)
+    names = ", ".join(f"`{status.expected.relative_to(report.root)}`" for status in report.missing)
     return (
-        f"**Pretrained models are missing** from `{ctx.settings.pretrained_dir}`: {names}.  \n"
-        f"Run `python -m core pretrained download --version v2 --dir {ctx.settings.pretrained_dir}` "
-        "and reload this page."
+        t("synth.missing_pretrained")
+        + f"\n\n`{ctx.settings.pretrained_dir}`: {names}\n\n"
+        + f"```\npython -m core pretrained download --version v2 --dir {ctx.settings.pretrained_dir}\n```"
     )
 
 
@@ -52,9 +55,9 @@ def _synthesizer(ctx: StudioContext, gpt: str, sovits: str) -> Synthesizer:
     return ctx.synthesizer
 
 
-def _number(value, name: str, kind: type):
+def _number(value, label_key: str, kind: type, lang: str):
     if value is None or value == "":
-        raise gr.Error(f"Fill in {name} (it is empty).")
+        raise error("synth.empty_field", lang, name=translate(label_key, lang))
     return kind(value)
 
 
@@ -79,11 +82,14 @@ def generate(
     fragment_interval,
     noise_scale,
     seed,
+    lang_ui: str = "en",
 ) -> tuple[str, str]:
+    """Synthesize with the chosen weights and settings; returns the written wav's path twice (player and
+    download). Mistakes raise `gr.Error` in `lang_ui`; `TimbreError`s from core keep their English text."""
     if not gpt or not sovits:
-        raise gr.Error("Choose a GPT (.ckpt) and a SoVITS (.pth) weights file first.")
+        raise error("synth.need_weights", lang_ui)
     if not ref_audio:
-        raise gr.Error("Drop in a reference clip (3–10 s of the voice) or record one.")
+        raise error("synth.need_reference", lang_ui)
     request = SynthesisRequest(
         text=text,
         text_lang=lang,
@@ -91,96 +97,131 @@ def generate(
         aux_ref_audio_paths=tuple(aux_refs or ()),
         prompt_text=ref_text or "",
         prompt_lang=ref_lang,
-        top_k=_number(top_k, "top_k", int),
-        top_p=_number(top_p, "top_p", float),
-        temperature=_number(temperature, "temperature", float),
-        repetition_penalty=_number(repetition_penalty, "repetition penalty", float),
+        top_k=_number(top_k, "synth.top_k", int, lang_ui),
+        top_p=_number(top_p, "synth.top_p", float, lang_ui),
+        temperature=_number(temperature, "synth.temperature", float, lang_ui),
+        repetition_penalty=_number(repetition_penalty, "synth.repetition_penalty", float, lang_ui),
         text_split_method=split_method,
-        batch_size=_number(batch_size, "batch size", int),
-        speed_factor=_number(speed, "speed", float),
-        fragment_interval=_number(fragment_interval, "pause between fragments", float),
-        noise_scale=_number(noise_scale, "noise scale", float),
-        seed=_number(seed, "seed", int),
+        batch_size=_number(batch_size, "synth.batch_size", int, lang_ui),
+        speed_factor=_number(speed, "synth.speed", float, lang_ui),
+        fragment_interval=_number(fragment_interval, "synth.fragment_interval", float, lang_ui),
+        noise_scale=_number(noise_scale, "synth.noise_scale", float, lang_ui),
+        seed=_number(seed, "synth.seed", int, lang_ui),
+        user_dict=ctx.user_dictionary(),  # readings fixed in the Text tab apply here too
     )
     with ctx.synthesis_lock:
-        synth = _synthesizer(ctx, gpt, sovits)
-        synth.user_dict = ctx.user_dictionary()  # readings fixed in the Text tab apply here too
-        sr, audio = synth.synthesize(request)
+        sr, audio = _synthesizer(ctx, gpt, sovits).synthesize(request)
     out = ctx.workspace.outputs_dir / f"tts_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}.wav"
     write_wav(out, audio, sr)
     return str(out), str(out)
+
+
+def generate_keeping_last_result(ctx: StudioContext, lang_ui: str, *values) -> tuple:
+    """The Generate button: `generate(ctx, *values)` as (audio, download, status). When it fails, the last
+    result stays where it is (`gr.skip()`) and the status beside it says why."""
+    try:
+        audio, download = generate(ctx, *values, lang_ui=lang_ui)
+    except gr.Error as exc:
+        return gr.skip(), gr.skip(), translate("synth.failed", lang_ui, message=exc.message)
+    return audio, download, ""
 
 
 def build(ctx: StudioContext) -> None:
     """Create the Synthesize tab's components inside the caller's Blocks."""
     gr.Markdown(missing_pretrained_message(ctx), elem_id="synth-missing")
     with gr.Row():
-        gpt = gr.Dropdown(list_weights(ctx, ".ckpt"), label="GPT weights (.ckpt)", elem_id="synth-gpt")
-        sovits = gr.Dropdown(list_weights(ctx, ".pth"), label="SoVITS weights (.pth)", elem_id="synth-sovits")
-        refresh = gr.Button("Refresh list", scale=0)
+        gpt = gr.Dropdown(list_weights(ctx, ".ckpt"), label=t("synth.gpt"), elem_id="synth-gpt")
+        sovits = gr.Dropdown(list_weights(ctx, ".pth"), label=t("synth.sovits"), elem_id="synth-sovits")
+        refresh = gr.Button(t("synth.refresh"), scale=0)
     with gr.Row():
         with gr.Column():
             ref_audio = gr.Audio(
                 sources=["upload", "microphone"],
                 type="filepath",
-                label="Reference clip (3–10 s)",
+                label=t("synth.ref_audio"),
                 elem_id="synth-ref",
             )
-            ref_text = gr.Textbox(
-                label="What the clip says (leave empty for reference-free mode)", elem_id="synth-ref-text"
-            )
+            ref_text = gr.Textbox(label=t("synth.ref_text"), elem_id="synth-ref-text")
             ref_lang = gr.Dropdown(
-                list(LANGUAGES), value="zh", label="Clip language", elem_id="synth-ref-lang"
+                list(LANGUAGES),
+                value="zh",
+                label=t("synth.ref_lang"),
+                info=t("studio.lang_codes"),
+                elem_id="synth-ref-lang",
             )
             aux_refs = gr.File(
                 file_count="multiple",
                 file_types=["audio"],
-                label="More clips of the same voice (optional)",
+                label=t("synth.aux_refs"),
                 type="filepath",
             )
         with gr.Column():
-            text = gr.Textbox(label="Text to speak", lines=4, elem_id="synth-text")
-            lang = gr.Dropdown(list(LANGUAGES), value="zh", label="Text language", elem_id="synth-lang")
-            speed = gr.Slider(0.6, 1.65, value=1.0, step=0.05, label="Speed", elem_id="synth-speed")
-            with gr.Accordion("Sampling", open=False):
-                top_k = gr.Slider(1, 100, value=SynthesisRequest.top_k, step=1, label="top_k")
-                top_p = gr.Slider(0.0, 1.0, value=SynthesisRequest.top_p, step=0.05, label="top_p")
+            text = gr.Textbox(label=t("synth.text"), lines=4, elem_id="synth-text")
+            lang = gr.Dropdown(
+                list(LANGUAGES),
+                value="zh",
+                label=t("synth.lang"),
+                info=t("studio.lang_codes"),
+                elem_id="synth-lang",
+            )
+            speed = gr.Slider(0.6, 1.65, value=1.0, step=0.05, label=t("synth.speed"), elem_id="synth-speed")
+            with gr.Accordion(t("synth.sampling"), open=False, elem_id="synth-sampling"):
+                top_k = gr.Slider(1, 100, value=SynthesisRequest.top_k, step=1, label=t("synth.top_k"))
+                top_p = gr.Slider(0.0, 1.0, value=SynthesisRequest.top_p, step=0.05, label=t("synth.top_p"))
                 temperature = gr.Slider(
-                    0.05, 2.0, value=SynthesisRequest.temperature, step=0.05, label="temperature"
+                    0.05, 2.0, value=SynthesisRequest.temperature, step=0.05, label=t("synth.temperature")
                 )
                 repetition_penalty = gr.Slider(
-                    1.0, 2.0, value=SynthesisRequest.repetition_penalty, step=0.05, label="repetition penalty"
+                    1.0,
+                    2.0,
+                    value=SynthesisRequest.repetition_penalty,
+                    step=0.05,
+                    label=t("synth.repetition_penalty"),
                 )
                 split_method = gr.Dropdown(
                     list(SPLIT_METHODS),
                     value=SynthesisRequest.text_split_method,
-                    label="How to split the text",
+                    label=t("synth.split_method"),
+                    info=t("synth.split_methods"),
                 )
-                batch_size = gr.Slider(1, 20, value=SynthesisRequest.batch_size, step=1, label="batch size")
+                batch_size = gr.Slider(
+                    1, 20, value=SynthesisRequest.batch_size, step=1, label=t("synth.batch_size")
+                )
                 fragment_interval = gr.Slider(
                     0.0,
                     1.0,
                     value=SynthesisRequest.fragment_interval,
                     step=0.01,
-                    label="pause between fragments (s)",
+                    label=t("synth.fragment_interval"),
                 )
                 noise_scale = gr.Slider(
-                    0.0, 1.0, value=SynthesisRequest.noise_scale, step=0.05, label="noise scale"
+                    0.0, 1.0, value=SynthesisRequest.noise_scale, step=0.05, label=t("synth.noise_scale")
                 )
                 seed = gr.Number(
-                    value=SynthesisRequest.seed, precision=0, label="seed (-1 = random)", elem_id="synth-seed"
+                    value=SynthesisRequest.seed,
+                    precision=0,
+                    label=t("synth.seed"),
+                    info=t("synth.seed_info"),
+                    elem_id="synth-seed",
                 )
-    go = gr.Button("Generate", variant="primary", elem_id="synth-generate")
+    go = gr.Button(t("synth.generate"), variant="primary", elem_id="synth-generate")
     with gr.Row():
-        player = gr.Audio(label="Result", type="filepath", interactive=False, elem_id="synth-result")
-        download = gr.File(label="Download", elem_id="synth-download")
+        player = gr.Audio(
+            label=t("synth.result"), type="filepath", interactive=False, elem_id="synth-result", scale=2
+        )
+        with gr.Column():
+            download = gr.File(label=t("synth.download"), elem_id="synth-download")
+            status = gr.Markdown(elem_id="synth-status")
 
     def refresh_lists():
         return gr.Dropdown(choices=list_weights(ctx, ".ckpt")), gr.Dropdown(choices=list_weights(ctx, ".pth"))
 
+    def on_generate(request: gr.Request, *values):
+        return generate_keeping_last_result(ctx, request_lang(request), *values)
+
     refresh.click(refresh_lists, None, [gpt, sovits])
     go.click(
-        lambda *args: generate(ctx, *args),
+        on_generate,
         [
             gpt,
             sovits,
@@ -201,6 +242,6 @@ def build(ctx: StudioContext) -> None:
             noise_scale,
             seed,
         ],
-        [player, download],
+        [player, download, status],
         api_name="synthesize",
     )
