@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from core.errors import TimbreError
-from core.settings import Settings, check_device
-from core.workspace import Workspace
+from core.settings import Settings, check_device, check_gpu_jobs
 
 
 def _port(value: str) -> int:
@@ -44,6 +43,31 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         help="where models run (default %(default)s)",
     )
     parser.add_argument("--share", action="store_true", help="also open a temporary public link")
+    parser.add_argument(
+        "--queue",
+        dest="queue_url",
+        default=defaults.queue_url,
+        help="redis://HOST:PORT/DB to share the job queue with other machines (default: SQLite)",
+    )
+    parser.add_argument(
+        "--gpu-jobs",
+        type=int,
+        default=defaults.gpu_jobs,
+        help="heavy jobs running at once on this machine (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-worker",
+        dest="workers",
+        action="store_false",
+        help="only queue jobs; `python -m core worker` runs them elsewhere",
+    )
+    parser.add_argument(
+        "--max-chars",
+        dest="max_text_chars",
+        type=int,
+        default=defaults.max_text_chars,
+        help="longest text one request may read (default %(default)s characters)",
+    )
     args = parser.parse_args(argv)
     return Settings(**vars(args))
 
@@ -52,23 +76,27 @@ def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
     # The studio never phones home; set before gradio is imported.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from core.jobs import Worker
     from webui import StudioContext, build_studio, studio_i18n
 
     try:
         check_device(settings.device)
-        workspace = Workspace.open(settings.workspace)
+        check_gpu_jobs(settings.gpu_jobs)
+        ctx = StudioContext.open(settings)
     except TimbreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    studio = build_studio(StudioContext(settings=settings, workspace=workspace))
-    studio.queue(default_concurrency_limit=1)
+    worker = Worker(ctx.queue, ctx.models, gpu_jobs=settings.gpu_jobs).start() if settings.workers else None
+    studio = build_studio(ctx)
+    # Gradio's own queue only carries requests to ours (core/jobs), which decides what runs when.
+    studio.queue(default_concurrency_limit=None)
     try:
         # quiet: gradio's own start-up lines tell you to edit `launch()`; ours name the flags instead.
         studio.launch(
             server_name=settings.host,
             server_port=settings.port,
             share=settings.share,
-            allowed_paths=[str(workspace.root)],
+            allowed_paths=[str(ctx.workspace.root)],
             show_api=True,
             i18n=studio_i18n(),
             quiet=True,
@@ -83,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"* Running on local URL:  {studio.local_url}")
     if not settings.share:  # with --share, gradio prints the public URL itself
         print("* To also open a temporary public link, start again with --share.")
-    studio.block_thread()
+    try:
+        studio.block_thread()
+    finally:
+        if worker is not None:
+            worker.stop()
     return 0
 
 

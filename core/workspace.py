@@ -3,6 +3,8 @@
 Layout (created on demand):
     weights/        fine-tuned or imported GPT (.ckpt) and SoVITS (.pth) files
     outputs/        generated audio
+    uploads/        files people gave the studio (reference clips, text files), named by their content
+    jobs/           the job queue (SQLite) when it is not on Redis
     userdict.json   the user's pronunciation dictionary
 
 Every write is atomic (temp file in the same folder, then `os.replace`), so a crash or a full disk never
@@ -13,6 +15,7 @@ workspace with `Workspace.resolve`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -98,6 +101,25 @@ class Workspace:
     @property
     def outputs_dir(self) -> Path:
         return self.root / "outputs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.root / "uploads"
+
+    def import_upload(self, source: str | os.PathLike) -> Path:
+        """Copy a file someone uploaded (a temporary file that may vanish before a queued job runs) into
+        `uploads/`, named by the SHA-256 of its bytes (same file, same name: caches keyed by path keep
+        working); returns the copy. Reading errors become a `WorkspaceError` naming the file."""
+        source = Path(source)
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read the upload {source.name}: {exc.strerror or exc}") from exc
+        suffix = "".join(c for c in source.suffix.lower() if c.isalnum() or c == ".")[:10]
+        target = self.uploads_dir / f"{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
+        if not target.exists():
+            atomic_write_bytes(target, data)
+        return target
 
     @property
     def userdict_path(self) -> Path:

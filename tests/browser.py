@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
@@ -35,6 +36,17 @@ def chromium_path() -> str:
     return path
 
 
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by Playwright."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,9 +61,9 @@ class RunningStudio:
 
 @contextlib.contextmanager
 def running_studio(
-    workspace: Path, pretrained_dir: Path, timeout_s: float = 120.0
+    workspace: Path, pretrained_dir: Path, timeout_s: float = 120.0, extra_args: Sequence[str] = ()
 ) -> Iterator[RunningStudio]:
-    """Run `python app.py` on a free port; yield its URL and log; stop it afterwards."""
+    """Run `python app.py [extra_args]` on a free port; yield its URL and log; stop it afterwards."""
     port = _free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     log_path = workspace.parent / f"studio_{port}.log"
@@ -66,6 +78,7 @@ def running_studio(
                 str(workspace),
                 "--pretrained",
                 str(pretrained_dir),
+                *extra_args,
             ],
             cwd=REPO_ROOT,
             env=env,

@@ -54,7 +54,7 @@ def conformance_dir() -> Path:
     """Tiny official-format models and the reference's outputs for them (tests/conformance by default)."""
     path = conformance_root()
     if not path.is_dir():
-        pytest.fail(f"conformance fixtures not found at {path}; TIMBRE_SHARED must name a folder holding them")
+        pytest.fail(f"conformance fixtures not found at {path}; set TIMBRE_SHARED to a folder with them")
     return path
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from core.synthesis import SynthesisRequest, Synthesizer
-from tests.browser import CHROMIUM_ARGS, RunningStudio, chromium_path, running_studio
+from tests.browser import RunningStudio, chromium, running_studio
 from webui.i18n import table
 
 pytestmark = pytest.mark.browser
@@ -42,10 +42,8 @@ def studio_url(studio: RunningStudio) -> str:
 
 @pytest.fixture(scope="module")
 def browser(studio_url):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture()
@@ -200,10 +198,10 @@ def test_startup_log_points_to_the_share_flag(studio):
     assert "share=True" not in log and "launch()" not in log
 
 
-# Latin words a Chinese page may show: names, language and split codes, the reading examples, Gradio's footer.
+# Latin words a Chinese page may show: names, codes, the reading examples, file types, Gradio's footer.
 _NOT_TRANSLATED = {"Timbre", "English", "GPT", "SoVITS", "ckpt", "pth", "ARPAbet", "API", "Gradio", "ID"}
 _NOT_TRANSLATED |= {"auto", "zh", "en", "all_zh", "top_k", "top_p", "chang2", "live", "L", "IH1", "V"}
-_NOT_TRANSLATED |= {f"cut{i}" for i in range(6)}
+_NOT_TRANSLATED |= {f"cut{i}" for i in range(6)} | {"k", "txt"}  # top_k's k, the .txt extension
 
 _VISIBLE_TEXT = """() => {
     const texts = [];
@@ -211,7 +209,8 @@ _VISIBLE_TEXT = """() => {
     while (walker.nextNode()) {
         const text = walker.currentNode.textContent.trim();
         const parent = walker.currentNode.parentElement;
-        if (text && parent && !parent.closest("script, style")
+        // table cells and code hold data (job ids, file names, dictionary words), not interface text
+        if (text && parent && !parent.closest("script, style, code, td")
             && parent.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) texts.push(text);
     }
     for (const field of document.querySelectorAll("[placeholder]")) {

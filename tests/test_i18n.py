@@ -7,19 +7,21 @@ import gradio as gr
 import pytest
 
 from core.settings import Settings
-from core.workspace import Workspace
+from core.synthesis import knob_fields
 from webui import StudioContext, build_studio
 from webui.i18n import LANGS, request_lang, t, table, translate
 from webui.text import add_entry, remove_entry
 
 WEBUI_DIR = Path(__file__).resolve().parents[1] / "webui"
-KEY = re.compile(r"""["']((?:studio|synth|text)\.[a-z_]+)["']""")
+KEY = re.compile(r"""["']((?:studio|synth|text|jobs)\.[a-z_]+)["']""")
+# Keys made from the request's tunable fields (webui/synthesize.py `knob_control`): a label and a hint each.
+KNOB_KEYS = {f"knob.{name}{suffix}" for name, _, _ in knob_fields() for suffix in ("", "_info")}
 FIELD = re.compile(r"\{(\w*)\}")
 
 
 def _ctx(tmp_path: Path, conformance_dir: Path) -> StudioContext:
     settings = Settings(workspace=tmp_path / "ws", pretrained_dir=conformance_dir / "models" / "pretrained")
-    return StudioContext(settings=settings, workspace=Workspace.open(settings.workspace))
+    return StudioContext.open(settings)
 
 
 def test_both_tables_have_the_same_keys_and_fields():
@@ -32,6 +34,7 @@ def test_both_tables_have_the_same_keys_and_fields():
 
 def test_every_key_the_webui_names_is_in_the_tables_and_every_entry_is_used():
     named = {key for path in WEBUI_DIR.glob("*.py") for key in KEY.findall(path.read_text(encoding="utf-8"))}
+    named |= KNOB_KEYS
     assert named, "no translation keys found in webui/*.py"
     assert named - set(table("en")) == set(), "keys missing from webui/locales/*.json"
     assert set(table("en")) - named == set(), "table entries no tab uses"

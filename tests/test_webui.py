@@ -1,20 +1,28 @@
-"""Tab logic without a browser: what the Synthesize tab says and lists."""
+"""Tab logic without a browser: what the Synthesize tab says, lists and submits."""
 
 from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import pytest
 
+from core.errors import TimbreError
 from core.settings import Settings
-from core.workspace import Workspace
+from core.synthesis import knob_fields
 from webui import StudioContext, build_studio
-from webui.synthesize import generate_keeping_last_result, list_weights, missing_pretrained_message
+from webui.synthesize import (
+    KNOB_NAMES,
+    Voice,
+    build_request,
+    list_weights,
+    missing_pretrained_message,
+    submit,
+)
 
 
 def _ctx(tmp_path: Path, pretrained: Path) -> StudioContext:
-    settings = Settings(workspace=tmp_path / "ws", pretrained_dir=pretrained)
-    return StudioContext(settings=settings, workspace=Workspace.open(settings.workspace))
+    return StudioContext.open(Settings(workspace=tmp_path / "ws", pretrained_dir=pretrained))
 
 
 def test_missing_pretrained_models_come_with_the_command_to_fetch_them(tmp_path):
@@ -47,73 +55,78 @@ def test_weights_lists_show_gpt_and_sovits_files_but_no_discriminator(tmp_path):
     assert labels == ["pretrained: gsv-v2final-pretrained/s2G2333k.pth", "workspace: my_voice_e8_s200.pth"]
 
 
-def test_studio_builds_with_both_tabs(tmp_path, conformance_dir):
+def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):
     studio = build_studio(_ctx(tmp_path, conformance_dir / "models" / "pretrained"))
     tabs = {block.label.key for block in studio.blocks.values() if isinstance(block, gr.Tab)}
-    assert tabs == {"studio.tab_synthesize", "studio.tab_text"}
+    assert tabs == {"studio.tab_synthesize", "studio.tab_jobs", "studio.tab_text"}
 
 
-def test_a_failed_generation_leaves_the_last_result_and_says_why(tmp_path, conformance_dir):
+def _knob_defaults(**overrides) -> list:
+    values = {name: default for name, default, _ in knob_fields()} | overrides
+    return [values[name] for name in KNOB_NAMES]
+
+
+def test_a_generation_that_cannot_start_keeps_the_last_result_and_says_why(tmp_path, conformance_dir):
     ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
-    no_reference = ["gpt.ckpt", "sovits.pth", None, None, "", "zh", "你好。", "zh"] + [1] * 10
+    no_reference = Voice("gpt.ckpt", "sovits.pth", None, None, "", "zh")
+    with pytest.raises(gr.Error) as raised:
+        submit(ctx, no_reference, "你好。", "zh", _knob_defaults(), "zh")
+    assert raised.value.message == "请上传或录制一段参考音频 (该音色的 3–10 秒)。"
+    assert ctx.queue.jobs() == []  # nothing was queued
 
-    audio, download, status = generate_keeping_last_result(ctx, "zh", *no_reference)
 
-    assert audio == gr.skip() and download == gr.skip()  # the player and the file keep what they show
-    assert status == "**未能合成：** 请上传或录制一段参考音频 (该音色的 3–10 秒)。"
+def test_an_emptied_number_box_is_named_and_an_empty_max_sec_means_the_files_own(tmp_path, conformance_dir):
+    ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
+    voice = Voice(
+        "g.ckpt", "s.pth", str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav"), None, "", "zh"
+    )
+    with pytest.raises(gr.Error, match="seed"):
+        build_request(ctx, voice, "你好。", "zh", _knob_defaults(seed=None), "en")
+    request = build_request(ctx, voice, "你好。", "zh", _knob_defaults(max_sec=None, pitch=3), "en")
+    assert request.max_sec is None and request.pitch == 3.0
+
+
+def test_uploads_are_copied_into_the_workspace_and_too_long_text_is_refused(tmp_path, conformance_dir):
+    ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
+    upload = tmp_path / "gradio_tmp" / "clip.wav"
+    upload.parent.mkdir()
+    upload.write_bytes((conformance_dir / "cases" / "_inputs" / "ref_16k.wav").read_bytes())
+    voice = Voice("g.ckpt", "s.pth", str(upload), None, "", "zh")
+    request = build_request(ctx, voice, "你好。", "zh", _knob_defaults(), "en")
+    upload.unlink()  # Gradio's temporary file is gone; the job still has its copy
+    copy = Path(request.ref_audio_path)
+    assert copy.parent == ctx.workspace.uploads_dir and copy.read_bytes()
+    with pytest.raises(TimbreError, match="over the limit of 5000"):
+        build_request(ctx, voice, "好" * 5001, "zh", _knob_defaults(), "en")
 
 
 def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_dir):
     import soundfile as sf
 
-    from core.synthesis import SynthesisRequest, Synthesizer
+    from core.jobs import JobContext, SynthesisJob
+    from core.jobs import synthesis as synthesis_kind
+    from core.synthesis import Synthesizer
     from core.text import UserDictionary
-    from webui.synthesize import generate
 
     pretrained = conformance_dir / "models" / "pretrained"
     ctx = _ctx(tmp_path, pretrained)
-    gpt = pretrained / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"
-    sovits = pretrained / "gsv-v2final-pretrained" / "s2G2333k.pth"
-    ref = conformance_dir / "cases" / "_inputs" / "ref_16k.wav"
-    prompt, text = "这是一段用于测试的参考音频。", "我们去银行。"
+    gpt = str(pretrained / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt")
+    sovits = str(pretrained / "gsv-v2final-pretrained" / "s2G2333k.pth")
+    ref = str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav")
     dictionary = UserDictionary({"银行": "yin2 xing2"})
     dictionary.save(ctx.workspace.userdict_path)
 
-    path, _ = generate(
-        ctx,
-        str(gpt),
-        str(sovits),
-        str(ref),
-        None,
-        prompt,
-        "zh",
-        text,
-        "zh",
-        1,
-        1.0,
-        1.0,
-        1.35,
-        "cut1",
-        1,
-        1.0,
-        0.3,
-        0.0,
-        7,
+    voice = Voice(gpt, sovits, ref, None, "这是一段用于测试的参考音频。", "zh")
+    request = build_request(
+        ctx, voice, "我们去银行。", "zh", _knob_defaults(top_k=1, noise_scale=0.0, seed=7), "en"
     )
-    audio, _ = sf.read(path, dtype="int16")
+    job = synthesis_kind.run(
+        SynthesisJob(request, gpt, sovits), JobContext.standalone(ctx.workspace, ctx.models)
+    )
+    audio, _ = sf.read(job.files[0], dtype="int16")
 
-    request = SynthesisRequest(
-        text=text,
-        text_lang="zh",
-        ref_audio_path=ref,
-        prompt_text=prompt,
-        prompt_lang="zh",
-        top_k=1,
-        noise_scale=0.0,
-        seed=7,
-    )
     synthesizer = Synthesizer.from_files(gpt, sovits, pretrained)
     with_dict = synthesizer.synthesize(replace(request, user_dict=dictionary))[1]
-    without = synthesizer.synthesize(request)[1]
+    without = synthesizer.synthesize(replace(request, user_dict=None))[1]
     assert np.array_equal(audio, with_dict)
     assert not (audio.shape == without.shape and np.array_equal(audio, without))

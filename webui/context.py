@@ -1,41 +1,38 @@
-"""What every tab needs: the settings and the workspace, plus objects the app owns (loaded models)."""
+"""What every tab needs: the settings, the workspace, the job queue and core's model cache.
+
+The UI owns no model, lock or voice: heavy work is submitted to `queue` and its record polled; the model
+cache belongs to core (the worker in this process uses the same one, so G2PW is loaded once).
+"""
 
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import gradio as gr
 
 from core.errors import TimbreError
+from core.jobs import JobQueue, ModelCache
 from core.settings import Settings
 from core.text import UserDictionary
 from core.workspace import Workspace
 
-if TYPE_CHECKING:
-    from core.synthesis import Synthesizer
-    from core.text.g2pw import G2PW
 
-
-@dataclass
+@dataclass(frozen=True)
 class StudioContext:
     settings: Settings
     workspace: Workspace
-    # The loaded GPT/SoVITS pair (one at a time: loading takes seconds) and the files it came from; the lock
-    # lets one synthesis at a time use it (the job queue replaces this later).
-    synthesizer: Synthesizer | None = None
-    synthesizer_files: tuple[str, str] | None = None
-    synthesis_lock: threading.Lock = field(default_factory=threading.Lock)
+    queue: JobQueue
+    models: ModelCache
 
-    @functools.cached_property
-    def g2pw(self) -> G2PW | None:
-        """The G2PW polyphone model when `pretrained/G2PWModel` exists (loaded once per app), else None."""
-        from core.text.g2pw import load_if_present
-
-        return load_if_present(self.settings.pretrained_dir)
+    @classmethod
+    def open(cls, settings: Settings) -> StudioContext:
+        """The workspace, the queue it names (SQLite inside it, or `settings.queue_url`) and a model cache."""
+        workspace = Workspace.open(settings.workspace)
+        queue = JobQueue.open(workspace, settings.queue_url)
+        return cls(settings, workspace, queue, ModelCache(settings.pretrained_dir, device=settings.device))
 
     def user_dictionary(self) -> UserDictionary:
         """The workspace's dictionary of fixed readings, read fresh (the Text tab may have changed it)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from webui import synthesize, text
+from webui import jobs, synthesize, text
 from webui.context import StudioContext
 from webui.i18n import HEAD, language_switch, t
 
@@ -19,6 +19,8 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
             language_switch(studio)
         with gr.Tab(t("studio.tab_synthesize"), id="synthesize"):
             synthesize.build(ctx)
+        with gr.Tab(t("studio.tab_jobs"), id="jobs"):
+            jobs.build(ctx)
         with gr.Tab(t("studio.tab_text"), id="text"):
             text.build(ctx)
     return studio

@@ -1,18 +1,31 @@
-"""Synthesize tab: pick GPT + SoVITS weights, drop in a reference clip, type text, hear it."""
+"""Synthesize tab: choose a voice, type text, hear it.
+
+The tab owns no model: it builds a `SynthesisRequest` from its controls (one control per tunable request
+field, made from the field's `Knob`), copies the uploaded clips into the workspace, submits a job to core's
+queue and shows the job's queue position, progress and result. Cancel stops the job at its next step; the
+history lists this workspace's recent results (play, download, reuse the settings, delete).
+"""
 
 from __future__ import annotations
 
 import time
-import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
 from core import pretrained
-from core.audio import write_wav
-from core.synthesis import SPLIT_METHODS, SynthesisRequest, Synthesizer
-from core.text import LANGUAGES
-from webui.context import StudioContext, shows_errors
+from core.errors import TimbreError
+from core.jobs import BatchSynthesisJob, JobRecord, JobState, SynthesisJob
+from core.synthesis import Knob, SynthesisRequest, knob_fields
+from core.text import LANGUAGES, check_text_length
+from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate
+
+KNOBS_BESIDE_TEXT = ("speed_factor", "pitch")  # the rest sit under "Sampling"
+HISTORY_ROWS = 20
+POLL_S = 0.2
 
 
 def list_weights(ctx: StudioContext, suffix: str) -> list[tuple[str, str]]:
@@ -45,85 +58,189 @@ def missing_pretrained_message(ctx: StudioContext) -> str:
     )
 
 
-def _synthesizer(ctx: StudioContext, gpt: str, sovits: str) -> Synthesizer:
-    """The app's loaded model pair, reloaded only when another file is chosen (call under the lock)."""
-    if ctx.synthesizer is None or ctx.synthesizer_files != (gpt, sovits):
-        ctx.synthesizer = Synthesizer.from_files(
-            gpt, sovits, ctx.settings.pretrained_dir, device=ctx.settings.device
-        )
-        ctx.synthesizer_files = (gpt, sovits)
-    return ctx.synthesizer
+# ----------------------------------------------------------------------------------------------------
+# From controls to a job
 
 
-def _number(value, label_key: str, kind: type, lang: str):
-    if value is None or value == "":
-        raise error("synth.empty_field", lang, name=translate(label_key, lang))
-    return kind(value)
+@dataclass(frozen=True)
+class Voice:
+    """The voice controls' values, in `VOICE_FIELDS` order."""
+
+    gpt: str | None
+    sovits: str | None
+    ref_audio: str | None
+    aux_refs: Sequence[str] | None
+    ref_text: str | None
+    ref_lang: str
 
 
-@shows_errors
-def generate(
-    ctx: StudioContext,
-    gpt,
-    sovits,
-    ref_audio,
-    aux_refs,
-    ref_text,
-    ref_lang,
-    text,
-    lang,
-    top_k,
-    top_p,
-    temperature,
-    repetition_penalty,
-    split_method,
-    batch_size,
-    speed,
-    fragment_interval,
-    noise_scale,
-    seed,
-    lang_ui: str = "en",
-) -> tuple[str, str]:
-    """Synthesize with the chosen weights and settings; returns the written wav's path twice (player and
-    download). Mistakes raise `gr.Error` in `lang_ui`; `TimbreError`s from core keep their English text."""
-    if not gpt or not sovits:
+KNOB_NAMES = tuple(name for name, _, _ in knob_fields())
+
+
+def _knob_values(values: Sequence, lang_ui: str) -> dict:
+    """Knob controls' values (in `KNOB_NAMES` order) as request fields; an emptied number box is a mistake,
+    except for fields whose default is None (then empty or 0 means: not set)."""
+    out = {}
+    for (name, default, knob), value in zip(knob_fields(), values, strict=True):
+        if default is None and value in (None, "", 0):  # an empty number box sends 0
+            value = None
+        elif value is None or value == "":
+            raise error("synth.empty_field", lang_ui, name=translate(f"knob.{name}", lang_ui))
+        elif knob.integer:
+            value = int(value)
+        elif not knob.choices:
+            value = float(value)
+        out[name] = value
+    return out
+
+
+def build_request(
+    ctx: StudioContext, voice: Voice, text: str, text_lang: str, knob_values: Sequence, lang_ui: str
+) -> SynthesisRequest:
+    """The request the controls describe, its clips copied into the workspace (uploads are temporary)."""
+    if not voice.gpt or not voice.sovits:
         raise error("synth.need_weights", lang_ui)
-    if not ref_audio:
+    if not voice.ref_audio:
         raise error("synth.need_reference", lang_ui)
-    request = SynthesisRequest(
-        text=text,
-        text_lang=lang,
-        ref_audio_path=ref_audio,
-        aux_ref_audio_paths=tuple(aux_refs or ()),
-        prompt_text=ref_text or "",
-        prompt_lang=ref_lang,
-        top_k=_number(top_k, "synth.top_k", int, lang_ui),
-        top_p=_number(top_p, "synth.top_p", float, lang_ui),
-        temperature=_number(temperature, "synth.temperature", float, lang_ui),
-        repetition_penalty=_number(repetition_penalty, "synth.repetition_penalty", float, lang_ui),
-        text_split_method=split_method,
-        batch_size=_number(batch_size, "synth.batch_size", int, lang_ui),
-        speed_factor=_number(speed, "synth.speed", float, lang_ui),
-        fragment_interval=_number(fragment_interval, "synth.fragment_interval", float, lang_ui),
-        noise_scale=_number(noise_scale, "synth.noise_scale", float, lang_ui),
-        seed=_number(seed, "synth.seed", int, lang_ui),
+    check_text_length(text or "", ctx.settings.max_text_chars)
+    return SynthesisRequest(
+        text=text or "",
+        text_lang=text_lang,
+        ref_audio_path=str(ctx.workspace.import_upload(voice.ref_audio)),
+        aux_ref_audio_paths=tuple(str(ctx.workspace.import_upload(p)) for p in voice.aux_refs or ()),
+        prompt_text=voice.ref_text or "",
+        prompt_lang=voice.ref_lang,
         user_dict=ctx.user_dictionary(),  # readings fixed in the Text tab apply here too
+        **_knob_values(knob_values, lang_ui),
     )
-    with ctx.synthesis_lock:
-        sr, audio = _synthesizer(ctx, gpt, sovits).synthesize(request)
-    out = ctx.workspace.outputs_dir / f"tts_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}.wav"
-    write_wav(out, audio, sr)
-    return str(out), str(out)
 
 
-def generate_keeping_last_result(ctx: StudioContext, lang_ui: str, *values) -> tuple:
-    """The Generate button: `generate(ctx, *values)` as (audio, download, status). When it fails, the last
-    result stays where it is (`gr.skip()`) and the status beside it says why."""
+def submit(ctx: StudioContext, voice: Voice, text: str, text_lang: str, knob_values: Sequence, lang_ui: str):
+    """Queue one synthesis; returns its record. Mistakes raise `gr.Error` in `lang_ui`."""
     try:
-        audio, download = generate(ctx, *values, lang_ui=lang_ui)
-    except gr.Error as exc:
-        return gr.skip(), gr.skip(), translate("synth.failed", lang_ui, message=exc.message)
-    return audio, download, ""
+        request = build_request(ctx, voice, text, text_lang, knob_values, lang_ui)
+        return ctx.queue.submit(SynthesisJob(request, voice.gpt, voice.sovits, interface="ui"))
+    except TimbreError as exc:
+        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
+
+
+def submit_batch(
+    ctx: StudioContext,
+    voice: Voice,
+    lines_file: str | None,
+    text_lang: str,
+    knob_values: Sequence,
+    lang_ui: str,
+) -> JobRecord:
+    """Queue a batch: every line of `lines_file` in this voice, one output per line."""
+    if not lines_file:
+        raise error("synth.need_lines_file", lang_ui)
+    try:
+        request = build_request(ctx, voice, "batch", text_lang, knob_values, lang_ui)
+        lines = ctx.workspace.import_upload(lines_file)
+        job = BatchSynthesisJob(request, voice.gpt, voice.sovits, str(lines), interface="ui")
+        return ctx.queue.submit(job)
+    except TimbreError as exc:
+        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
+
+
+# ----------------------------------------------------------------------------------------------------
+# Following a job
+
+
+def follow(
+    ctx: StudioContext, job_id: str, lang_ui: str, progress: gr.Progress | None = None
+) -> Iterator[tuple]:
+    """Yield (player, download, status, job id, history) while the job waits and runs, then its outcome.
+    A failure leaves the player and download as they were (`gr.skip()`): the last good result stays."""
+    while True:
+        record = ctx.queue.get(job_id)
+        if record.state.finished:
+            break
+        if record.state is JobState.QUEUED:
+            position = ctx.queue.position(job_id)
+            status = translate("synth.queued", lang_ui, position=position or 1)
+            fraction = 0.0
+        else:
+            status = translate("synth.running", lang_ui, percent=round(100 * record.progress))
+            fraction = record.progress
+        if progress is not None:
+            progress(fraction, desc=status)
+        yield gr.skip(), gr.skip(), status, job_id, gr.skip()
+        time.sleep(POLL_S)
+    if record.state is JobState.DONE:
+        path = record.result.files[0]
+        info = record.result.info
+        status = translate("synth.done", lang_ui, seconds=f"{info['seconds']:.1f}", seed=info["seed"])
+        yield path, path, status, job_id, history_table(ctx, lang_ui)
+    elif record.state is JobState.CANCELLED:
+        yield gr.skip(), gr.skip(), translate("synth.cancelled", lang_ui), job_id, gr.skip()
+    else:
+        message = record.error or record.state.value
+        yield gr.skip(), gr.skip(), translate("synth.failed", lang_ui, message=message), job_id, gr.skip()
+
+
+def history(ctx: StudioContext) -> list[JobRecord]:
+    """This workspace's finished syntheses, newest first."""
+    done = [r for r in ctx.queue.jobs() if r.kind == "synthesis" and r.state is JobState.DONE and r.result]
+    return done[:HISTORY_ROWS]
+
+
+HISTORY_COLUMNS = ("synth.column_job", "synth.column_time", "synth.column_text", "synth.column_voice")
+
+
+def history_table(ctx: StudioContext, lang: str) -> dict:
+    """Recent results as the history table shows them, with headers in `lang`."""
+    return {"headers": [translate(key, lang) for key in HISTORY_COLUMNS], "data": history_rows(ctx)}
+
+
+def history_rows(ctx: StudioContext) -> list[list[str]]:
+    rows = []
+    for record in history(ctx):
+        request = record.params.request
+        when = time.strftime("%m-%d %H:%M:%S", time.localtime(record.finished_at or record.created_at))
+        text = " ".join(request.text.split())
+        rows.append(
+            [
+                record.id,
+                when,
+                text[:60] + ("…" if len(text) > 60 else ""),
+                Path(record.params.sovits_path).stem,
+            ]
+        )
+    return rows
+
+
+def reuse_settings(ctx: StudioContext, job_id: str | None) -> list:
+    """The controls' values that made a past result: voice, text, language, then every knob."""
+    if not job_id:
+        return [gr.skip()] * (8 + len(KNOB_NAMES))
+    params = ctx.queue.get(job_id).params
+    request = params.request
+    voice = [params.gpt_path, params.sovits_path, str(request.ref_audio_path)]
+    voice += [
+        list(map(str, request.aux_ref_audio_paths)) or None,
+        request.prompt_text,
+        request.prompt_lang or "zh",
+    ]
+    return [*voice, request.text, request.text_lang, *(getattr(request, name) for name in KNOB_NAMES)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tab
+
+
+def knob_control(name: str, default, knob: Knob) -> gr.components.Component:
+    """The control for one request field: a dropdown for choices, a slider for a range, else a number box."""
+    common = dict(
+        label=t(f"knob.{name}"), info=t(f"knob.{name}_info"), elem_id="synth-" + name.replace("_", "-")
+    )
+    if knob.choices:
+        return gr.Dropdown(list(knob.choices), value=default, **common)
+    if knob.slider is not None:
+        low, high, step = knob.slider
+        return gr.Slider(low, high, value=default, step=step, **common)
+    return gr.Number(value=default, precision=0 if knob.integer else None, **common)
 
 
 def build(ctx: StudioContext) -> None:
@@ -133,6 +250,7 @@ def build(ctx: StudioContext) -> None:
         gpt = gr.Dropdown(list_weights(ctx, ".ckpt"), label=t("synth.gpt"), elem_id="synth-gpt")
         sovits = gr.Dropdown(list_weights(ctx, ".pth"), label=t("synth.sovits"), elem_id="synth-sovits")
         refresh = gr.Button(t("synth.refresh"), scale=0)
+    knobs: dict[str, gr.components.Component] = {}
     with gr.Row():
         with gr.Column():
             ref_audio = gr.Audio(
@@ -150,10 +268,7 @@ def build(ctx: StudioContext) -> None:
                 elem_id="synth-ref-lang",
             )
             aux_refs = gr.File(
-                file_count="multiple",
-                file_types=["audio"],
-                label=t("synth.aux_refs"),
-                type="filepath",
+                file_count="multiple", file_types=["audio"], label=t("synth.aux_refs"), type="filepath"
             )
         with gr.Column():
             text = gr.Textbox(label=t("synth.text"), lines=4, elem_id="synth-text")
@@ -164,47 +279,16 @@ def build(ctx: StudioContext) -> None:
                 info=t("studio.lang_codes"),
                 elem_id="synth-lang",
             )
-            speed = gr.Slider(0.6, 1.65, value=1.0, step=0.05, label=t("synth.speed"), elem_id="synth-speed")
+            for name, default, knob in knob_fields():
+                if name in KNOBS_BESIDE_TEXT:
+                    knobs[name] = knob_control(name, default, knob)
             with gr.Accordion(t("synth.sampling"), open=False, elem_id="synth-sampling"):
-                top_k = gr.Slider(1, 100, value=SynthesisRequest.top_k, step=1, label=t("synth.top_k"))
-                top_p = gr.Slider(0.0, 1.0, value=SynthesisRequest.top_p, step=0.05, label=t("synth.top_p"))
-                temperature = gr.Slider(
-                    0.05, 2.0, value=SynthesisRequest.temperature, step=0.05, label=t("synth.temperature")
-                )
-                repetition_penalty = gr.Slider(
-                    1.0,
-                    2.0,
-                    value=SynthesisRequest.repetition_penalty,
-                    step=0.05,
-                    label=t("synth.repetition_penalty"),
-                )
-                split_method = gr.Dropdown(
-                    list(SPLIT_METHODS),
-                    value=SynthesisRequest.text_split_method,
-                    label=t("synth.split_method"),
-                    info=t("synth.split_methods"),
-                )
-                batch_size = gr.Slider(
-                    1, 20, value=SynthesisRequest.batch_size, step=1, label=t("synth.batch_size")
-                )
-                fragment_interval = gr.Slider(
-                    0.0,
-                    1.0,
-                    value=SynthesisRequest.fragment_interval,
-                    step=0.01,
-                    label=t("synth.fragment_interval"),
-                )
-                noise_scale = gr.Slider(
-                    0.0, 1.0, value=SynthesisRequest.noise_scale, step=0.05, label=t("synth.noise_scale")
-                )
-                seed = gr.Number(
-                    value=SynthesisRequest.seed,
-                    precision=0,
-                    label=t("synth.seed"),
-                    info=t("synth.seed_info"),
-                    elem_id="synth-seed",
-                )
-    go = gr.Button(t("synth.generate"), variant="primary", elem_id="synth-generate")
+                for name, default, knob in knob_fields():
+                    if name not in KNOBS_BESIDE_TEXT:
+                        knobs[name] = knob_control(name, default, knob)
+    with gr.Row():
+        go = gr.Button(t("synth.generate"), variant="primary", elem_id="synth-generate")
+        cancel = gr.Button(t("synth.cancel"), variant="stop", elem_id="synth-cancel", scale=0)
     with gr.Row():
         player = gr.Audio(
             label=t("synth.result"), type="filepath", interactive=False, elem_id="synth-result", scale=2
@@ -212,36 +296,86 @@ def build(ctx: StudioContext) -> None:
         with gr.Column():
             download = gr.File(label=t("synth.download"), elem_id="synth-download")
             status = gr.Markdown(elem_id="synth-status")
+    job_id = gr.State(None)
+    with gr.Accordion(t("synth.batch"), open=False, elem_id="synth-batch"):
+        lines_file = gr.File(
+            file_types=[".txt"], type="filepath", label=t("synth.lines_file"), elem_id="synth-lines"
+        )
+        queue_batch = gr.Button(t("synth.queue_batch"), elem_id="synth-queue-batch")
+        batch_status = gr.Markdown(elem_id="synth-batch-status")
+    with gr.Accordion(t("synth.history"), open=False, elem_id="synth-history"):
 
-    def refresh_lists():
-        return gr.Dropdown(choices=list_weights(ctx, ".ckpt")), gr.Dropdown(choices=list_weights(ctx, ".pth"))
+        def current_history(request: gr.Request | None = None) -> dict:
+            return history_table(ctx, request_lang(request))
 
-    def on_generate(request: gr.Request, *values):
-        return generate_keeping_last_result(ctx, request_lang(request), *values)
+        history_view = gr.Dataframe(
+            value=current_history,
+            interactive=False,
+            elem_id="synth-history-table",
+        )
+        chosen = gr.State(None)
+        with gr.Row():
+            reuse = gr.Button(t("synth.reuse"), elem_id="synth-reuse")
+            delete = gr.Button(t("synth.delete"), variant="stop", elem_id="synth-delete")
 
-    refresh.click(refresh_lists, None, [gpt, sovits])
+    voice_inputs = [gpt, sovits, ref_audio, aux_refs, ref_text, ref_lang]
+    knob_inputs = [knobs[name] for name in KNOB_NAMES]
+
+    def on_generate(request: gr.Request, *values, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
+        lang_ui = request_lang(request)
+        voice, (text_value, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:]
+        try:
+            record = submit(ctx, voice, text_value, text_lang, knob_values, lang_ui)
+        except gr.Error as exc:
+            yield (
+                gr.skip(),
+                gr.skip(),
+                translate("synth.failed", lang_ui, message=exc.message),
+                gr.skip(),
+                gr.skip(),
+            )
+            return
+        yield from follow(ctx, record.id, lang_ui, progress)
+
+    def on_cancel(current: str | None):
+        if current:
+            ctx.queue.cancel(current)
+
+    def on_queue_batch(request: gr.Request, *values):
+        lang_ui = request_lang(request)
+        voice, (lines, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:]
+        record = submit_batch(ctx, voice, lines, text_lang, knob_values, lang_ui)
+        return translate("synth.batch_queued", lang_ui, job=record.id)
+
+    def on_pick(rows, event: gr.SelectData):
+        row = event.index[0] if isinstance(event.index, list | tuple) else event.index
+        job = rows.iloc[row, 0] if hasattr(rows, "iloc") else rows[row][0]
+        record = ctx.queue.get(job)
+        path = record.result.files[0] if record.result else None
+        return job, path, path
+
+    def on_delete(request: gr.Request, job: str | None):
+        if job:
+            ctx.queue.delete(job)
+        return None, history_table(ctx, request_lang(request))
+
+    refresh.click(
+        lambda: (
+            gr.Dropdown(choices=list_weights(ctx, ".ckpt")),
+            gr.Dropdown(choices=list_weights(ctx, ".pth")),
+        ),
+        None,
+        [gpt, sovits],
+    )
     go.click(
         on_generate,
-        [
-            gpt,
-            sovits,
-            ref_audio,
-            aux_refs,
-            ref_text,
-            ref_lang,
-            text,
-            lang,
-            top_k,
-            top_p,
-            temperature,
-            repetition_penalty,
-            split_method,
-            batch_size,
-            speed,
-            fragment_interval,
-            noise_scale,
-            seed,
-        ],
-        [player, download, status],
+        [*voice_inputs, text, lang, *knob_inputs],
+        [player, download, status, job_id, history_view],
         api_name="synthesize",
+        concurrency_limit=None,  # core's queue decides what runs when
     )
+    cancel.click(on_cancel, job_id, None, queue=False)
+    queue_batch.click(on_queue_batch, [*voice_inputs, lines_file, lang, *knob_inputs], batch_status)
+    history_view.select(on_pick, history_view, [chosen, player, download])
+    reuse.click(lambda job: reuse_settings(ctx, job), chosen, [*voice_inputs, text, lang, *knob_inputs])
+    delete.click(on_delete, chosen, [chosen, history_view])

@@ -27,7 +27,7 @@ def _dict_table(user_dict: UserDictionary, lang: str) -> dict:
 def analyze(ctx: StudioContext, text: str, lang: str, reference_compat: bool) -> tuple[str, str, str, str]:
     """Run the text frontend; returns (normalized text, pinyin per character, phones, ids)."""
     result = text_to_phones(
-        text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=ctx.g2pw
+        text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=ctx.models.g2pw()
     )
     pinyin = " ".join(f"{char}({syllable})" for char, syllable in result.pinyin() if syllable)
     return result.norm_text, pinyin, " ".join(result.phones), " ".join(map(str, result.ids))

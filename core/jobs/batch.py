@@ -81,7 +81,7 @@ def run(params: BatchSynthesisJob, job: JobContext) -> JobResult:
 
 
 def title(params: BatchSynthesisJob) -> str:
-    return f"Batch: {Path(params.lines_path).name} ({Path(params.sovits_path).stem})"
+    return f"{Path(params.lines_path).name} ({Path(params.sovits_path).stem})"
 
 
 KIND = JobKind("batch", BatchSynthesisJob, run, Urgency.LONG, title)

@@ -21,4 +21,4 @@ class JobKind:
     params_type: type
     run: Callable[[Any, JobContext], JobResult]
     urgency: Urgency
-    title: Callable[[Any], str]  # one line for the Jobs tab
+    title: Callable[[Any], str]  # what the job works on, in a few words (the Jobs tab names the kind)

@@ -1,9 +1,9 @@
 """The model cache the workers use: loaded models keyed by their files' content, bounded by memory.
 
 Nothing above `core` holds a model. A worker asks for `synthesizer(gpt, sovits)`; the cache loads what it
-lacks, shares HuBERT, BERT and G2PW between every pair (loaded once per process), and evicts the least
-recently used GPT/SoVITS models when their weights exceed `max_bytes`. Keys are SHA-256 digests of the
-files, so a renamed copy is not loaded twice and a file replaced in place is loaded afresh.
+lacks, shares HuBERT, BERT and G2PW between every pair (one cache per process, so each is loaded once), and
+evicts the least recently used GPT/SoVITS models when their weights exceed `max_bytes`. Keys are SHA-256
+digests of the files, so a renamed copy is not loaded twice and a file replaced in place is loaded afresh.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class ModelCache:
         self._digests: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
         self._models: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()  # LRU: (model, bytes)
         self._pairs: OrderedDict[tuple[str, str], Synthesizer] = OrderedDict()
-        self._shared: tuple[HubertContent, BertPhoneFeatures, G2PW | None] | None = None
+        self._shared: tuple[HubertContent, BertPhoneFeatures] | None = None
+        self._g2pw: tuple[G2PW | None] | None = None  # (model or None when absent), once looked for
 
     def digest(self, path: str | Path) -> str:
         """SHA-256 of the file's bytes (remembered while its size and modification time stay the same)."""
@@ -83,15 +84,22 @@ class ModelCache:
                     del self._pairs[pair]
             return loaded
 
-    def shared(self) -> tuple[HubertContent, BertPhoneFeatures, G2PW | None]:
-        """HuBERT, BERT and G2PW (None without `G2PWModel/`): loaded once, shared by every pair."""
+    def g2pw(self) -> G2PW | None:
+        """The G2PW polyphone model (None without `pretrained/G2PWModel`), loaded once; the Text tab and every
+        synthesizer share it."""
+        with self._lock:
+            if self._g2pw is None:
+                self._g2pw = (load_if_present(self.pretrained_dir),)
+            return self._g2pw[0]
+
+    def shared(self) -> tuple[HubertContent, BertPhoneFeatures]:
+        """HuBERT and BERT: loaded once, shared by every pair."""
         with self._lock:
             if self._shared is None:
                 root = self.pretrained_dir
                 self._shared = (
                     HubertContent.from_pretrained(root / HUBERT_DIR, device=self.device),
                     BertPhoneFeatures.from_pretrained(root / BERT_DIR, device=self.device),
-                    load_if_present(root),
                 )
             return self._shared
 
@@ -102,7 +110,9 @@ class ModelCache:
             sovits = self._model("sovits", Path(sovits_path), load_sovits)
             key = (self.digest(gpt_path), self.digest(sovits_path))
             if key not in self._pairs:
-                hubert, bert, g2pw = self.shared()
-                self._pairs[key] = Synthesizer(t2s, sovits, hubert, bert, device=self.device, g2pw=g2pw)
+                hubert, bert = self.shared()
+                self._pairs[key] = Synthesizer(
+                    t2s, sovits, hubert, bert, device=self.device, g2pw=self.g2pw()
+                )
             self._pairs.move_to_end(key)
             return self._pairs[key]

@@ -47,7 +47,7 @@ def run(params: SynthesisJob, job: JobContext) -> JobResult:
 
 def title(params: SynthesisJob) -> str:
     text = " ".join(params.request.text.split())
-    return f"Synthesize: {text[:40]}{'…' if len(text) > 40 else ''} ({Path(params.sovits_path).stem})"
+    return f"{text[:40]}{'…' if len(text) > 40 else ''} ({Path(params.sovits_path).stem})"
 
 
 KIND = JobKind("synthesis", SynthesisJob, run, Urgency.INTERACTIVE, title)
