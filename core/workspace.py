@@ -125,6 +125,19 @@ class Workspace:
     def userdict_path(self) -> Path:
         return self.root / "userdict.json"
 
+    def delete_weights(self, path: str | os.PathLike) -> Path:
+        """Delete a GPT/SoVITS file from `weights/` (nothing outside it: pretrained models stay)."""
+        target = Path(path).expanduser().resolve()
+        if self.weights_dir.resolve() not in target.parents:
+            raise WorkspaceError(f"{Path(path).name}: only voices in the workspace's weights/ can be deleted")
+        try:
+            target.unlink()
+        except FileNotFoundError as exc:
+            raise WorkspaceError(f"{target.name} is already gone") from exc
+        except OSError as exc:
+            raise WorkspaceError(f"cannot delete {target.name}: {exc.strerror or exc}") from exc
+        return target
+
     def resolve(self, relative: str | os.PathLike) -> Path:
         """The absolute path of `relative` inside the workspace; refuses anything that escapes it."""
         candidate = (self.root / relative).resolve()

@@ -1,7 +1,7 @@
 """Crash and restart: SIGKILL the process running the queue's jobs, start it again, nothing is lost.
 
-The worker runs as a real process (`python -m core worker`, the same worker the studio starts), on the
-queue in SQLite and on a real Redis server started by the test.
+The studio (`python app.py`) on the queue in SQLite, and a bare worker (`python -m core worker`, what extra
+machines run) on a real Redis server started by the test.
 """
 
 from __future__ import annotations
@@ -57,15 +57,18 @@ def _redis_server(tmp_path: Path) -> Iterator[str]:
         proc.wait(10)
 
 
-def _start_worker(
-    workspace: Workspace, pretrained: Path, queue_url: str | None, log: Path
-) -> subprocess.Popen:
-    command = [sys.executable, "-m", "core", "worker", "--workspace", str(workspace.root),
-               "--pretrained", str(pretrained)]  # fmt: skip
+def _start(process: str, workspace: Workspace, pretrained: Path, queue_url: str | None, log: Path):
+    """The studio (`app.py`, which runs a worker) or a bare `python -m core worker`."""
+    if process == "app":
+        command = [sys.executable, "app.py", "--port", str(_free_port())]
+    else:
+        command = [sys.executable, "-m", "core", "worker"]
+    command += ["--workspace", str(workspace.root), "--pretrained", str(pretrained)]
     if queue_url:
         command += ["--queue", queue_url]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log, "ab") as out:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
@@ -77,9 +80,9 @@ def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+@pytest.mark.parametrize(("process", "backend"), [("app", "sqlite"), ("worker", "redis")])
 def test_sigkill_loses_nothing_and_the_interrupted_job_retries_to_the_right_result(
-    backend: str, conformance_dir: Path, tmp_path: Path
+    process: str, backend: str, conformance_dir: Path, tmp_path: Path
 ):
     pretrained = conformance_dir / "models" / "pretrained"
     workspace = Workspace.open(tmp_path / "ws")
@@ -94,7 +97,7 @@ def test_sigkill_loses_nothing_and_the_interrupted_job_retries_to_the_right_resu
         queue_url = stack.enter_context(_redis_server(tmp_path)) if backend == "redis" else None
         queue = JobQueue.open(workspace, queue_url)
         long_job = queue.submit(BatchSynthesisJob(request(a), a.gpt, a.sovits, str(lines)))
-        worker = _start_worker(workspace, pretrained, queue_url, log)
+        worker = _start(process, workspace, pretrained, queue_url, log)
         stack.callback(lambda: worker.poll() is None and worker.kill())
         _wait_for(lambda: len(queue.get(long_job.id).steps) >= 2, 120, "the batch to run", log)
         queued = [queue.submit(BatchSynthesisJob(request(v), v.gpt, v.sovits, str(short))) for v in (a, b)]
@@ -103,7 +106,7 @@ def test_sigkill_loses_nothing_and_the_interrupted_job_retries_to_the_right_resu
         assert queue.get(long_job.id).state is JobState.RUNNING  # as the dead worker left it
         assert [queue.get(job.id).state for job in queued] == [JobState.QUEUED] * 2
 
-        restarted = _start_worker(workspace, pretrained, queue_url, log)
+        restarted = _start(process, workspace, pretrained, queue_url, log)
         stack.callback(lambda: restarted.poll() is None and restarted.terminate())
         for job in queued:
             assert queue.wait(job.id, timeout=300).state is JobState.DONE

@@ -54,3 +54,23 @@ def test_writing_into_a_missing_or_read_only_folder_is_a_clear_error(tmp_path):
 def test_saved_files_are_readable_by_others(tmp_path):
     target = atomic_write_text(tmp_path / "a.txt", "x")
     assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def test_deleting_a_voice_removes_only_files_in_the_workspace_weights(tmp_path):
+    workspace = Workspace.open(tmp_path / "ws")
+    workspace.weights_dir.mkdir()
+    voice = workspace.weights_dir / "mine_e8_s100.pth"
+    voice.write_bytes(b"weights")
+    pretrained = tmp_path / "pretrained" / "s2G2333k.pth"
+    pretrained.parent.mkdir()
+    pretrained.write_bytes(b"base")
+    escape = workspace.weights_dir / "link.pth"
+    escape.symlink_to(pretrained)
+
+    assert workspace.delete_weights(voice) == voice.resolve() and not voice.exists()
+    for outside in (pretrained, escape, workspace.weights_dir / ".." / "userdict.json"):
+        with pytest.raises(WorkspaceError, match="only voices in the workspace"):
+            workspace.delete_weights(outside)
+    assert pretrained.exists()
+    with pytest.raises(WorkspaceError, match="already gone"):
+        workspace.delete_weights(voice)

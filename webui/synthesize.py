@@ -250,6 +250,10 @@ def build(ctx: StudioContext) -> None:
         gpt = gr.Dropdown(list_weights(ctx, ".ckpt"), label=t("synth.gpt"), elem_id="synth-gpt")
         sovits = gr.Dropdown(list_weights(ctx, ".pth"), label=t("synth.sovits"), elem_id="synth-sovits")
         refresh = gr.Button(t("synth.refresh"), scale=0)
+        delete_voice = gr.Button(
+            t("synth.delete_voice"), variant="stop", scale=0, elem_id="synth-delete-voice"
+        )
+    voice_status = gr.Markdown(elem_id="synth-voice-status")
     knobs: dict[str, gr.components.Component] = {}
     with gr.Row():
         with gr.Column():
@@ -359,6 +363,23 @@ def build(ctx: StudioContext) -> None:
             ctx.queue.delete(job)
         return None, history_table(ctx, request_lang(request))
 
+    def on_delete_voice(request: gr.Request, *chosen_files: str | None):
+        lang_ui = request_lang(request)
+        deleted, refused = [], []
+        for path in filter(None, chosen_files):
+            try:
+                deleted.append(ctx.workspace.delete_weights(path).name)
+            except TimbreError as exc:
+                refused.append(str(exc))
+        message = translate("synth.voice_deleted", lang_ui, files=", ".join(deleted)) if deleted else ""
+        message = " ".join([message, *refused]) or translate("synth.need_weights", lang_ui)
+        lists = (
+            gr.Dropdown(choices=list_weights(ctx, ".ckpt")),
+            gr.Dropdown(choices=list_weights(ctx, ".pth")),
+        )
+        return *lists, message
+
+    delete_voice.click(on_delete_voice, [gpt, sovits], [gpt, sovits, voice_status])
     refresh.click(
         lambda: (
             gr.Dropdown(choices=list_weights(ctx, ".ckpt")),
