@@ -190,3 +190,16 @@ def test_jobs_tab_shows_a_batchs_progress_and_cancels_and_retries_it(
     record = JobQueue.open(workspace).get(job_id)
     assert record.attempts == 2 and any("queued again (retry)" in line for line in record.log)
     page.close()
+
+
+def test_preview_reads_only_the_start_of_a_long_text(browser, studio_url, workspace, pretrained_dir):
+    a, _ = voices(pretrained_dir.parent.parent, workspace.root)
+    long_text = "今天天气很好，我们一起去公园散步，看看湖边的花和树，再去博物馆看一看新的展览。" * 3
+    page = _new_page(browser, studio_url)
+    _fill_voice(page, *_labels(pretrained_dir)["a"], Path(a.clip), long_text, seed=8, max_sec=0.6)
+    page.locator("#synth-preview").click()
+    expect(page.locator("#synth-status")).to_contain_text("Done", timeout=120_000)
+    record = max(JobQueue.open(workspace).jobs(), key=lambda r: r.created_at)
+    previewed = record.params.request.text
+    assert long_text.startswith(previewed.rstrip("。")) and 20 <= len(previewed) < len(long_text) // 2
+    page.close()

@@ -18,7 +18,7 @@ import gradio as gr
 from core import pretrained
 from core.errors import TimbreError
 from core.jobs import BatchSynthesisJob, JobRecord, JobState, SynthesisJob
-from core.synthesis import Knob, SynthesisRequest, knob_fields
+from core.synthesis import Knob, SynthesisRequest, knob_fields, split_fragments
 from core.text import LANGUAGES, check_text_length
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate
@@ -26,6 +26,7 @@ from webui.i18n import error, request_lang, t, translate
 KNOBS_BESIDE_TEXT = ("speed_factor", "pitch")  # the rest sit under "Sampling"
 HISTORY_ROWS = 20
 POLL_S = 0.2
+PREVIEW_SPLIT = "cut2"  # a preview reads the first fragment of this split: about 50 characters
 
 
 def list_weights(ctx: StudioContext, suffix: str) -> list[tuple[str, str]]:
@@ -292,6 +293,7 @@ def build(ctx: StudioContext) -> None:
                         knobs[name] = knob_control(name, default, knob)
     with gr.Row():
         go = gr.Button(t("synth.generate"), variant="primary", elem_id="synth-generate")
+        preview = gr.Button(t("synth.preview"), elem_id="synth-preview", scale=0)
         cancel = gr.Button(t("synth.cancel"), variant="stop", elem_id="synth-cancel", scale=0)
     with gr.Row():
         player = gr.Audio(
@@ -325,21 +327,25 @@ def build(ctx: StudioContext) -> None:
     voice_inputs = [gpt, sovits, ref_audio, aux_refs, ref_text, ref_lang]
     knob_inputs = [knobs[name] for name in KNOB_NAMES]
 
-    def on_generate(request: gr.Request, *values, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
+    def run(request: gr.Request, values: tuple, progress: gr.Progress, *, preview: bool) -> Iterator[tuple]:
         lang_ui = request_lang(request)
         voice, (text_value, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:]
+        if preview:  # the first ~50 characters only: hear pitch, speed and the voice in a moment
+            first = split_fragments(text_value or "", text_lang, PREVIEW_SPLIT)
+            text_value = first[0] if first else text_value
         try:
             record = submit(ctx, voice, text_value, text_lang, knob_values, lang_ui)
         except gr.Error as exc:
-            yield (
-                gr.skip(),
-                gr.skip(),
-                translate("synth.failed", lang_ui, message=exc.message),
-                gr.skip(),
-                gr.skip(),
-            )
+            failed = translate("synth.failed", lang_ui, message=exc.message)
+            yield gr.skip(), gr.skip(), failed, gr.skip(), gr.skip()
             return
         yield from follow(ctx, record.id, lang_ui, progress)
+
+    def on_generate(request: gr.Request, *values, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
+        yield from run(request, values, progress, preview=False)
+
+    def on_preview(request: gr.Request, *values, progress=gr.Progress()):  # noqa: B008 (gradio injects it)
+        yield from run(request, values, progress, preview=True)
 
     def on_cancel(current: str | None):
         if current:
@@ -394,6 +400,12 @@ def build(ctx: StudioContext) -> None:
         [player, download, status, job_id, history_view],
         api_name="synthesize",
         concurrency_limit=None,  # core's queue decides what runs when
+    )
+    preview.click(
+        on_preview,
+        [*voice_inputs, text, lang, *knob_inputs],
+        [player, download, status, job_id, history_view],
+        concurrency_limit=None,
     )
     cancel.click(on_cancel, job_id, None, queue=False)
     queue_batch.click(on_queue_batch, [*voice_inputs, lines_file, lang, *knob_inputs], batch_status)
