@@ -94,7 +94,7 @@ def job_details(ctx: StudioContext, job_id: str | None, lang: str) -> tuple[str,
 def build(ctx: StudioContext) -> None:
     """Create the Jobs tab's components inside the caller's Blocks."""
     timer = gr.Timer(REFRESH_S)
-    table = gr.HTML(elem_id="jobs-table")
+    table = gr.HTML(elem_id="jobs-table", padding=True)
     with gr.Row():
         chosen = gr.Dropdown(
             choices=[], label=t("jobs.chosen"), elem_id="jobs-select", allow_custom_value=True
