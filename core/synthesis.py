@@ -28,12 +28,14 @@ import torch
 from core.audio import MAX_PITCH_SEMITONES, load_audio, pitch_shift, reference_spectrogram, resample, to_int16
 from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
-from core.models.bert import BERT_DIM, BertPhoneFeatures, zero_features
+from core.features import TextFeatures, prompt_codes
+from core.features import text_features as _text_features
+from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HUBERT_SR, HubertContent
 from core.models.sovits import CODE_UPSAMPLE
 from core.models.t2s import SEMANTIC_HZ_FOR_EARLY_STOP
 from core.pretrained import BERT_DIR, HUBERT_DIR
-from core.text import LANGUAGES, UserDictionary, text_to_phones
+from core.text import LANGUAGES, UserDictionary
 from core.text.g2pw import G2PW, load_if_present
 
 # ----------------------------------------------------------------------------------------------------
@@ -57,9 +59,6 @@ _MIN_FIRST_CLAUSE_CHARS = 4  # a shorter first clause gets a leading 。 (or `.`
 
 REF_MIN_SECONDS = 3.0
 REF_MAX_SECONDS = 10.0
-# Silence appended to the reference before HuBERT: 0.3 s counted at the *model's* rate although the signal is
-# at 16 kHz (the reference does this; it changes the prompt tokens, so it is kept).
-_PROMPT_PAD_SECONDS = 0.3
 # Peak below which a reference clip counts as silent (-60 dBFS).
 _SILENT_PEAK = 1e-3
 
@@ -71,8 +70,9 @@ _SILENT_PEAK = 1e-3
 @dataclass(frozen=True)
 class Knob:
     """How a request setting is offered to people: its CLI flag and help, the values it accepts (checked by
-    the request itself) and, for the UI, a slider (min, max, step) or, when None, a number box. The CLI, the
-    Synthesize tab and the HTTP API are all built from these, so a setting is defined once."""
+    the request itself) and, for the UI, a slider (min, max, step) or, when None, a number box (a checkbox
+    for a true/false setting). The CLI, the Synthesize tab and the HTTP API are all built from these, so a
+    setting is defined once."""
 
     flag: str
     help: str
@@ -173,7 +173,9 @@ class SynthesisRequest:
         slider=(0.0, 1.0, 0.05),
     )
     max_sec: float | None = _knob(None, "--max-sec", "longest speech per fragment, seconds", low=0.1)
-    reference_compat: bool = False
+    reference_compat: bool = _knob(
+        False, "--reference-compat", "read text exactly as GPT-SoVITS (keep its known misreadings)"
+    )
     user_dict: UserDictionary | None = field(default=None, compare=False, repr=False)
     pitch: float = _knob(
         0.0,
@@ -198,7 +200,10 @@ class SynthesisRequest:
             _check_language("prompt_lang", self.prompt_lang)
         for name, default, knob in knob_fields():
             value = getattr(self, name)
-            if knob.choices:
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise SynthesisError(f"{name} must be true or false, got {value!r}")
+            elif knob.choices:
                 if value not in knob.choices:
                     raise SynthesisError(f"{name} {value!r} is unknown; use one of {', '.join(knob.choices)}")
             elif not (value is None and default is None):
@@ -484,15 +489,6 @@ class Reference:
 
 
 @dataclass(frozen=True)
-class TextFeatures:
-    """One piece of text ready for T2S: phone ids and their BERT features (zeros for non-Chinese parts)."""
-
-    norm_text: str
-    phone_ids: list[int]
-    bert: torch.Tensor  # (BERT_DIM, len(phone_ids)) float32
-
-
-@dataclass(frozen=True)
 class SynthesisResult:
     """The audio and what produced it."""
 
@@ -510,6 +506,11 @@ def _resolve_seed(seed: int) -> int:
 ProgressCallback = Callable[[float, str], None]
 """Called during synthesis with (fraction done in [0, 1], what is happening). It may raise to stop the
 synthesis (a job's cancellation does); the exception propagates and nothing is returned."""
+
+FragmentCallback = Callable[[int, np.ndarray], None]
+"""Called during synthesis with (index, int16 (n,) audio at the model's rate) for each finished fragment, in
+reading order, its `fragment_interval` silence included: the pieces concatenated equal the final audio. With
+`pitch` ≠ 0 it is called once, with the whole (shifted) audio, since a shift per fragment would differ."""
 
 KEPT_REFERENCES = 16  # reference clips whose tokens and spectrogram a Synthesizer keeps
 
@@ -645,11 +646,8 @@ class Synthesizer:
                 f"{REF_MIN_SECONDS:g} and {REF_MAX_SECONDS:g} s. Trim it (or pick another clip) and try again"
             )
         _check_not_silent(wav, name)
-        pad = np.zeros(int(self.sample_rate * _PROMPT_PAD_SECONDS), dtype=np.float32)
-        signal = torch.from_numpy(np.concatenate([wav_16k.astype(np.float32), pad]))[None].to(self.device)
-        ssl = self.hubert.content(signal, generator=generator)  # (1, 768, T)
-        codes = self.sovits.model.extract_latent(ssl)  # (n_q, 1, T/2)
-        return Reference(prompt_codes=codes[0, 0], spec=self._spectrogram(wav, sr))
+        codes = prompt_codes(wav_16k, self.hubert, self.sovits.model, self.sample_rate, generator)  # (T/2,)
+        return Reference(prompt_codes=codes, spec=self._spectrogram(wav, sr))
 
     def _spectrogram(self, wav: np.ndarray, sr: int) -> torch.Tensor:
         cfg = self.sovits.config
@@ -679,28 +677,11 @@ class Synthesizer:
         reference_compat: bool = False,
         user_dict: UserDictionary | None = None,
     ) -> TextFeatures:
-        """Phone ids and phone-level BERT features (BERT_DIM, n_phones) of one fragment."""
-        result = text_to_phones(
-            text,
-            lang,
-            version="v2",
-            user_dict=user_dict,
-            reference_compat=reference_compat,
-            g2pw=self.g2pw,
+        """Phone ids and phone-level BERT features (BERT_DIM, n_phones) of one fragment
+        (`core.features.text_features` with this synthesizer's BERT and G2PW)."""
+        return _text_features(
+            text, lang, self.bert, g2pw=self.g2pw, reference_compat=reference_compat, user_dict=user_dict
         )
-        parts = []
-        for segment in result.segments:
-            if segment.lang.replace("all_", "") == "zh":
-                parts.append(self.bert.features(segment.norm_text, list(segment.word2ph)).float().cpu())
-            else:  # the reference gives non-Chinese text zero features
-                parts.append(zero_features(len(segment.phones)))
-        bert = torch.cat(parts, dim=1) if parts else torch.zeros(BERT_DIM, 0)
-        if bert.shape[1] != len(result.ids):
-            raise SynthesisError(
-                f"text front-end mismatch: {len(result.ids)} phone ids but {bert.shape[1]} BERT columns "
-                f"for {_excerpt(text)}; please report this text"
-            )
-        return TextFeatures(norm_text=result.norm_text, phone_ids=list(result.ids), bert=bert)
 
     # -- the pipeline ---------------------------------------------------------------------------------
 
@@ -711,11 +692,16 @@ class Synthesizer:
 
     @torch.no_grad()
     def synthesize_result(
-        self, request: SynthesisRequest, on_progress: ProgressCallback | None = None
+        self,
+        request: SynthesisRequest,
+        on_progress: ProgressCallback | None = None,
+        on_fragment: FragmentCallback | None = None,
     ) -> SynthesisResult:
         """Like `synthesize`, with the seed used, the fragments' texts and their semantic tokens.
 
-        `on_progress` is called after every T2S step and SoVITS decode (see `ProgressCallback`).
+        `on_progress` is called after every T2S step and SoVITS decode (see `ProgressCallback`);
+        `on_fragment` with each fragment's audio as soon as it and every fragment before it are decoded
+        (see `FragmentCallback`; streams use it). Neither changes the result.
         """
         report = on_progress or (lambda fraction, message: None)
         seed = _resolve_seed(request.seed)
@@ -760,6 +746,9 @@ class Synthesizer:
         early_stop = self._early_stop_tokens(request.max_sec)
         audio_per_bucket, tokens_per_bucket = [], []
         n_done, n_total = 0, len(fragments)
+        finished: dict[int, torch.Tensor] = {}  # decoded fragments not yet handed to on_fragment
+        n_handed = 0
+        per_fragment = on_fragment is not None and request.pitch == 0
         for bucket in buckets:
             items = [fragments[i] for i in bucket]
             # T2S is most of the time: count each fragment's steps against a guess of its length.
@@ -779,6 +768,12 @@ class Synthesizer:
             audio_per_bucket.append(self._decode(items, tokens, specs, request, generator))
             tokens_per_bucket.append(tokens)
             n_done += len(items)
+            if per_fragment:  # buckets hold fragment indices (sorted by length with split_bucket)
+                finished.update(zip(bucket, audio_per_bucket[-1], strict=True))
+                while n_handed in finished:
+                    piece = [finished.pop(n_handed)]
+                    on_fragment(n_handed, join_fragments(piece, self.sample_rate, request.fragment_interval))
+                    n_handed += 1
             report(n_done / n_total, f"read {n_done} of {n_total} fragments")
 
         if split_bucket:
@@ -788,9 +783,12 @@ class Synthesizer:
             audio = [a for bucket_audio in audio_per_bucket for a in bucket_audio]
             tokens = [t for bucket_tokens in tokens_per_bucket for t in bucket_tokens]
         joined = join_fragments(audio, self.sample_rate, request.fragment_interval)
+        shifted = pitch_shift(joined, self.sample_rate, request.pitch)
+        if on_fragment is not None and not per_fragment:
+            on_fragment(0, shifted)
         return SynthesisResult(
             sample_rate=self.sample_rate,
-            audio=pitch_shift(joined, self.sample_rate, request.pitch),
+            audio=shifted,
             seed=seed,
             fragments=tuple(f.norm_text for f in fragments),
             tokens=tuple(tuple(int(t) for t in tok.tolist()) for tok in tokens),

@@ -82,8 +82,9 @@ def test_an_emptied_number_box_is_named_and_an_empty_max_sec_means_the_files_own
     )
     with pytest.raises(gr.Error, match="seed"):
         build_request(ctx, voice, "你好。", "zh", _knob_defaults(seed=None), "en")
-    request = build_request(ctx, voice, "你好。", "zh", _knob_defaults(max_sec=None, pitch=3), "en")
-    assert request.max_sec is None and request.pitch == 3.0
+    knobs = _knob_defaults(max_sec=None, pitch=3, reference_compat=True)
+    request = build_request(ctx, voice, "你好。", "zh", knobs, "en")
+    assert request.max_sec is None and request.pitch == 3.0 and request.reference_compat is True
 
 
 def test_uploads_are_copied_into_the_workspace_and_too_long_text_is_refused(tmp_path, conformance_dir):

@@ -23,7 +23,7 @@ from core.text import LANGUAGES, check_text_length
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate
 
-KNOBS_BESIDE_TEXT = ("speed_factor", "pitch")  # the rest sit under "Sampling"
+KNOBS_BESIDE_TEXT = ("speed_factor", "pitch", "reference_compat")  # the rest sit under "Sampling"
 HISTORY_ROWS = 20
 POLL_S = 0.2
 PREVIEW_SPLIT = "cut2"  # a preview reads the first fragment of this split: about 50 characters
@@ -83,7 +83,9 @@ def _knob_values(values: Sequence, lang_ui: str) -> dict:
     except for fields whose default is None (then empty or 0 means: not set)."""
     out = {}
     for (name, default, knob), value in zip(knob_fields(), values, strict=True):
-        if default is None and value in (None, "", 0):  # an empty number box sends 0
+        if isinstance(default, bool):
+            value = bool(value)
+        elif default is None and value in (None, "", 0):  # an empty number box sends 0
             value = None
         elif value is None or value == "":
             raise error("synth.empty_field", lang_ui, name=translate(f"knob.{name}", lang_ui))
@@ -232,10 +234,13 @@ def reuse_settings(ctx: StudioContext, job_id: str | None) -> list:
 
 
 def knob_control(name: str, default, knob: Knob) -> gr.components.Component:
-    """The control for one request field: a dropdown for choices, a slider for a range, else a number box."""
+    """The control for one request field: a checkbox, a dropdown for choices, a slider for a range, else a
+    number box."""
     common = dict(
         label=t(f"knob.{name}"), info=t(f"knob.{name}_info"), elem_id="synth-" + name.replace("_", "-")
     )
+    if isinstance(default, bool):
+        return gr.Checkbox(value=default, **common)
     if knob.choices:
         return gr.Dropdown(list(knob.choices), value=default, **common)
     if knob.slider is not None:

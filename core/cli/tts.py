@@ -55,9 +55,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--text-file", help="UTF-8 file, one utterance per line (batch mode)")
     text.add_argument("--lang", required=True, choices=LANGUAGES, help="language of the text")
     text.add_argument(
-        "--reference-compat", action="store_true", help="read text exactly as GPT-SoVITS (no corrections)"
-    )
-    text.add_argument(
         "--user-dict",
         metavar="FILE",
         help="user dictionary of fixed readings (.json, or word<TAB>reading lines)",
@@ -66,6 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     knobs = parser.add_argument_group("synthesis")
     for name, default, knob in knob_fields():  # one flag per tunable SynthesisRequest field
+        if isinstance(default, bool):
+            knobs.add_argument(knob.flag, dest=name, action="store_true", help=knob.help)
+            continue
         kind = str if knob.choices else int if knob.integer else float
         shown = "the GPT file's" if default is None else default
         knobs.add_argument(
@@ -131,7 +131,6 @@ def _run(args: argparse.Namespace) -> int:
             prompt_lang=args.ref_lang or args.lang,
             split_bucket=not args.no_split_bucket,
             parallel_infer=not args.no_parallel,
-            reference_compat=args.reference_compat,
             user_dict=user_dict,
             **{name: getattr(args, name) for name, _, _ in knob_fields()},
         )

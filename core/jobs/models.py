@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from core.checkpoints import load_sovits, load_t2s
+from core.checkpoints import LoadedSoVITS, load_sovits, load_t2s
 from core.errors import CheckpointError
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HubertContent
@@ -102,6 +102,11 @@ class ModelCache:
                     BertPhoneFeatures.from_pretrained(root / BERT_DIR, device=self.device),
                 )
             return self._shared
+
+    def sovits(self, sovits_path: str | Path) -> LoadedSoVITS:
+        """A SoVITS file (loaded on first use; dataset features use the pretrained one's quantizer)."""
+        with self._lock:
+            return self._model("sovits", Path(sovits_path), load_sovits)
 
     def synthesizer(self, gpt_path: str | Path, sovits_path: str | Path) -> Synthesizer:
         """A ready `Synthesizer` for this GPT/SoVITS pair (loaded on first use)."""
