@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
 from core.errors import TimbreError
-from core.settings import Settings, check_device, check_gpu_jobs
+from core.settings import Settings, check_device, check_gpu_jobs, read_credentials
 
 
 def _port(value: str) -> int:
@@ -68,14 +69,29 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         default=defaults.max_text_chars,
         help="longest text one request may read (default %(default)s characters)",
     )
-    args = parser.parse_args(argv)
-    return Settings(**vars(args))
+    parser.add_argument(
+        "--auth",
+        dest="auth_pairs",
+        action="append",
+        default=[],
+        metavar="USER:PASS",
+        help="ask for this login in the UI and the API (repeatable; API: HTTP basic, or the password as a "
+        "bearer key)",
+    )
+    parser.add_argument("--auth-file", type=Path, help="a file of USER:PASS lines, as --auth")
+    values = vars(parser.parse_args(argv))
+    try:
+        values["auth"] = read_credentials(values.pop("auth_pairs"), values.pop("auth_file"))
+    except TimbreError as exc:
+        parser.error(str(exc))
+    return Settings(**values)
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
     # The studio never phones home; set before gradio is imported.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from core.api import StudioApi
     from core.jobs import Worker
     from webui import StudioContext, build_studio, studio_i18n
 
@@ -88,6 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     worker = Worker(ctx.queue, ctx.models, gpu_jobs=settings.gpu_jobs).start() if settings.workers else None
     studio = build_studio(ctx)
+    api = StudioApi(
+        settings,
+        ctx.workspace,
+        ctx.queue,
+        control=_control_actions(worker, argv),
+        credentials=dict(settings.auth),
+    )
+    if not settings.auth and (settings.share or settings.host not in ("127.0.0.1", "localhost", "::1")):
+        print(
+            "!" * 78 + "\n! WARNING: the studio and its API are open to anyone who can reach "
+            f"{'the share link' if settings.share else settings.host}.\n! Start it with --auth USER:PASS "
+            "(or --auth-file FILE) to ask for a login.\n" + "!" * 78,
+            file=sys.stderr,
+        )
     # Gradio's own queue only carries requests to ours (core/jobs), which decides what runs when.
     studio.queue(default_concurrency_limit=None)
     try:
@@ -101,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             i18n=studio_i18n(),
             quiet=True,
             prevent_thread_lock=True,
+            auth=list(settings.auth) or None,
+            # The HTTP API lives in Gradio's own app (so --share serves it too), before Gradio's routes.
+            app_kwargs={"routes": list(api.router.routes), "docs_url": "/docs"},
         )
     except OSError:  # gradio reports a busy port as OSError
         print(
@@ -108,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    studio.app.openapi = api.openapi_schema  # /docs shows the HTTP API, not Gradio's internals
     print(f"* Running on local URL:  {studio.local_url}")
+    print(f"* HTTP API (GPT-SoVITS api_v2 compatible): {studio.local_url}docs")
     if not settings.share:  # with --share, gradio prints the public URL itself
         print("* To also open a temporary public link, start again with --share.")
     try:
@@ -117,6 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         if worker is not None:
             worker.stop()
     return 0
+
+
+def _control_actions(worker, argv: list[str] | None) -> dict:
+    """What the API's local-only `/control` does: `exit` stops the studio as Ctrl-C does; `restart` stops
+    the worker and runs `python app.py` again with the same flags in this process."""
+
+    def exit_studio() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def restart() -> None:
+        if worker is not None:
+            worker.stop()
+        args = sys.argv[1:] if argv is None else argv
+        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), *args])
+
+    return {"exit": exit_studio, "restart": restart}
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ class Settings:
     queue_url: str | None = None
     gpu_jobs: int = 1  # heavy jobs running at once on this machine's device (the device lease)
     workers: bool = True  # run jobs in this process (False: only submit; `python -m core worker` runs them)
+    # Who may use the studio and its API: (user, password) pairs; empty = anyone who can reach the port.
+    auth: tuple[tuple[str, str], ...] = ()
 
 
 def check_device(device: str) -> str:
@@ -51,3 +53,24 @@ def check_gpu_jobs(gpu_jobs: int) -> int:
     if not 1 <= gpu_jobs <= MAX_GPU_JOBS:
         raise SettingsError(f"--gpu-jobs {gpu_jobs}: use a number from 1 to {MAX_GPU_JOBS}")
     return gpu_jobs
+
+
+def read_credentials(pairs: list[str], auth_file: Path | None = None) -> tuple[tuple[str, str], ...]:
+    """(user, password) pairs from `--auth USER:PASS` values and an `--auth-file` (one USER:PASS a line;
+    blank lines and lines starting with # are skipped). A malformed entry is a `SettingsError` naming it."""
+    entries = [(f"--auth {pair.split(':', 1)[0]}:…", pair) for pair in pairs]
+    if auth_file is not None:
+        try:
+            lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SettingsError(f"--auth-file {auth_file}: cannot read it ({exc.strerror or exc})") from exc
+        for number, line in enumerate(lines, 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                entries.append((f"{auth_file} line {number}", line.strip()))
+    credentials: dict[str, str] = {}
+    for where, pair in entries:
+        user, sep, password = pair.partition(":")
+        if not sep or not user or not password:
+            raise SettingsError(f"{where}: write USER:PASSWORD (both non-empty)")
+        credentials[user] = password
+    return tuple(credentials.items())

@@ -144,3 +144,34 @@ class Workspace:
         if candidate != self.root and self.root not in candidate.parents:
             raise WorkspaceError(f"{relative}: paths must stay inside the workspace {self.root}")
         return candidate
+
+
+def confine(path: str | os.PathLike, roots: tuple[Path, ...], what: str = "path") -> Path:
+    """The existing file `path` names, resolved (symlinks followed) and inside one of `roots`.
+
+    For paths that come from people over the network (the HTTP API, the UI): a relative path is looked up
+    under each root in turn (the workspace first); an absolute one must already lie inside a root. `..`
+    parts, NUL bytes, `~` and anything that resolves outside every root (a symlink pointing out included)
+    raise a `WorkspaceError` naming `what` and the allowed folders.
+    """
+    text = os.fspath(path)
+    allowed = " or ".join(str(root) for root in roots)
+    if not text.strip():
+        raise WorkspaceError(f"{what} is empty; give the path of a file inside {allowed}")
+    if "\x00" in text or text.startswith("~") or ".." in Path(text.replace("\\", "/")).parts:
+        raise WorkspaceError(
+            f"{what} {text!r} is refused: '..', '~' and NUL are not allowed; give a path inside {allowed}"
+        )
+    given = Path(text)
+    resolved_roots = [root.expanduser().resolve() for root in roots]
+    candidates = [given] if given.is_absolute() else [root / given for root in resolved_roots]
+    for candidate in candidates:
+        real = candidate.resolve()  # a relative path without '..' only leaves its root through a link
+        if not any(real == root or root in real.parents for root in resolved_roots):
+            raise WorkspaceError(
+                f"{what} {text!r} is outside the allowed folders (after following links); "
+                f"copy the file into {allowed} and give its path relative to that folder"
+            )
+        if real.is_file():
+            return real
+    raise WorkspaceError(f"{what} {text!r}: no such file in {allowed}; check the name (relative to a folder)")

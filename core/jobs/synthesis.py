@@ -9,7 +9,7 @@ from core.jobs.context import JobContext
 from core.jobs.kind import JobKind
 from core.jobs.lease import Urgency
 from core.jobs.records import JobResult
-from core.output import deliver_to_workspace, output_name
+from core.output import FragmentSpool, deliver_to_workspace, output_name
 from core.synthesis import SynthesisRequest
 
 
@@ -23,12 +23,20 @@ class SynthesisJob:
     sovits_path: str
     interface: str = "ui"  # who asked: ui, api, cli (for the output's usage log)
     name: str = "tts"  # output file stem
+    stream: bool = False  # also hand each fragment to a `FragmentSpool` as it finishes (streamed API replies)
 
 
 def run(params: SynthesisJob, job: JobContext) -> JobResult:
     synth = job.models.synthesizer(params.gpt_path, params.sovits_path)
     job.progress(0.0, "reading the text")
-    result = synth.synthesize_result(params.request, on_progress=job.on_progress)
+    on_fragment = None
+    if params.stream:
+        spool = FragmentSpool(job.workspace, job.job_id)
+
+        def on_fragment(index: int, audio) -> None:
+            spool.put(index, audio, synth.sample_rate)
+
+    result = synth.synthesize_result(params.request, on_progress=job.on_progress, on_fragment=on_fragment)
     job.check()
     delivery = deliver_to_workspace(
         job.workspace,

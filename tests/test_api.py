@@ -1,0 +1,463 @@
+"""The HTTP API against a live `python app.py` on the tiny fixture models: a client written from the
+reference's api_v2 documentation (GET/POST /tts, set_* routes, media types, streaming, errors), path
+attacks, and concurrent requests in two voices compared with the same requests run through the library."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.api import check_credentials
+from core.errors import SettingsError
+from core.jobs import JobContext, JobQueue, ModelCache, SynthesisJob
+from core.jobs import synthesis as synthesis_kind
+from core.output import WAV_STREAM_SIZE
+from core.settings import read_credentials
+from core.synthesis import SynthesisRequest
+from core.workspace import Workspace, confine
+from tests.browser import running_studio
+from tests.jobs_fixtures import PROMPT_TEXT, holds, peak_overlap, read_audio, voices
+
+TEXT = "欢迎来到音色工作室。"
+TWO_FRAGMENTS = "你好，我们来听听。这是第二句话，再听听。"
+MAX_CHARS = 200
+TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Studio:
+    url: str
+    workspace: Path
+    pretrained: Path
+    outside_clip: Path  # valid audio outside the workspace and the pretrained folder
+    models: ModelCache  # the library side of the comparisons
+    alone: dict = field(default_factory=dict)  # library results already computed, by request
+
+
+@pytest.fixture(scope="module")
+def studio(conformance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    root = tmp_path_factory.mktemp("api")
+    workspace = root / "ws"
+    voice_a, voice_b = voices(conformance_dir, workspace)
+    weights = workspace / "weights"  # the fine-tuned pair, imported into the workspace
+    weights.mkdir(parents=True, exist_ok=True)
+    shutil.copy(voice_b.gpt, weights / Path(voice_b.gpt).name)
+    shutil.copy(voice_b.sovits, weights / Path(voice_b.sovits).name)
+    pretrained = conformance_dir / "models" / "pretrained"
+    with running_studio(workspace, pretrained, extra_args=["--max-chars", str(MAX_CHARS)]) as running:
+        studio = Studio(
+            running.url.rstrip("/"),
+            workspace.resolve(),
+            pretrained,
+            conformance_dir / "cases" / "_inputs" / "ref_16k.wav",
+            ModelCache(pretrained),
+        )
+        # Both processes load their models at once: the studio on a first request, this one for `library`.
+        with ThreadPoolExecutor(1) as pool:
+            warm = pool.submit(get, studio, "/tts", params(VOICE_A))
+            library(studio, VOICE_A)
+            assert warm.result().status_code == 200, warm.result().text
+        yield studio
+
+
+# The two voices as an API client names them (paths relative to the workspace or the pretrained folder).
+A_CLIP = {"ref_audio_path": "uploads/a.wav"}  # with the caller's current (by default the base) weights
+VOICE_A = {
+    **A_CLIP,
+    "gpt_weights_path": "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
+    "sovits_weights_path": "gsv-v2final-pretrained/s2G2333k.pth",
+}
+VOICE_B = {
+    "ref_audio_path": "uploads/b.wav",
+    "gpt_weights_path": "weights/tiny_v2-e1.ckpt",
+    "sovits_weights_path": "weights/tiny_v2_e1_s1.pth",
+}
+
+
+def params(voice: dict, text: str = TEXT, **overrides) -> dict:
+    base = dict(text=text, text_lang="zh", prompt_text=PROMPT_TEXT, prompt_lang="zh", seed=11, max_sec=0.6)
+    return {**base, **voice, **overrides}
+
+
+def library(studio: Studio, voice: dict, text: str = TEXT, **overrides) -> np.ndarray:
+    """The same request run through the library: the job kind's `run`, no queue, no HTTP."""
+    p = {**params({**VOICE_A, **voice}, text, **overrides)}
+    key = tuple(sorted(p.items()))
+    if key in studio.alone:
+        return studio.alone[key]
+    roots = (studio.workspace, studio.pretrained)
+    gpt, sovits = (str(confine(p.pop(key), roots)) for key in ("gpt_weights_path", "sovits_weights_path"))
+    p["ref_audio_path"] = str(confine(p["ref_audio_path"], roots))
+    request = SynthesisRequest(**{"text_split_method": "cut5", **p})  # api_v2's default split
+    job = SynthesisJob(request, gpt, sovits)
+    result = synthesis_kind.run(job, JobContext.standalone(Workspace.open(studio.workspace), studio.models))
+    studio.alone[key] = read_audio(result.files[0])
+    return studio.alone[key]
+
+
+def wav(body: bytes) -> np.ndarray:
+    return sf.read(io.BytesIO(body), dtype="int16")[0]
+
+
+def ffmpeg_decode(body: bytes) -> np.ndarray:
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "pipe:1"],
+        input=body,
+        capture_output=True,
+        check=True,
+    )
+    return np.frombuffer(proc.stdout, dtype="<i2")
+
+
+def get(studio: Studio, route: str, query: dict | None = None, **kwargs) -> httpx.Response:
+    return httpx.get(studio.url + route, params=query, timeout=TIMEOUT_S, **kwargs)
+
+
+def test_get_and_post_tts_equal_the_library_call(studio: Studio) -> None:
+    expected = library(studio, VOICE_A)
+    by_get = get(studio, "/tts", params(VOICE_A))
+    by_post = httpx.post(studio.url + "/tts", json=params(VOICE_A), timeout=TIMEOUT_S)
+    assert by_get.status_code == 200, by_get.text
+    assert by_get.headers["content-type"] == "audio/wav"
+    assert by_post.status_code == 200, by_post.text
+    np.testing.assert_array_equal(wav(by_get.content), expected)
+    np.testing.assert_array_equal(wav(by_post.content), expected)
+
+
+def test_weights_and_reference_set_by_a_caller_are_that_callers_own(studio: Studio) -> None:
+    for route, key, value in (
+        ("/set_gpt_weights", "weights_path", VOICE_B["gpt_weights_path"]),
+        ("/set_sovits_weights", "weights_path", VOICE_B["sovits_weights_path"]),
+        ("/set_refer_audio", "refer_audio_path", VOICE_B["ref_audio_path"]),
+    ):
+        answer = get(studio, route, {key: value})
+        assert (answer.status_code, answer.json()) == (200, {"message": "success"})
+    no_ref = params({})
+    answer = get(studio, "/tts", no_ref)  # this caller's voice is now B
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_array_equal(wav(answer.content), library(studio, VOICE_B))
+    # Another caller (through the share link) has chosen nothing: no reference, the default weights.
+    other = get(studio, "/tts", no_ref, headers={"Host": "abc123.gradio.live"})
+    assert (other.status_code, other.json()) == (400, {"message": "ref_audio_path is required"})
+    other = get(studio, "/tts", params(A_CLIP), headers={"Host": "abc123.gradio.live"})
+    np.testing.assert_array_equal(wav(other.content), library(studio, VOICE_A))
+
+
+def test_every_media_type_decodes_to_the_same_length(studio: Studio) -> None:
+    reference = library(studio, VOICE_A)
+    raw = get(studio, "/tts", params(VOICE_A, media_type="raw"))
+    assert raw.headers["content-type"] == "audio/raw"
+    np.testing.assert_array_equal(np.frombuffer(raw.content, dtype="<i2"), reference)
+    for media_type in ("ogg", "aac"):
+        answer = get(studio, "/tts", params(VOICE_A, media_type=media_type))
+        assert answer.headers["content-type"] == f"audio/{media_type}"
+        decoded = ffmpeg_decode(answer.content)
+        # Lossy codecs add encoder delay/padding (AAC: 1024-sample frames at the model's 32 kHz).
+        assert abs(len(decoded) - len(reference)) <= 2048, media_type
+
+
+@pytest.mark.parametrize("mode", [1, 3, "true"])
+def test_streamed_wav_decodes_to_the_non_streamed_audio(studio: Studio, mode) -> None:
+    whole = library(studio, VOICE_A, TWO_FRAGMENTS)
+    with httpx.stream(
+        "GET",
+        studio.url + "/tts",
+        params=params(VOICE_A, TWO_FRAGMENTS, streaming_mode=mode),
+        timeout=TIMEOUT_S,
+    ) as answer:
+        assert answer.status_code == 200
+        chunks = list(answer.iter_bytes())
+    body = b"".join(chunks)
+    assert body[:4] == b"RIFF" and int.from_bytes(body[40:44], "little") == WAV_STREAM_SIZE
+    np.testing.assert_array_equal(wav(body), whole)
+    np.testing.assert_array_equal(ffmpeg_decode(body), whole)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "message"),
+    [
+        ({"text": None}, 400, "text is required"),
+        ({"text_lang": None}, 400, "text_lang is required"),
+        ({"prompt_lang": None}, 400, "prompt_lang is required"),
+        ({"text_lang": "ja"}, 400, "text_lang: ja is not supported yet"),
+        ({"prompt_lang": "yue"}, 400, "prompt_lang: yue is not supported yet"),
+        ({"text_lang": "xx"}, 400, "text_lang: xx is not supported in version v2"),
+        ({"media_type": "mp4"}, 400, "media_type: mp4 is not supported"),
+        (
+            {"streaming_mode": 7},
+            400,
+            "the value of streaming_mode must be 0, 1, 2, 3(int) or true/false(bool)",
+        ),
+        ({"text_split_method": "cut9"}, 400, "text_split_method:cut9 is not supported"),
+        ({"text": "字" * (MAX_CHARS + 1)}, 400, f"over the limit of {MAX_CHARS}"),
+        ({"top_k": "many"}, 422, "top_k:"),
+        ({"temperature": 0}, 422, "temperature:"),
+        ({"pitch": 99}, 422, "pitch:"),
+        ({"voice": "alloy"}, 422, "voice is not a parameter Timbre knows"),
+    ],
+)
+def test_bad_parameters_get_the_reference_error_shape(studio: Studio, overrides, status, message) -> None:
+    query = {k: v for k, v in {**params(VOICE_A), **overrides}.items() if v is not None}
+    for answer in (
+        get(studio, "/tts", query),
+        httpx.post(studio.url + "/tts", json=query, timeout=TIMEOUT_S),
+    ):
+        assert answer.status_code == status, answer.text
+        assert message in answer.json()["message"]
+
+
+def test_ignored_api_v2_fields_are_accepted(studio: Studio) -> None:
+    extras = dict(sample_steps=8, super_sampling=True, overlap_length=4, min_chunk_length=8)
+    answer = httpx.post(studio.url + "/tts", json=params(VOICE_A, **extras), timeout=TIMEOUT_S)
+    assert answer.status_code == 200, answer.text
+
+
+def test_path_attacks_are_refused(studio: Studio) -> None:
+    link = studio.workspace / "uploads" / "link_out.wav"
+    link.symlink_to(studio.outside_clip)  # valid audio, but outside the workspace
+    attacks = [
+        "../../../etc/passwd",
+        "uploads/../../outside.wav",
+        "/etc/passwd",
+        str(studio.outside_clip),
+        "uploads/link_out.wav",
+        "~/.bashrc",
+        "uploads/%2e%2e/%2e%2e/etc/passwd",  # stays encoded after the one decoding a server does
+        "uploads/a.wav\x00.txt",
+    ]
+    for attack in attacks:
+        answer = get(studio, "/tts", params({"ref_audio_path": attack}))
+        assert answer.status_code == 400, attack
+        assert answer.json()["message"].startswith("ref_audio_path"), answer.text
+        answer = get(studio, "/tts", params(VOICE_A, aux_ref_audio_paths=[attack]))
+        assert answer.status_code == 400, attack
+        for route, key in (
+            ("/set_gpt_weights", "weights_path"),
+            ("/set_sovits_weights", "weights_path"),
+            ("/set_refer_audio", "refer_audio_path"),
+        ):
+            answer = get(studio, route, {key: attack})
+            assert answer.status_code == 400, (route, attack)
+            assert set(answer.json()) == {"message", "Exception"}
+    # Encoded on the wire: the server decodes once to '../..', which is refused.
+    raw = (
+        "/tts?"
+        + urllib.parse.urlencode(params({}), safe="")
+        + "&ref_audio_path=%2e%2e%2f%2e%2e%2fetc%2fpasswd"
+    )
+    assert httpx.get(studio.url + raw, timeout=TIMEOUT_S).status_code == 400
+    outside_weights = studio.pretrained.parent / "weights" / "tiny_v2-e1.ckpt"
+    answer = get(studio, "/tts", params(VOICE_A, gpt_weights_path=str(outside_weights)))
+    assert answer.status_code == 400 and "outside the allowed folders" in answer.json()["message"]
+
+
+def test_control_answers_only_callers_on_this_machine(studio: Studio) -> None:
+    for headers in ({"Host": "abc123.gradio.live"}, {"X-Forwarded-For": "203.0.113.9"}):
+        answer = get(studio, "/control", {"command": "exit"}, headers=headers)
+        assert answer.status_code == 403
+    answer = get(studio, "/control")
+    assert (answer.status_code, answer.json()) == (400, {"message": "command is required"})
+    answer = get(studio, "/control", {"command": "reboot"})
+    assert answer.status_code == 400
+
+
+def test_docs_list_the_api(studio: Studio) -> None:
+    paths = get(studio, "/openapi.json").json()["paths"]
+    assert {"/tts", "/set_gpt_weights", "/set_refer_audio", "/control", "/v1/audio/speech"} <= set(paths)
+    assert not any(path.startswith("/gradio_api") for path in paths)
+    assert get(studio, "/docs").status_code == 200
+
+
+def test_concurrent_requests_in_two_voices_equal_each_alone(studio: Studio) -> None:
+    requests = [(VOICE_A, TEXT, 11), (VOICE_B, TEXT, 11), (VOICE_A, TEXT, 12), (VOICE_B, TEXT, 12)]
+    requests += requests[:2]  # the same request twice at once, too
+
+    def call(item):
+        voice, text, seed = item
+        return httpx.post(studio.url + "/tts", json=params(voice, text, seed=seed), timeout=TIMEOUT_S)
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        answers = list(pool.map(call, requests))
+    for (voice, text, seed), answer in zip(requests, answers, strict=True):
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_array_equal(wav(answer.content), library(studio, voice, text, seed=seed))
+    queue = JobQueue.open(Workspace.open(studio.workspace))
+    records = [queue.get(answer.headers["X-Timbre-Job"]) for answer in answers]
+    assert peak_overlap(holds(records)) <= 1
+
+
+def test_openai_client_reads_in_a_saved_voice(studio: Studio) -> None:
+    openai = pytest.importorskip("openai")
+    clip = (studio.workspace / "uploads" / "a.wav").read_bytes()
+    created = httpx.post(
+        studio.url + "/v1/audio/voices",
+        data={
+            "name": "anna",
+            "text": PROMPT_TEXT,
+            "language": "zh",
+            "gpt_weights_path": VOICE_A["gpt_weights_path"],
+            "sovits_weights_path": VOICE_A["sovits_weights_path"],
+            "consent": "I agree",
+        },
+        files={"file": ("anna.wav", clip, "audio/wav")},
+        timeout=TIMEOUT_S,
+    )
+    assert created.status_code == 201, created.text
+    assert [v["id"] for v in httpx.get(studio.url + "/v1/audio/voices").json()["data"]] == ["anna"]
+    client = openai.OpenAI(base_url=studio.url + "/v1", api_key="unused")
+    assert [m.id for m in client.models.list()] == ["timbre"]
+    extra = {"seed": 11, "max_sec": 0.6, "text_lang": "zh", "text_split_method": "cut5"}
+    expected = library(studio, A_CLIP)  # the same clip, transcript and base weights
+    pcm = client.audio.speech.create(
+        model="tts-1", voice="anna", input=TEXT, response_format="pcm", extra_body=extra
+    )
+    np.testing.assert_array_equal(np.frombuffer(pcm.content, dtype="<i2"), expected)
+    with client.audio.speech.with_streaming_response.create(
+        model="timbre", voice="anna", input=TEXT, response_format="wav", extra_body=extra
+    ) as streamed:
+        np.testing.assert_array_equal(wav(b"".join(streamed.iter_bytes())), expected)
+    mp3 = client.audio.speech.create(model="tts-1", voice="anna", input=TEXT, extra_body=extra)
+    assert abs(len(ffmpeg_decode(mp3.content)) - len(expected)) <= 2304  # encoder delay and padding
+    with pytest.raises(openai.BadRequestError, match="not saved"):
+        client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
+    with pytest.raises(openai.BadRequestError, match="bogus is not a parameter"):
+        client.audio.speech.create(model="tts-1", voice="anna", input=TEXT, extra_body={"bogus": 1})
+    deleted = httpx.delete(studio.url + "/v1/audio/voices/anna")
+    assert deleted.json() == {"id": "anna", "object": "voice", "deleted": True}
+    assert httpx.get(studio.url + "/v1/audio/voices/anna").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("form", "content", "message"),
+    [
+        ({"name": "empty"}, b"", "file is empty"),
+        ({"name": "junk"}, b"not audio at all" * 64, "not audio"),
+        ({"name": "long"}, "12s", "a reference clip must be 3-10 s"),
+        ({"name": "../evil"}, "clip", "voice name '../evil' is not allowed"),
+        (
+            {"name": "w", "gpt_weights_path": "/etc/passwd"},
+            "clip",
+            "gpt_weights_path '/etc/passwd' is outside",
+        ),
+        ({"name": "w", "sovits_weights_path": "../s.pth"}, "clip", "is refused"),
+        ({"name": "w", "language": "ko"}, "clip", "language 'ko' is not supported"),
+    ],
+)
+def test_bad_voice_uploads_get_clear_errors(studio: Studio, form, content, message) -> None:
+    if content == "clip":
+        content = (studio.workspace / "uploads" / "a.wav").read_bytes()
+    elif content == "12s":
+        buffer = io.BytesIO()
+        sf.write(buffer, np.full(12 * 16000, 1000, dtype=np.int16), 16000, format="WAV")
+        content = buffer.getvalue()
+    answer = httpx.post(
+        studio.url + "/v1/audio/voices", data=form, files={"file": ("x.wav", content)}, timeout=TIMEOUT_S
+    )
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]["message"]
+
+
+def test_with_auth_every_route_asks_for_a_login(conformance_dir: Path, tmp_path: Path) -> None:
+    openai = pytest.importorskip("openai")
+    workspace = tmp_path / "ws"
+    auth_file = tmp_path / "users.txt"
+    auth_file.write_text("# collaborators\nbob:hunter2\n", encoding="utf-8")
+    pretrained = conformance_dir / "models" / "pretrained"
+    extra = ["--auth", "alice:s3cret", "--auth-file", str(auth_file)]
+    with running_studio(workspace, pretrained, extra_args=extra) as running:
+        url = running.url.rstrip("/")
+        for route in ("/tts", "/set_refer_audio", "/control", "/v1/models", "/v1/audio/voices"):
+            answer = httpx.get(url + route)
+            assert answer.status_code == 401, route
+            assert answer.headers["www-authenticate"].startswith("Basic")
+        assert "error" in httpx.get(url + "/v1/models").json()  # OpenAI's shape on its routes
+        assert httpx.get(url + "/tts", auth=("alice", "wrong")).status_code == 401
+        # Logged in, the request reaches the checks (no text: the reference's 400).
+        for auth in (("alice", "s3cret"), ("bob", "hunter2")):
+            assert httpx.get(url + "/tts", auth=auth).json() == {"message": "ref_audio_path is required"}
+        bearer = {"Authorization": "Bearer hunter2"}
+        assert httpx.get(url + "/tts", headers=bearer).status_code == 400
+        # A logged-in caller may use /control even through the share link.
+        answer = httpx.get(url + "/control", headers={**bearer, "Host": "abc.gradio.live"})
+        assert answer.json() == {"message": "command is required"}
+        client = openai.OpenAI(base_url=url + "/v1", api_key="s3cret")
+        assert [m.id for m in client.models.list()] == ["timbre"]
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url + "/v1", api_key="nope").models.list()
+        assert httpx.get(url + "/config").status_code == 401  # the UI asks for its login too
+        assert "share link" not in running.log_path.read_text()  # no warning: a login is asked
+
+
+# The README's curl examples, run as written ($URL is the studio; the clip and weights are the fixtures').
+CURL_EXAMPLES = [
+    "curl -f -o hello.wav -G $URL/tts --data-urlencode 'text=欢迎来到音色工作室。' -d text_lang=zh "
+    "-d ref_audio_path=uploads/a.wav --data-urlencode 'prompt_text=这是一段用于测试的参考音频。' "
+    "-d prompt_lang=zh -d max_sec=0.6",
+    "curl -f -o hello.ogg $URL/tts -H 'Content-Type: application/json' "
+    """-d '{"text": "欢迎来到音色工作室。", "text_lang": "zh", "ref_audio_path": "uploads/a.wav", """
+    """"prompt_text": "这是一段用于测试的参考音频。", "prompt_lang": "zh", "media_type": "ogg", """
+    """"pitch": 2, "seed": 7, "max_sec": 0.6}'""",
+    "curl -fN -o stream.wav -G $URL/tts --data-urlencode 'text=你好，我们来听听。' -d text_lang=zh "
+    "-d ref_audio_path=uploads/a.wav -d prompt_lang=zh -d streaming_mode=1 -d max_sec=0.6",
+    "curl -f '$URL/set_gpt_weights?weights_path=weights/tiny_v2-e1.ckpt'",
+    "curl -f '$URL/set_sovits_weights?weights_path=weights/tiny_v2_e1_s1.pth'",
+    "curl -f '$URL/set_refer_audio?refer_audio_path=uploads/b.wav'",
+    "curl -f $URL/v1/audio/voices -F name=anna -F file=@my_voice.wav -F 'text=这是一段用于测试的参考音频。' "
+    "-F language=zh -F 'consent=I recorded this voice myself'",
+    "curl -f $URL/v1/audio/voices",
+    "curl -f -o hello.mp3 $URL/v1/audio/speech -H 'Content-Type: application/json' "
+    """-d '{"model": "timbre", "voice": "anna", "input": "欢迎来到音色工作室。", "max_sec": 0.6}'""",
+    "curl -f $URL/v1/models",
+    "curl -f -X DELETE $URL/v1/audio/voices/anna",
+]
+
+
+def test_readme_curl_examples_work(studio: Studio, tmp_path: Path) -> None:
+    shutil.copy(studio.workspace / "uploads" / "a.wav", tmp_path / "my_voice.wav")
+    for example in CURL_EXAMPLES:
+        command = example.replace("$URL", studio.url)
+        done = subprocess.run(["bash", "-c", command + " -sS"], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, (example, done.stderr)
+    for name in ("hello.wav", "stream.wav"):
+        assert len(wav((tmp_path / name).read_bytes())) > 0
+    assert len(ffmpeg_decode((tmp_path / "hello.ogg").read_bytes())) > 0
+    assert len(ffmpeg_decode((tmp_path / "hello.mp3").read_bytes())) > 0
+
+
+def test_credentials_are_checked_in_every_accepted_form() -> None:
+    users = {"alice": "s3cret", "bob": "hunter2"}
+    basic = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    assert check_credentials(basic, users) == "alice"
+    assert check_credentials("Bearer hunter2", users) == "bob"
+    assert check_credentials("Bearer bob:hunter2", users) == "bob"
+    for wrong in (
+        "",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"alice:nope").decode(),
+        "Bearer s3cre",
+        "Digest x",
+    ):
+        assert check_credentials(wrong, users) is None
+
+
+def test_malformed_auth_entries_are_refused(tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("# team\n\ncarol:pw\n", encoding="utf-8")
+    assert read_credentials(["alice:a:b"], users) == (("alice", "a:b"), ("carol", "pw"))
+    for bad in (["alice"], ["alice:"], [":pw"]):
+        with pytest.raises(SettingsError, match="USER:PASSWORD"):
+            read_credentials(bad)
+    with pytest.raises(SettingsError, match="cannot read"):
+        read_credentials([], tmp_path / "missing.txt")
