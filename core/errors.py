@@ -35,3 +35,7 @@ class WorkspaceError(TimbreError):
 
 class SettingsError(TimbreError):
     """A flag or setting that cannot work on this machine (unknown device, port out of range)."""
+
+
+class WatermarkError(TimbreError):
+    """A watermark that cannot be made or checked (self-check failed, bad payload, unreadable install key)."""

@@ -1,0 +1,671 @@
+"""A keyed, inaudible, robust audio watermark: dithered lattice (QIM) marks on STFT band levels at 16 kHz.
+
+How it works (all analysis at `WM_SR` = 16 kHz, whatever the file's rate):
+
+- The 1–7 kHz band of a 512-point STFT (hop 256 = 16 ms) is cut into 24 sub-bands of 250 Hz and time into
+  slots of `FRAMES_PER_SLOT` frames (64 ms). A *tile* is one sub-band in one slot; its *level* is the log
+  amplitude of its power. Embedding scales each tile by a small gain (rms 0.2 dB at 1–2 kHz to 0.6 dB at
+  4–7 kHz) that moves its level onto a keyed lattice: Δ·(k + d + bit/2), d a keyed dither, Δ = `step` × 1,
+  2 or 3 (1–2, 2–4, 4–7 kHz: coarser where speech is quiet, so the mark costs little SNR where codecs and
+  noise are rough). The mark is the signal's own spectrum, scaled: zero in digital silence. Only the
+  difference is resampled back to the input rate and added, so content outside 1–7 kHz and the samples'
+  timing are untouched; the mark is scaled down if it would come closer than `min_snr_db` to the signal.
+  Levels are not normalised per frame (noise in quiet bands would move every tile): a gain change is
+  found by the detector instead (below).
+- Tiles repeat with a period of `SLOTS_PER_BLOCK` slots (2.56 s). One tile in three is a *pilot* (bit 0):
+  the detector turns every tile level into a phasor exp(2πi·level/Δ), folds the clip onto one block, and
+  correlates with the pilot's keyed phasors for every sample offset (4-sample steps), frame phase, cyclic
+  shift (so any trim works) and gain (a gain change turns each band's phasors by a known ratio: searched
+  over one period, so any volume works). On unmarked audio each tile's phase against the keyed dither is
+  uniformly random, so the normalised sum z is sub-Gaussian (E exp(λ cos θ) = I0(λ) ≤ exp(λ²/4)): the
+  reported false-alarm probability is exp(-z²/2) times the number of hypotheses tried (a Bonferroni bound;
+  the measured rate is far below it). Host interference is cancelled by the lattice, not fought: z grows
+  with how cleanly the levels survive, not with how loud the mark is next to the speech.
+- The other tiles carry the payload: `PAYLOAD_BITS` bits (split below), a K=7 rate-1/2 convolutional code
+  with soft Viterbi decoding, each coded bit on about 4.6 tiles per block, interleaved across time and
+  frequency; longer clips fold more repeats onto the block and read more reliably.
+
+Bit split (64 bits, MSB first): install id 16 | generation id 24 | MAC 16 | CRC-8 8. Every install uses the
+same public key for the lattice, so any Timbre detects the mark and reads the payload (the CRC tells a clean
+read); the MAC is a truncated HMAC-SHA256 of (install id, generation id) under the install's secret, so only
+that install can tell its own marks from forged or foreign ones.
+
+Waveforms are (n,) arrays at `sr` Hz, float in [-1, 1] or int16; the same dtype comes back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from core.errors import AudioError, WatermarkError
+
+# --------------------------------------------------------------------------------------------------
+# Layout (changing any of these changes the mark: old marks are no longer found)
+
+WM_SR = 16000  # analysis rate, Hz
+N_FFT = 512  # 32 ms frames
+HOP = 256  # 16 ms
+BIN_HZ = WM_SR / N_FFT  # 31.25 Hz
+SUBBAND_EDGES_HZ = tuple(range(1000, 7001, 250))  # 24 sub-bands of 250 Hz, 1–7 kHz
+SUBBAND_EDGE_BINS = tuple(round(hz / BIN_HZ) for hz in SUBBAND_EDGES_HZ)
+FIRST_BIN, LAST_BIN = SUBBAND_EDGE_BINS[0], SUBBAND_EDGE_BINS[-1]
+BINS_PER_SUBBAND = tuple(b - a for a, b in zip(SUBBAND_EDGE_BINS[:-1], SUBBAND_EDGE_BINS[1:], strict=True))
+N_SUBBANDS = len(BINS_PER_SUBBAND)
+FRAMES_PER_SLOT = 4  # 64 ms
+SLOTS_PER_BLOCK = 40  # 2.56 s: the mark's period
+PILOT_EVERY = 3  # one tile in three carries the pilot
+SUB_HOP_STEP = 4  # the detector tries every 4th sample offset inside one hop (≤ 0.125 ms off)
+
+# The public key every Timbre install uses for the pilot and the payload's chips (anyone can detect and read).
+PUBLIC_KEY = b"timbre-watermark-v1"
+
+# Payload bit split (MSB first): install id | generation id | keyed MAC | public CRC.
+INSTALL_ID_BITS = 16
+GENERATION_ID_BITS = 24
+MAC_BITS = 16
+CRC_BITS = 8
+PAYLOAD_BITS = INSTALL_ID_BITS + GENERATION_ID_BITS + MAC_BITS + CRC_BITS  # 64
+CRC8_POLY = 0x07
+
+# Convolutional code: constraint length 7, rate 1/2, the (133, 171) octal generators; zero-terminated.
+CONV_K = 7
+CONV_GENERATORS = (0o133, 0o171)
+CODED_BITS = (PAYLOAD_BITS + CONV_K - 1) * len(CONV_GENERATORS)
+
+# Detection.
+FALSE_ALARM_THRESHOLD = 1e-3  # presence when the bounded false-alarm probability is below this
+ACTIVE_FLOOR_DB = -45.0  # slots quieter than the loud slots by more than this are ignored...
+ABSOLUTE_FLOOR = 1e-9  # ...and so are slots with less band power (float scale) than this
+LOG_EPS = 1e-12
+# Lattice steps per sub-band: STEP_MULTIPLES[i] × Δ below STEP_MULTIPLE_EDGES_HZ[i], the last one above.
+STEP_MULTIPLE_EDGES_HZ = (2000, 4000)
+STEP_MULTIPLES = (1, 2, 3)
+N_GAIN_HYPOTHESES = 64  # gain search resolution (θ steps)
+NOISE_FLOOR_PERCENTILE = 10
+ACTIVE_PERCENTILE = 90  # slot loudness the activity floor is relative to
+# Codecs disturb quiet tiles most: a tile's weight rises from 0 at QUIET_DB to 1 at LOUD_DB (relative to the
+# clip's LOUD_PERCENTILE tile power).
+LOUD_PERCENTILE = 95
+QUIET_DB = -45.0
+LOUD_DB = -15.0
+# ... and from 0 at MASKED_DB to 1 at UNMASKED_DB relative to the loudest sub-band of its slot.
+MASKED_DB = -40.0
+UNMASKED_DB = -20.0
+NOISE_WEIGHT_KNEE = 10.0  # a tile 10 dB over the floor counts half
+
+
+@dataclass(frozen=True)
+class WatermarkParams:
+    """Lattice step Δ (log amplitude), passes toward the lattice and their share, gain cap, SNR floor."""
+
+    step: float = 0.08  # Δ of the 1–2 kHz sub-bands; others use STEP_MULTIPLES of it
+    min_snr_db: float = 35.5  # the mark is scaled down when it would be louder than this
+    compensation: float = 1.0
+    iterations: int = 3
+    max_log_gain: float = 0.5
+
+
+@dataclass(frozen=True)
+class InstallKey:
+    """One install's identity: a public 16-bit id and a secret that signs its marks (it never leaves)."""
+
+    install_id: int
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a mark says: which install made the file, and which of its generations (log lookup key)."""
+
+    install_id: int
+    generation_id: int
+    mac: int = 0  # set by `sign`; checked by `verify`
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The detector's answer for one clip.
+
+    `false_alarm_probability`: an upper bound on the chance an unmarked clip scores this high.
+    `payload`: None unless the payload decoded with a valid CRC. `signed_by_this_install`: True when one of
+    the given keys' MAC matches, False when the payload is readable but none matches (foreign or forged), None
+    when no payload was read or no keys were given. `confidence`: the pilot's normalised correlation (z).
+    """
+
+    detected: bool
+    false_alarm_probability: float
+    payload: Payload | None
+    signed_by_this_install: bool | None
+    confidence: float
+
+
+# --------------------------------------------------------------------------------------------------
+# Payload: bits, MAC, CRC
+
+
+def _mac(secret: bytes, install_id: int, generation_id: int) -> int:
+    message = install_id.to_bytes(4, "big") + generation_id.to_bytes(4, "big")
+    digest = hmac.new(secret, b"timbre-mark|" + message, hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big") >> (32 - MAC_BITS)
+
+
+def sign(key: InstallKey, generation_id: int) -> Payload:
+    """The payload for generation `generation_id` (< 2^24) of `key`'s install, with its MAC."""
+    if not 0 <= generation_id < 1 << GENERATION_ID_BITS:
+        raise WatermarkError(f"generation id {generation_id} does not fit in {GENERATION_ID_BITS} bits")
+    if not 0 <= key.install_id < 1 << INSTALL_ID_BITS:
+        raise WatermarkError(f"install id {key.install_id} does not fit in {INSTALL_ID_BITS} bits")
+    return Payload(key.install_id, generation_id, _mac(key.secret, key.install_id, generation_id))
+
+
+def verify(payload: Payload, key: InstallKey) -> bool:
+    """True when `payload` names `key`'s install and carries that install's MAC."""
+    expected = _mac(key.secret, key.install_id, payload.generation_id)
+    return payload.install_id == key.install_id and hmac.compare_digest(
+        payload.mac.to_bytes(4, "big"), expected.to_bytes(4, "big")
+    )
+
+
+def _crc8(bits: np.ndarray) -> int:
+    crc = 0
+    for bit in bits:
+        crc ^= int(bit) << 7
+        crc = ((crc << 1) ^ CRC8_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _int_bits(value: int, n_bits: int) -> np.ndarray:
+    return np.array([(value >> (n_bits - 1 - i)) & 1 for i in range(n_bits)], dtype=np.uint8)
+
+
+def _bits_int(bits: np.ndarray) -> int:
+    return int("".join(str(int(b)) for b in bits) or "0", 2)
+
+
+def payload_to_bits(payload: Payload) -> np.ndarray:
+    """(PAYLOAD_BITS,) uint8: install id, generation id, MAC, then a CRC-8 over those 56 bits."""
+    body = np.concatenate(
+        [
+            _int_bits(payload.install_id, INSTALL_ID_BITS),
+            _int_bits(payload.generation_id, GENERATION_ID_BITS),
+            _int_bits(payload.mac, MAC_BITS),
+        ]
+    )
+    return np.concatenate([body, _int_bits(_crc8(body), CRC_BITS)])
+
+
+def bits_to_payload(bits: np.ndarray) -> Payload | None:
+    """Inverse of `payload_to_bits`; None when the CRC does not match."""
+    body, crc = bits[: PAYLOAD_BITS - CRC_BITS], bits[PAYLOAD_BITS - CRC_BITS :]
+    if _crc8(body) != _bits_int(crc):
+        return None
+    a, b = INSTALL_ID_BITS, INSTALL_ID_BITS + GENERATION_ID_BITS
+    return Payload(_bits_int(body[:a]), _bits_int(body[a:b]), _bits_int(body[b:]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Convolutional code
+
+
+@lru_cache(maxsize=1)
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """(next_state, output_bits) for each (state, input): shapes (64, 2) and (64, 2, 2)."""
+    n_states = 1 << (CONV_K - 1)
+    next_state = np.zeros((n_states, 2), dtype=np.int64)
+    outputs = np.zeros((n_states, 2, len(CONV_GENERATORS)), dtype=np.int8)
+    for state in range(n_states):
+        for bit in (0, 1):
+            register = (bit << (CONV_K - 1)) | state  # newest bit in the top position
+            for j, gen in enumerate(CONV_GENERATORS):
+                outputs[state, bit, j] = bin(register & gen).count("1") & 1
+            next_state[state, bit] = register >> 1
+    return next_state, outputs
+
+
+def conv_encode(bits: np.ndarray) -> np.ndarray:
+    """(n,) bits → (2 (n + 6),) coded bits (zero tail)."""
+    next_state, outputs = _trellis()
+    state, coded = 0, []
+    for bit in np.concatenate([bits, np.zeros(CONV_K - 1, dtype=np.uint8)]):
+        coded.extend(outputs[state, int(bit)])
+        state = next_state[state, int(bit)]
+    return np.array(coded, dtype=np.uint8)
+
+
+def viterbi_decode(soft: np.ndarray, n_bits: int) -> np.ndarray:
+    """Soft-decision Viterbi: `soft` (2 (n_bits + 6),) with positive values meaning bit 1 → (n_bits,) bits."""
+    next_state, outputs = _trellis()
+    n_states = next_state.shape[0]
+    signs = outputs.astype(np.float64) * 2 - 1  # (S, 2, 2) in ±1
+    n_steps = n_bits + CONV_K - 1
+    soft = soft.reshape(n_steps, len(CONV_GENERATORS))
+    metric = np.full(n_states, -np.inf)
+    metric[0] = 0.0
+    prev_state = np.zeros((n_steps, n_states), dtype=np.int64)
+    prev_bit = np.zeros((n_steps, n_states), dtype=np.uint8)
+    src = np.repeat(np.arange(n_states), 2)
+    bit_of = np.tile([0, 1], n_states)
+    dst = next_state.reshape(-1)
+    for step in range(n_steps):
+        gain = (signs @ soft[step]).reshape(-1)  # (S*2,)
+        cand = metric[src] + gain
+        if step >= n_bits:
+            cand[bit_of == 1] = -np.inf  # the tail is zeros
+        new_metric = np.full(n_states, -np.inf)
+        order = np.argsort(cand)  # later (larger) writes win
+        new_metric[dst[order]] = cand[order]
+        winner = np.full(n_states, -1)
+        winner[dst[order]] = order
+        prev_state[step] = src[winner]
+        prev_bit[step] = bit_of[winner]
+        metric = new_metric
+    state, bits = 0, []
+    for step in range(n_steps - 1, -1, -1):
+        bits.append(prev_bit[step, state])
+        state = prev_state[step, state]
+    return np.array(bits[::-1][:n_bits], dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Keyed layout of one block
+
+
+@dataclass(frozen=True)
+class _Layout:
+    dither: np.ndarray  # (SLOTS_PER_BLOCK, N_SUBBANDS) complex unit phasors exp(2πi·d/Δ), d keyed uniform
+    is_pilot: np.ndarray  # (SLOTS_PER_BLOCK, N_SUBBANDS) bool
+    data_bit: np.ndarray  # (SLOTS_PER_BLOCK, N_SUBBANDS) int: coded-bit index of data tiles, -1 on pilots
+
+
+@lru_cache(maxsize=4)
+def _layout(public_key: bytes = PUBLIC_KEY) -> _Layout:
+    seed = int.from_bytes(hashlib.sha256(b"layout|" + public_key).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    shape = (SLOTS_PER_BLOCK, N_SUBBANDS)
+    slots, bands = np.indices(shape)
+    is_pilot = (bands + slots) % PILOT_EVERY == 0
+    dither = np.exp(2j * np.pi * rng.random(shape))
+    data_tiles = np.flatnonzero(~is_pilot.reshape(-1))
+    assignment = np.arange(len(data_tiles)) % CODED_BITS
+    rng.shuffle(assignment)
+    data_bit = np.full(shape[0] * shape[1], -1, dtype=np.int64)
+    data_bit[data_tiles] = assignment
+    return _Layout(dither, is_pilot, data_bit.reshape(shape))
+
+
+# --------------------------------------------------------------------------------------------------
+# Signal processing at WM_SR
+
+
+@lru_cache(maxsize=1)
+def _window() -> np.ndarray:
+    # sqrt of a periodic Hann: analysis x synthesis windows overlap-add to exactly 1 at hop N_FFT/2.
+    return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT))
+
+
+def _frame_index(n_frames: int) -> np.ndarray:
+    return np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]  # (n_frames, N_FFT)
+
+
+def _stft(x16: np.ndarray) -> np.ndarray:
+    """(n,) at WM_SR → (n_frames, N_FFT/2+1) complex; frames start at 0, HOP apart, zero-padded at the end."""
+    n_frames = max(1, math.ceil((len(x16) - N_FFT) / HOP) + 1)
+    padded = np.zeros((n_frames - 1) * HOP + N_FFT)
+    padded[: len(x16)] = x16
+    return np.fft.rfft(padded[_frame_index(n_frames)] * _window(), axis=1)
+
+
+def _istft(spec: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of `_stft` (weighted overlap-add), cut to `n` samples."""
+    frames = np.fft.irfft(spec, n=N_FFT, axis=1) * _window()
+    out = np.zeros((len(spec) - 1) * HOP + N_FFT)
+    np.add.at(out, _frame_index(len(spec)), frames)
+    return out[:n]
+
+
+def _band_power(spec: np.ndarray) -> np.ndarray:
+    """(n_frames, bins) complex → (n_frames, N_SUBBANDS) summed power per sub-band."""
+    power = np.abs(spec[:, FIRST_BIN:LAST_BIN]) ** 2
+    return np.add.reduceat(power, np.array(SUBBAND_EDGE_BINS[:-1]) - FIRST_BIN, axis=1)
+
+
+@dataclass(frozen=True)
+class _Tiles:
+    levels: (
+        np.ndarray
+    )  # (n_slots, N_SUBBANDS) log amplitude of each tile's power, less the band's noise floor
+    weights: np.ndarray  # (n_slots, N_SUBBANDS) trust in each tile, 0..1 (0 in inactive slots)
+    active: np.ndarray  # (n_slots,) bool: slots loud enough to carry the mark
+
+
+def _low_quantile(values: np.ndarray, fraction: float, axis: int | None = None) -> np.ndarray:
+    """The element at `fraction` of the sorted values (no interpolation; np.partition, fast)."""
+    flat = values.reshape(-1) if axis is None else values
+    n = flat.shape[0 if axis is None else axis]
+    k = min(n - 1, int(fraction * (n - 1)))
+    return np.take(
+        np.partition(flat, k, axis=0 if axis is None else axis), k, axis=0 if axis is None else axis
+    )
+
+
+def _tiles(band_power: np.ndarray, phase: int) -> _Tiles:
+    """Frame band powers (n_frames, N_SUBBANDS) → the tiles of slots starting at frame `phase`.
+
+    Levels: log amplitude of each tile's power summed over the slot's frames, less a per-band noise floor (a
+    low percentile of the band's tile powers: the gaps between words), so added noise biases them less.
+    Weights: a Wiener-style trust (tile power over the floor) times a loudness ramp (codecs disturb quiet
+    tiles most). Both are functions of the audio only, never of the key, so the false-alarm bound holds.
+    """
+    usable = band_power[phase:]
+    n_slots = len(usable) // FRAMES_PER_SLOT
+    power = usable[: n_slots * FRAMES_PER_SLOT].reshape(n_slots, FRAMES_PER_SLOT, N_SUBBANDS).sum(axis=1)
+    if n_slots == 0:
+        empty = np.zeros((0, N_SUBBANDS))
+        return _Tiles(empty, empty, np.zeros(0, dtype=bool))
+    floor = _low_quantile(power, NOISE_FLOOR_PERCENTILE / 100, axis=0)[None, :]
+    levels = 0.5 * np.log(power + LOG_EPS)
+    slot_power = power.mean(axis=1)
+    loud_slot = _low_quantile(slot_power, ACTIVE_PERCENTILE / 100)
+    active = slot_power > max(ABSOLUTE_FLOOR, loud_slot * 10 ** (ACTIVE_FLOOR_DB / 10))
+    if not active.any():
+        return _Tiles(levels, np.zeros_like(levels), active)
+    snr = np.maximum(power / (floor + LOG_EPS) - 1.0, 0.0)
+    loud = _low_quantile(power[active], LOUD_PERCENTILE / 100)
+    level_db = 10 * np.log10(power / (loud + LOG_EPS) + LOG_EPS)
+    loudness = np.clip((level_db - QUIET_DB) / (LOUD_DB - QUIET_DB), 0.0, 1.0)
+    # a tile far below the loudest band of its slot is likely masked: lossy codecs drop or rebuild it
+    local_db = 10 * np.log10(power / (power.max(axis=1, keepdims=True) + LOG_EPS) + LOG_EPS)
+    unmasked = np.clip((local_db - MASKED_DB) / (UNMASKED_DB - MASKED_DB), 0.0, 1.0)
+    weights = snr / (snr + NOISE_WEIGHT_KNEE) * loudness * unmasked * active[:, None]
+    return _Tiles(levels, weights, active)
+
+
+def _steps(params: WatermarkParams) -> np.ndarray:
+    """(N_SUBBANDS,) lattice step per sub-band: `step` times a small integer that grows with frequency."""
+    return params.step * _multiples()
+
+
+def _multiples() -> np.ndarray:
+    lows = np.array(SUBBAND_EDGES_HZ[:-1])
+    return np.select([lows < hz for hz in STEP_MULTIPLE_EDGES_HZ], STEP_MULTIPLES[:-1], STEP_MULTIPLES[-1])
+
+
+@lru_cache(maxsize=1)
+def _gain_rotations() -> np.ndarray:
+    """(N_SUBBANDS, N_GAIN_HYPOTHESES) phasors that undo a gain change g in each band.
+
+    A gain change adds g to every level, turning band b's phasor by 2πg/Δ_b. With Δ_b = Δ·m_b and M the lcm
+    of the m_b, every such turn is 2π·θ·M/m_b for θ = g/(M Δ) mod 1: a search over θ in [0, 1) covers every
+    gain, with no range limit.
+    """
+    m = _multiples()
+    lcm = math.lcm(*STEP_MULTIPLES)
+    theta = np.arange(N_GAIN_HYPOTHESES) / N_GAIN_HYPOTHESES
+    return np.exp(-2j * np.pi * theta[None, :] * (lcm / m)[:, None])
+
+
+def _to_float(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise AudioError(f"expected mono audio of shape (n,), got {audio.shape}; mix channels down first")
+    if audio.dtype == np.int16:
+        return audio.astype(np.float64) / 32768.0
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise AudioError(f"expected float or int16 audio, got {audio.dtype}")
+    return audio.astype(np.float64)
+
+
+def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    if sr_in == sr_out:
+        return x
+    import soxr  # deferred: only marking and detection need it
+
+    out = soxr.resample(x, sr_in, sr_out, quality="HQ")
+    n_out = math.ceil(len(x) * sr_out / sr_in)
+    return np.pad(out, (0, max(0, n_out - len(out))))[:n_out]
+
+
+# --------------------------------------------------------------------------------------------------
+# Embedding
+
+
+def _targets(levels: np.ndarray, coded: np.ndarray, layout: _Layout, params: WatermarkParams) -> np.ndarray:
+    """(n_slots, N_SUBBANDS) wanted tile levels: the nearest point of each tile's keyed lattice.
+
+    Tile lattice: Δ·(k + d + bit/2), d the tile's dither (fraction of Δ), bit 0 on pilot tiles and the coded
+    bit on data tiles.
+    """
+    n_slots = len(levels)
+    pos = np.arange(n_slots) % SLOTS_PER_BLOCK
+    offset = np.angle(layout.dither[pos]) / (2 * np.pi)  # dither as a fraction of Δ, in [-0.5, 0.5)
+    bits = np.where(layout.data_bit >= 0, coded[np.maximum(layout.data_bit, 0)], 0)[pos]
+    offset = offset + 0.5 * bits
+    delta = _steps(params)
+    return delta * (np.round(levels / delta - offset) + offset)
+
+
+def embed(
+    audio: np.ndarray,
+    sr: int,
+    payload: Payload,
+    key: InstallKey | None = None,
+    params: WatermarkParams = WatermarkParams(),  # noqa: B008 (frozen dataclass)
+) -> np.ndarray:
+    """Mark `audio` (n,) at `sr` Hz with `payload`; returns the same length and dtype.
+
+    `key`: when given, the payload is (re)signed with it (its install id and MAC replace `payload`'s);
+    without it `payload` is embedded as is. Digital silence stays silent; int16 is rounded and clipped.
+    """
+    if sr <= 0:
+        raise AudioError(f"sample rate must be positive, got {sr}")
+    if key is not None:
+        payload = sign(key, payload.generation_id)
+    x = _to_float(audio)
+    x16 = _resample(x, sr, WM_SR) if len(x) else x
+    if len(x16) < N_FFT * 2 or not np.any(x16):
+        return np.array(audio, copy=True)
+    spec = _stft(x16)  # (n_frames, N_FFT/2+1)
+    layout = _layout()
+    coded = conv_encode(payload_to_bits(payload))
+    tiles = _tiles(_band_power(spec), 0)
+    levels, active = tiles.levels, tiles.active
+    n_slots = len(levels)
+    target = _targets(levels, coded, layout, params)
+    log_gain = np.zeros((n_slots, N_SUBBANDS))
+    marked = spec
+    for _ in range(params.iterations):
+        change = np.where(active[:, None], (target - levels) * params.compensation, 0.0)
+        log_gain = log_gain + change
+        log_gain = np.clip(log_gain, -params.max_log_gain, params.max_log_gain)
+        gain = np.ones(spec.shape)
+        frame_gain = np.repeat(np.exp(log_gain), FRAMES_PER_SLOT, axis=0)  # (n_slots*FRAMES_PER_SLOT, bands)
+        gain[: len(frame_gain), FIRST_BIN:LAST_BIN] = np.repeat(frame_gain, BINS_PER_SUBBAND, axis=1)
+        marked = _stft(_istft(spec * gain, len(x16)))
+        levels = _tiles(_band_power(marked), 0).levels
+    mark16 = _istft(spec * (gain - 1.0), len(x16))
+    mark = _resample(mark16, WM_SR, sr)[: len(x)]
+    snr_db = 10 * np.log10(np.sum(x**2) / max(float(np.sum(mark**2)), LOG_EPS))
+    if snr_db < params.min_snr_db:  # scale the mark back (the lattice fit degrades a little)
+        mark *= 10 ** ((snr_db - params.min_snr_db) / 20)
+    y = x + mark
+    if np.asarray(audio).dtype == np.int16:
+        return np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
+    return y.astype(np.asarray(audio).dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# Detection
+
+
+def _fold(phasors: np.ndarray) -> np.ndarray:
+    """(n_slots, N_SUBBANDS) → (SLOTS_PER_BLOCK, N_SUBBANDS): sums over repeats of the block."""
+    folded = np.zeros((SLOTS_PER_BLOCK, N_SUBBANDS), dtype=complex)
+    np.add.at(folded, np.arange(len(phasors)) % SLOTS_PER_BLOCK, phasors)
+    return folded
+
+
+def _search(x16: np.ndarray, layout: _Layout, params: WatermarkParams) -> tuple[float, np.ndarray, int]:
+    """Best (z, folded phasors aligned to the block, n_hypotheses) over sub-hop offsets, frame phases, shifts.
+
+    Tile phasor u = exp(2πi·level/Δ); with the keyed lattice phasor v, Re(u·conj(v)) is near 1 on a marked
+    pilot tile and, for a host that does not know the key, a uniformly random phase: the sum over tiles, over
+    sqrt(Σ|u|²/2), is sub-Gaussian (E exp(λ cos θ) = I0(λ) ≤ exp(λ²/4)).
+    """
+    best_z, best_folded, n_hyp = -np.inf, np.zeros((SLOTS_PER_BLOCK, N_SUBBANDS), dtype=complex), 0
+    pilot_pattern = np.where(layout.is_pilot, np.conj(layout.dither), 0.0)
+    is_pilot = layout.is_pilot.astype(float)
+    rotations = _gain_rotations()
+    steps = _steps(params)
+    for offset in range(0, HOP, SUB_HOP_STEP):
+        if len(x16) - offset < N_FFT * 2:
+            continue
+        band_power = _band_power(_stft(x16[offset:]))
+        for phase in range(FRAMES_PER_SLOT):
+            tiles = _tiles(band_power, phase)
+            if not tiles.active.any():
+                continue
+            phasors = np.exp(2j * np.pi * tiles.levels / steps) * tiles.weights
+            folded = _fold(phasors)
+            # per band: Σ_j folded[j,b] · conj(v[(j-k)%P, b]) on pilot tiles for every shift k; then each gain
+            per_band = _correlate_cyclic_bands(folded, pilot_pattern)  # (P, N_SUBBANDS)
+            numerator = per_band @ rotations  # (P, N_GAIN_HYPOTHESES)
+            energy = _correlate_cyclic_bands(np.abs(folded) ** 2, is_pilot).real.sum(axis=1)  # (P,)
+            z = np.abs(numerator) / np.sqrt(np.maximum(energy / 2, LOG_EPS))[:, None]
+            n_hyp += z.size
+            k, g = np.unravel_index(int(np.argmax(z)), z.shape)
+            if z[k, g] > best_z:
+                # undo the gain's turn per band, then the common phase, so data tiles read as ±1
+                common = np.conj(numerator[k, g]) / max(abs(numerator[k, g]), LOG_EPS)
+                best_z = float(z[k, g])
+                best_folded = np.roll(folded, -k, axis=0) * rotations[:, g][None, :] * common
+    return best_z, best_folded, n_hyp
+
+
+def _correlate_cyclic_bands(folded: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    """(SLOTS_PER_BLOCK, N_SUBBANDS): c[k, b] = Σ_j folded[j, b] · pattern[(j - k) % P, b] for every shift k.
+
+    Slot j of the clip sits at block position (j - k) % P when the clip starts k slots into a block.
+    """
+    return np.fft.ifft(np.fft.fft(folded, axis=0) * np.conj(np.fft.fft(np.conj(pattern), axis=0)), axis=0)
+
+
+def detect(
+    audio: np.ndarray,
+    sr: int,
+    keys: tuple[InstallKey, ...] | list[InstallKey] = (),
+    params: WatermarkParams = WatermarkParams(),  # noqa: B008 (frozen dataclass)
+) -> Detection:
+    """Look for a Timbre mark in `audio` (n,) at `sr` Hz (float or int16, any rate, any length).
+
+    Presence needs about 1 s of sound, the payload about 3 s (more is better: repeats are folded together).
+    `keys`: this install's key(s); they decide `signed_by_this_install`.
+    """
+    z, p, folded = _analyse(audio, sr, params)
+    detected = p < FALSE_ALARM_THRESHOLD
+    payload, signed = None, None
+    if detected:
+        payload = bits_to_payload(_read_bits(folded, _layout()))
+        if payload is not None and keys:
+            signed = any(verify(payload, key) for key in keys)
+    return Detection(detected, p, payload, signed, float(z))
+
+
+def read_payload_bits(
+    audio: np.ndarray,
+    sr: int,
+    params: WatermarkParams = WatermarkParams(),  # noqa: B008 (frozen dataclass)
+) -> np.ndarray | None:
+    """The decoded (PAYLOAD_BITS,) bits before the CRC check; None when no mark is detected (benches)."""
+    _, p, folded = _analyse(audio, sr, params)
+    return None if p >= FALSE_ALARM_THRESHOLD else _read_bits(folded, _layout())
+
+
+def _analyse(audio: np.ndarray, sr: int, params: WatermarkParams) -> tuple[float, float, np.ndarray]:
+    """(z, false-alarm bound, block-aligned de-rotated tile phasors) of the best alignment."""
+    x = _to_float(audio)
+    x16 = _resample(x, sr, WM_SR) if len(x) else x
+    if len(x16) < N_FFT * 2 or not np.any(x16):
+        return 0.0, 1.0, np.zeros((SLOTS_PER_BLOCK, N_SUBBANDS), dtype=complex)
+    z, folded, n_hyp = _search(x16, _layout(), params)
+    p = float(min(1.0, n_hyp * math.exp(-0.5 * z * z))) if z > 0 else 1.0
+    return z, p, folded
+
+
+def _read_bits(folded: np.ndarray, layout: _Layout) -> np.ndarray:
+    """Soft-decode the coded bits from block-aligned, de-rotated tile phasors, then Viterbi.
+
+    Each sub-band's data tiles are weighted by how well that band's pilot tiles came through (a codec that
+    smears some bands leaves them a small say).
+    """
+    is_data = layout.data_bit >= 0
+    tiles = (folded * np.conj(layout.dither)).real  # +: lattice of bit 0, -: bit 1
+    pilot_sum = np.where(layout.is_pilot, tiles, 0.0).sum(axis=0)
+    pilot_mag = np.where(layout.is_pilot, np.abs(folded), 0.0).sum(axis=0)
+    reliability = np.clip(pilot_sum / np.maximum(pilot_mag, LOG_EPS), 0.0, 1.0)  # (N_SUBBANDS,)
+    tiles = tiles * reliability[None, :]
+    soft = np.zeros(CODED_BITS)
+    np.add.at(soft, layout.data_bit[is_data], -tiles[is_data])
+    scale = np.sqrt((np.abs(folded[is_data]) ** 2).mean()) + LOG_EPS
+    return viterbi_decode(soft / scale, PAYLOAD_BITS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Start-up self-check
+
+SELF_CHECK_SR = 24000
+SELF_CHECK_SECONDS = 3.5
+SELF_CHECK_F0_HZ = 140.0
+SELF_CHECK_HARMONICS = 40
+SELF_CHECK_SYLLABLE_HZ = 4.0
+SELF_CHECK_GENERATION_ID = 0xC0FFEE
+
+
+def self_check_signal(sr: int = SELF_CHECK_SR, seconds: float = SELF_CHECK_SECONDS) -> np.ndarray:
+    """A deterministic speech-like test signal (n,) float32 at `sr`: a gliding harmonic tone with a
+    1/f spectral tilt, syllable-rate bursts and pauses."""
+    t = np.arange(int(sr * seconds)) / sr
+    f0 = SELF_CHECK_F0_HZ * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    harmonics = np.arange(1, SELF_CHECK_HARMONICS + 1)
+    voiced = (np.sin(np.outer(phase, harmonics)) / harmonics).sum(axis=1)
+    envelope = np.clip(np.sin(2 * np.pi * SELF_CHECK_SYLLABLE_HZ * t / 2), 0, None) ** 0.5
+    hiss = np.random.default_rng(0).standard_normal(len(t)) * 0.02
+    x = (voiced + hiss) * envelope
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def self_check(key: InstallKey) -> None:
+    """Embed and detect on `self_check_signal`; raise `WatermarkError` with the reason if marking is broken.
+
+    Checks: the mark is embedded (the signal changed, by less than the SNR floor allows), detected, its
+    payload reads back exactly, and it verifies as `key`'s. About 0.5 s on one CPU core.
+    """
+    sr = SELF_CHECK_SR
+    x = self_check_signal(sr)
+    payload = sign(key, SELF_CHECK_GENERATION_ID)
+    try:
+        y = embed(x, sr, payload)
+        found = detect(y, sr, [key])
+    except Exception as exc:  # any failure inside the marker is a failed self-check, never a silent pass
+        raise WatermarkError(f"watermark self-check failed: {type(exc).__name__}: {exc}") from exc
+    if y.shape != x.shape or y.dtype != x.dtype:
+        raise WatermarkError(f"watermark self-check failed: embed returned {y.shape} {y.dtype} for {x.shape}")
+    change = float(np.sum((y.astype(np.float64) - x) ** 2))
+    if change == 0.0:
+        raise WatermarkError("watermark self-check failed: embedding left the test signal unchanged")
+    snr_db = 10 * np.log10(float(np.sum(x.astype(np.float64) ** 2)) / change)
+    if snr_db < WatermarkParams().min_snr_db - 1.0:
+        raise WatermarkError(f"watermark self-check failed: the mark is too loud (SNR {snr_db:.1f} dB)")
+    if not found.detected:
+        bound = found.false_alarm_probability
+        raise WatermarkError(f"watermark self-check failed: not detected (false-alarm bound {bound:.2g})")
+    if found.payload != payload:
+        raise WatermarkError(f"watermark self-check failed: payload read as {found.payload}, not {payload}")
+    if found.signed_by_this_install is not True:
+        raise WatermarkError("watermark self-check failed: this install's signature did not verify")
