@@ -14,7 +14,6 @@ null when the watermark was turned off, with `watermark: "off"`), `models` (name
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -106,7 +105,14 @@ def _locked_append(path: Path) -> Iterator[int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.name == "posix":
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:  # Windows: lock the first byte; writers of this log all take the same lock
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
         yield fd
     finally:
         os.close(fd)  # releases the lock
