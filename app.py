@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import signal
 import sys
@@ -10,6 +12,8 @@ from pathlib import Path
 
 from core.errors import TimbreError
 from core.settings import Settings, check_device, check_gpu_jobs, read_credentials
+
+SHARE_LINK_HOURS = 72  # how long gradio's share server keeps a link (gradio.live)
 
 
 def _port(value: str) -> int:
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         control=_control_actions(worker, argv),
         credentials=dict(settings.auth),
     )
-    if not settings.auth and (settings.share or settings.host not in ("127.0.0.1", "localhost", "::1")):
+    if settings.open_to_others:
         print(
             "!" * 78 + "\n! WARNING: the studio and its API are open to anyone who can reach "
             f"{'the share link' if settings.share else settings.host}.\n! Start it with --auth USER:PASS "
@@ -120,31 +124,43 @@ def main(argv: list[str] | None = None) -> int:
         )
     # Gradio's own queue only carries requests to ours (core/jobs), which decides what runs when.
     studio.queue(default_concurrency_limit=None)
+    gradio_said = io.StringIO()
     try:
-        # quiet: gradio's own start-up lines tell you to edit `launch()`; ours name the flags instead.
-        studio.launch(
-            server_name=settings.host,
-            server_port=settings.port,
-            share=settings.share,
-            allowed_paths=[str(ctx.workspace.root)],
-            show_api=True,
-            i18n=studio_i18n(),
-            quiet=True,
-            prevent_thread_lock=True,
-            auth=list(settings.auth) or None,
-            # The HTTP API lives in Gradio's own app (so --share serves it too), before Gradio's routes.
-            app_kwargs={"routes": list(api.router.routes), "docs_url": "/docs"},
-        )
+        # quiet: gradio's own start-up lines tell you to edit `launch()`; ours name the flags instead. What it
+        # still prints is caught, to turn a failed share link's paragraph into one line (below).
+        with contextlib.redirect_stdout(gradio_said):
+            studio.launch(
+                server_name=settings.host,
+                server_port=settings.port,
+                share=settings.share,
+                allowed_paths=[str(ctx.workspace.root)],
+                show_api=True,
+                i18n=studio_i18n(),
+                quiet=True,
+                prevent_thread_lock=True,
+                auth=list(settings.auth) or None,
+                # The HTTP API lives in Gradio's own app (so --share serves it too), before Gradio's routes.
+                app_kwargs={"routes": list(api.router.routes), "docs_url": "/docs"},
+            )
     except OSError:  # gradio reports a busy port as OSError
         print(
             f"error: cannot listen on {settings.host}:{settings.port} (in use?); pass another --port",
             file=sys.stderr,
         )
         return 2
+    printed, share_failure = _split_share_failure(gradio_said.getvalue())
+    print(printed, end="")
     studio.app.openapi = api.openapi_schema  # /docs shows the HTTP API, not Gradio's internals
     print(f"* Running on local URL:  {studio.local_url}")
     print(f"* HTTP API (GPT-SoVITS api_v2 compatible): {studio.local_url}docs")
-    if not settings.share:  # with --share, gradio prints the public URL itself
+    if settings.share and studio.share_url:  # gradio printed the public URL itself
+        print(f"* The public link expires {SHARE_LINK_HOURS} hours from now; start again for a new one.")
+    elif settings.share:
+        print(
+            f"* No public link, the studio runs on this machine only: gradio could not open its share "
+            f"tunnel (no internet connection here, or gradio.live blocked); it said: {share_failure or '-'}"
+        )
+    else:
         print("* To also open a temporary public link, start again with --share.")
     try:
         studio.block_thread()
@@ -152,6 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         if worker is not None:
             worker.stop()
     return 0
+
+
+_SHARE_FAILED = "Could not create share link."  # how gradio 5.50's launch() starts that paragraph
+
+
+def _split_share_failure(printed: str) -> tuple[str, str | None]:
+    """What gradio printed during `launch()`, split into the rest and the first line of its several-line
+    "Could not create share link" paragraph (None if there is none); `main` prints that line alone."""
+    kept, found, failure = printed.partition("\n" + _SHARE_FAILED)
+    kept = kept.rstrip("\n")
+    reason = (_SHARE_FAILED + failure.split("\n", 1)[0]).strip() if found else None
+    return (kept + "\n" if kept.strip() else ""), reason
 
 
 def _control_actions(worker, argv: list[str] | None) -> dict:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from core.errors import SettingsError
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -25,6 +27,12 @@ class Settings:
     workers: bool = True  # run jobs in this process (False: only submit; `python -m core worker` runs them)
     # Who may use the studio and its API: (user, password) pairs; empty = anyone who can reach the port.
     auth: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def open_to_others(self) -> bool:
+        """True when people on other machines can reach the studio without a login: `--share`, or a host other
+        than this machine's loopback, with no `--auth`."""
+        return not self.auth and (self.share or self.host not in LOOPBACK_HOSTS)
 
 
 def check_device(device: str) -> str:

@@ -3,21 +3,38 @@ under a name. The OpenAI-compatible API's `voice` is one of these (`POST /v1/aud
 
 Each voice is one JSON file in the workspace's `voices/` folder; the clip lives in `uploads/` (named by its
 content) and the weights wherever they were (the workspace or the pretrained folder).
+
+A voice travels as one file (`export_voice` / `import_voice`): a zip holding `voice.json` (the preset, its
+weights named relative to the workspace or the pretrained folder) and `clip.<ext>`. Weights are not packed
+(hundreds of MB); the studio that imports the voice must have the same files.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from core.audio import audio_info
 from core.errors import TimbreError
-from core.workspace import Workspace, atomic_write_text
+from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS
+from core.workspace import Workspace, atomic_write_text, confine
 
 VOICES_DIR = "voices"
 _NAME = re.compile(r"^\w[\w\-]{0,59}$", re.UNICODE)
+# What the Synthesize tab records when its "I have the speaker's consent" box is ticked (the API records the
+# statement its caller sends).
+UI_CONSENT = "I have the speaker's consent to clone this voice (confirmed in the studio's Synthesize tab)"
+ARCHIVE_SUFFIX = ".timbre-voice.zip"
+ARCHIVE_FORMAT = 1
+_ARCHIVE_JSON = "voice.json"
+_ARCHIVE_CLIP = re.compile(r"^clip\.[a-z0-9]{1,5}$")
+MAX_ARCHIVE_BYTES = 25 * 2**20  # a 10 s clip is far smaller, even as 48 kHz stereo WAV
 
 
 class VoiceError(TimbreError):
@@ -84,3 +101,129 @@ class VoiceStore:
         if not path.is_file():
             raise VoiceError(f"voice {name!r} is not saved in this studio; nothing to delete")
         path.unlink()
+
+
+def check_reference_clip(path: str | Path) -> float:
+    """The clip's length in seconds if it is audio of a reference clip's length, else a `VoiceError`."""
+    try:
+        seconds, _, _ = audio_info(path)
+    except TimbreError as exc:
+        raise VoiceError(f"the clip is not audio Timbre can read ({exc}); choose a WAV, FLAC or MP3") from exc
+    if not REF_MIN_SECONDS <= seconds <= REF_MAX_SECONDS:
+        raise VoiceError(
+            f"the clip is {seconds:.1f} s long; "
+            f"a reference clip must be {REF_MIN_SECONDS:g}-{REF_MAX_SECONDS:g} s"
+        )
+    return seconds
+
+
+def _relative(path: str, roots: tuple[Path, ...]) -> str:
+    real = Path(path).resolve()
+    for root in roots:
+        root = root.resolve()
+        if root in real.parents:
+            return real.relative_to(root).as_posix()
+    raise VoiceError(
+        f"{Path(path).name} is outside the workspace and the pretrained folder; it cannot travel"
+    )
+
+
+def export_voice(voice: VoicePreset, roots: tuple[Path, ...]) -> bytes:
+    """`voice` as one zip (`voice.json` + `clip.<ext>`); weights are named relative to the first of `roots`
+    (the workspace, then the pretrained folder) that holds them."""
+    clip = Path(voice.ref_audio_path)
+    if not clip.is_file():
+        raise VoiceError(f"voice {voice.name!r}: its clip {clip.name} is gone; save the voice again")
+    suffix = clip.suffix.lower().lstrip(".")
+    member = f"clip.{suffix}" if _ARCHIVE_CLIP.match(f"clip.{suffix}") else "clip.wav"
+    record = {
+        "format": ARCHIVE_FORMAT,
+        **asdict(voice),
+        "ref_audio_path": member,
+        "gpt_path": _relative(voice.gpt_path, roots),
+        "sovits_path": _relative(voice.sovits_path, roots),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(_ARCHIVE_JSON, json.dumps(record, ensure_ascii=False, indent=1))
+        archive.write(clip, member)
+    return buffer.getvalue()
+
+
+def import_voice(
+    data: bytes, workspace: Workspace, roots: tuple[Path, ...], name: str | None = None
+) -> VoicePreset:
+    """The voice in an `export_voice` archive, its clip copied into the workspace's uploads/ (not saved yet:
+    `VoiceStore.save` it). Refuses anything but `voice.json` and one `clip.<ext>` at the archive's top
+    (no folders, `..` or absolute names), JSON that is not a preset, a clip that is not a 3-10 s recording,
+    and weights that are not in `roots` here. `name` renames the voice."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise VoiceError(f"the voice file is over {MAX_ARCHIVE_BYTES // 2**20} MB; it is not a Timbre voice")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise VoiceError(
+            f"not a Timbre voice file (not a zip archive); export one with {ARCHIVE_SUFFIX}"
+        ) from exc
+    with archive:
+        members = archive.infolist()
+        names = [m.filename for m in members]
+        odd = [n for n in names if n != _ARCHIVE_JSON and not _ARCHIVE_CLIP.match(n)]
+        clips = [n for n in names if _ARCHIVE_CLIP.match(n)]
+        if odd or names.count(_ARCHIVE_JSON) != 1 or len(clips) != 1:
+            raise VoiceError(
+                f"the voice file holds {', '.join(map(repr, names)) or 'nothing'}; expected exactly "
+                f"{_ARCHIVE_JSON!r} and one 'clip.<ext>' (no folders); it was not made by Timbre"
+            )
+        if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
+            raise VoiceError(f"the voice file unpacks to over {MAX_ARCHIVE_BYTES // 2**20} MB; refused")
+        record = _read_record(archive.read(_ARCHIVE_JSON))
+        clip_bytes = archive.read(clips[0])
+    gpt, sovits = (
+        _weights_here(record[key], roots, what)
+        for key, what in (("gpt_path", "GPT"), ("sovits_path", "SoVITS"))
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        temp = Path(folder) / clips[0]
+        temp.write_bytes(clip_bytes)
+        check_reference_clip(temp)
+        clip = workspace.import_upload(temp)
+    return VoicePreset(
+        name=check_name(name or record["name"]),
+        ref_audio_path=str(clip),
+        prompt_text=record["prompt_text"],
+        prompt_lang=record["prompt_lang"],
+        gpt_path=str(gpt),
+        sovits_path=str(sovits),
+        consent=record["consent"],
+        created_at=float(record["created_at"]),
+    )
+
+
+def _read_record(raw: bytes) -> dict:
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VoiceError(
+            f"{_ARCHIVE_JSON} in the voice file is not valid JSON ({exc}); re-export the voice"
+        ) from exc
+    expected = {f.name for f in fields(VoicePreset)} | {"format"}
+    if not isinstance(record, dict) or set(record) != expected:
+        found = sorted(record) if isinstance(record, dict) else type(record).__name__
+        raise VoiceError(f"{_ARCHIVE_JSON} holds {found}; expected the fields {sorted(expected)}")
+    if record["format"] != ARCHIVE_FORMAT:
+        raise VoiceError(f"voice file format {record['format']!r}; this Timbre reads format {ARCHIVE_FORMAT}")
+    text_fields = ("name", "prompt_text", "prompt_lang", "gpt_path", "sovits_path", "consent")
+    wrong = [key for key in text_fields if not isinstance(record[key], str)]
+    if wrong or not isinstance(record["created_at"], int | float):
+        raise VoiceError(f"{_ARCHIVE_JSON}: {', '.join(wrong) or 'created_at'} has the wrong type")
+    return record
+
+
+def _weights_here(relative: str, roots: tuple[Path, ...], what: str) -> Path:
+    if Path(relative).is_absolute():
+        raise VoiceError(f"the voice's {what} weights {relative!r} must be relative to a studio folder")
+    try:
+        return confine(relative, roots, f"the voice's {what} weights")
+    except TimbreError as exc:
+        raise VoiceError(f"{exc}; copy the same weights into this studio before importing the voice") from exc

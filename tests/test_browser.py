@@ -201,7 +201,7 @@ def test_startup_log_points_to_the_share_flag(studio):
 # Latin words a Chinese page may show: names, codes, the reading examples, file types, Gradio's footer.
 _NOT_TRANSLATED = {"Timbre", "English", "GPT", "SoVITS", "ckpt", "pth", "ARPAbet", "API", "Gradio", "ID"}
 _NOT_TRANSLATED |= {"auto", "zh", "en", "all_zh", "top_k", "top_p", "chang2", "live", "L", "IH1", "V"}
-_NOT_TRANSLATED |= {f"cut{i}" for i in range(6)} | {"k", "txt"}  # top_k's k, the .txt extension
+_NOT_TRANSLATED |= {f"cut{i}" for i in range(6)} | {"k", "txt", "zip"}  # top_k's k, file types
 
 _VISIBLE_TEXT = """() => {
     const texts = [];

@@ -58,7 +58,13 @@ def test_weights_lists_show_gpt_and_sovits_files_but_no_discriminator(tmp_path):
 def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):
     studio = build_studio(_ctx(tmp_path, conformance_dir / "models" / "pretrained"))
     tabs = {block.label.key for block in studio.blocks.values() if isinstance(block, gr.Tab)}
-    assert tabs == {"studio.tab_synthesize", "studio.tab_jobs", "studio.tab_text"}
+    assert tabs == {
+        "studio.tab_synthesize",
+        "studio.tab_dataset",
+        "studio.tab_proofread",
+        "studio.tab_jobs",
+        "studio.tab_text",
+    }
 
 
 def _knob_defaults(**overrides) -> list:

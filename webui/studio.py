@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from webui import jobs, synthesize, text
+from webui import dataset, jobs, notices, proofread, synthesize, text
 from webui.context import StudioContext
 from webui.i18n import HEAD, language_switch, t
 
@@ -17,8 +17,13 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
         with gr.Row():
             gr.Markdown("# " + t("studio.title"), elem_id="studio-title")
             language_switch(studio)
+        notices.build(ctx)
         with gr.Tab(t("studio.tab_synthesize"), id="synthesize"):
             synthesize.build(ctx)
+        with gr.Tab(t("studio.tab_dataset"), id="dataset"):
+            dataset.build(ctx)
+        with gr.Tab(t("studio.tab_proofread"), id="proofread"):
+            proofread.build(ctx)
         with gr.Tab(t("studio.tab_jobs"), id="jobs"):
             jobs.build(ctx)
         with gr.Tab(t("studio.tab_text"), id="text"):

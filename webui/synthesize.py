@@ -20,6 +20,7 @@ from core.errors import TimbreError
 from core.jobs import BatchSynthesisJob, JobRecord, JobState, SynthesisJob
 from core.synthesis import Knob, SynthesisRequest, knob_fields, split_fragments
 from core.text import LANGUAGES, check_text_length
+from webui import voice_presets
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate
 
@@ -296,6 +297,9 @@ def build(ctx: StudioContext) -> None:
                 for name, default, knob in knob_fields():
                     if name not in KNOBS_BESIDE_TEXT:
                         knobs[name] = knob_control(name, default, knob)
+    voice_presets.build(
+        ctx, gpt, sovits, ref_audio, ref_text, ref_lang, lambda suffix: list_weights(ctx, suffix)
+    )
     with gr.Row():
         go = gr.Button(t("synth.generate"), variant="primary", elem_id="synth-generate")
         preview = gr.Button(t("synth.preview"), elem_id="synth-preview", scale=0)
