@@ -7,7 +7,6 @@ transcripts) for the Proofread tab.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +16,13 @@ from core.data.importer import RAW_DIR, dataset_dir
 from core.data.proofread import add_clips, clips_dir, list_path
 from core.data.slicer import SLICE_SR
 from core.data.uploads import stage_upload
-from core.errors import TimbreError
 from core.jobs import JobRecord, JobState
 from core.jobs.dataset_import import DatasetImportJob
 from core.jobs.dataset_slice import DatasetSliceJob
 from webui.context import StudioContext
-from webui.i18n import error, request_lang, t, translate
+from webui.i18n import error, request_lang, t, translate, user_errors
+from webui.jobs import watch_job
 
-POLL_S = 0.2
 LIST_LANGS = ("ZH", "EN", "JA", "KO", "YUE")  # the language column codes new lines get
 VERDICT_COLUMNS = (
     "data.column_file",
@@ -80,20 +78,11 @@ def follow(
     ctx: StudioContext, job_id: str, lang_ui: str, progress: gr.Progress | None = None
 ) -> Iterator[tuple[str, JobRecord | None]]:
     """Yield (status, None) while the job waits and runs, then (status, record) once it has finished."""
-    while True:
-        record = ctx.queue.get(job_id)
-        if record.state.finished:
-            break
-        if record.state is JobState.QUEUED:
-            status = translate("data.queued", lang_ui, position=ctx.queue.position(job_id) or 1)
-            fraction = 0.0
-        else:
-            status = translate("data.running", lang_ui, percent=round(100 * record.progress))
-            fraction = record.progress
-        if progress is not None:
-            progress(fraction, desc=status)
-        yield status, None
-        time.sleep(POLL_S)
+    for status, record in watch_job(
+        ctx, job_id, lang_ui, progress, queued_key="data.queued", running_key="data.running"
+    ):
+        if not record.state.finished:
+            yield status, None
     if record.state is JobState.DONE:
         yield translate("data.done", lang_ui), record
     else:
@@ -107,20 +96,16 @@ def submit_import(ctx: StudioContext, name: str, uploads: list[str] | None, lang
         raise error("data.need_name", lang_ui)
     if not uploads:
         raise error("data.need_files", lang_ui)
-    try:
+    with user_errors(lang_ui):
         dataset_dir(ctx.workspace, name.strip())  # a bad name is refused before anything is copied
         sources = tuple(str(stage_upload(ctx.workspace, path)) for path in uploads)  # keeps names
         return ctx.queue.submit(DatasetImportJob(name.strip(), sources))
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
 
 def submit_slice(ctx: StudioContext, name: str, lang_ui: str) -> JobRecord:
     """Queue the slicing of every imported recording of dataset `name` into its clips folder."""
-    try:
+    with user_errors(lang_ui):
         raw = dataset_dir(ctx.workspace, (name or "").strip()) / RAW_DIR
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
     recordings = sorted(raw.glob("*.wav")) if raw.is_dir() else []
     if not recordings:
         raise error("data.nothing_to_slice", lang_ui, name=name)
@@ -170,12 +155,10 @@ def build(ctx: StudioContext) -> None:
                 yield text, gr.skip(), gr.skip()
             else:
                 files = list(done.result.files)
-                try:
+                with user_errors(lang_ui):
                     add_clips(
                         list_path(ctx.workspace, name_value.strip()), files, name_value.strip(), lang_value
                     )
-                except TimbreError as exc:
-                    raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
                 text = translate("data.sliced", lang_ui, clips=len(files))
                 yield text, _table(CLIP_COLUMNS, clip_rows(files), lang_ui), files
 

@@ -12,14 +12,17 @@ the `timbre_lang` cookie, so handlers answer in it. Adding a string: add its key
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 import gradio as gr
 from gradio.i18n import I18nData
+
+from core.errors import TimbreError
 
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
@@ -75,6 +78,15 @@ def translate(key: str, lang: str, **fields: object) -> str:
 def error(key: str, lang: str, **fields: object) -> gr.Error:
     """A `gr.Error` to raise for a user's mistake: message and title in `lang`."""
     return gr.Error(translate(key, lang, **fields), title=translate("studio.error", lang))
+
+
+@contextlib.contextmanager
+def user_errors(lang: str) -> Iterator[None]:
+    """Show a `TimbreError` raised inside as a `gr.Error` titled in `lang` (the message stays core's)."""
+    try:
+        yield
+    except TimbreError as exc:
+        raise gr.Error(str(exc), title=translate("studio.error", lang)) from exc
 
 
 def studio_i18n() -> gr.I18n:

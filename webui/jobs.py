@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Iterator
 
 import gradio as gr
 
@@ -14,6 +15,7 @@ from webui.context import StudioContext
 from webui.i18n import request_lang, t, translate
 
 REFRESH_S = 1.0
+POLL_S = 0.2  # how often a tab that waits for its job reads the job's record
 SHOWN_JOBS = 50
 STATE_KEYS = {
     JobState.QUEUED: "jobs.state_queued",
@@ -38,9 +40,8 @@ def _duration(seconds: float | None) -> str:
     )
 
 
-def jobs_html(ctx: StudioContext, lang: str) -> str:
+def jobs_html(ctx: StudioContext, records: list[JobRecord], lang: str) -> str:
     """The queue as an HTML table: one row per job (newest first) with a progress bar."""
-    records = ctx.queue.jobs()[:SHOWN_JOBS]
     if not records:
         return f"<p id='jobs-empty'>{html.escape(translate('jobs.empty', lang))}</p>"
     pending = {job_id: i + 1 for i, job_id in enumerate(ctx.queue.pending_ids())}
@@ -70,8 +71,37 @@ def _what(record: JobRecord, lang: str) -> str:
     return f"{kind}: {record.title}"
 
 
-def job_choices(ctx: StudioContext, lang: str) -> list[tuple[str, str]]:
-    return [(f"{r.id} · {_what(r, lang)}", r.id) for r in ctx.queue.jobs()[:SHOWN_JOBS]]
+def watch_job(
+    ctx: StudioContext,
+    job_id: str,
+    lang: str,
+    progress: gr.Progress | None,
+    *,
+    queued_key: str,
+    running_key: str,
+) -> Iterator[tuple[str, JobRecord]]:
+    """Read a job's record every `POLL_S`: while it waits or runs, yield (status line in `lang`, record), the
+    line made from `queued_key` (with its queue position) or `running_key` (with its percentage) and also
+    shown on `progress`; last, yield ("", the finished record)."""
+    while True:
+        record = ctx.queue.get(job_id)
+        if record.state.finished:
+            yield "", record
+            return
+        if record.state is JobState.QUEUED:
+            status = translate(queued_key, lang, position=ctx.queue.position(job_id) or 1)
+            fraction = 0.0
+        else:
+            status = translate(running_key, lang, percent=round(100 * record.progress))
+            fraction = record.progress
+        if progress is not None:
+            progress(fraction, desc=status)
+        yield status, record
+        time.sleep(POLL_S)
+
+
+def job_choices(records: list[JobRecord], lang: str) -> list[tuple[str, str]]:
+    return [(f"{r.id} · {_what(r, lang)}", r.id) for r in records]
 
 
 def job_details(ctx: StudioContext, job_id: str | None, lang: str) -> tuple[str, list[str] | None]:
@@ -109,7 +139,13 @@ def build(ctx: StudioContext) -> None:
     def refresh(job_id: str | None, request: gr.Request):
         lang = request_lang(request)
         log_text, job_files = job_details(ctx, job_id, lang)
-        return jobs_html(ctx, lang), gr.Dropdown(choices=job_choices(ctx, lang)), log_text, job_files
+        records = ctx.queue.jobs()[:SHOWN_JOBS]  # read once per refresh: the table and the choices share it
+        return (
+            jobs_html(ctx, records, lang),
+            gr.Dropdown(choices=job_choices(records, lang)),
+            log_text,
+            job_files,
+        )
 
     def act(action: str, job_id: str | None, request: gr.Request) -> str:
         lang = request_lang(request)

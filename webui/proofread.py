@@ -12,7 +12,7 @@ from core.errors import TimbreError
 from core.text import text_to_phones
 from webui.context import StudioContext
 from webui.dataset import LIST_LANGS
-from webui.i18n import request_lang, t, translate
+from webui.i18n import request_lang, t, translate, user_errors
 
 
 def phones_of(ctx: StudioContext, text: str, lang_column: str) -> str:
@@ -78,22 +78,18 @@ def build(ctx: StudioContext) -> None:
         """The edits with the boxes' text and language applied to clip `index`, saved if they changed."""
         if edits is None or not edits.entries:
             return edits
-        try:
+        with user_errors(lang_ui):
             changed = edits.edit(index, text=text_value or "", lang=lang_value or edits.entries[index].lang)
             if changed is not edits:
                 changed.save(list_path(ctx.workspace, name))
-        except TimbreError as exc:
-            raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
         return changed
 
     def on_dataset(request: gr.Request, name: str | None):
         lang_ui = request_lang(request)
         if not name:
             return view(ctx, "", None, 0, lang_ui)
-        try:
+        with user_errors(lang_ui):
             return view(ctx, name, load(ctx, name), 0, lang_ui)
-        except TimbreError as exc:
-            raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
     def on_move(step: int):
         def handler(request: gr.Request, name, edits, index, text_value, lang_value):

@@ -22,11 +22,11 @@ from core.synthesis import Knob, SynthesisRequest, knob_fields, split_fragments
 from core.text import LANGUAGES, check_text_length
 from webui import voice_presets
 from webui.context import StudioContext
-from webui.i18n import error, request_lang, t, translate
+from webui.i18n import error, request_lang, t, translate, user_errors
+from webui.jobs import watch_job
 
 KNOBS_BESIDE_TEXT = ("speed_factor", "pitch", "reference_compat")  # the rest sit under "Sampling"
 HISTORY_ROWS = 20
-POLL_S = 0.2
 PREVIEW_SPLIT = "cut2"  # a preview reads the first fragment of this split: about 50 characters
 
 
@@ -121,11 +121,9 @@ def build_request(
 
 def submit(ctx: StudioContext, voice: Voice, text: str, text_lang: str, knob_values: Sequence, lang_ui: str):
     """Queue one synthesis; returns its record. Mistakes raise `gr.Error` in `lang_ui`."""
-    try:
+    with user_errors(lang_ui):
         request = build_request(ctx, voice, text, text_lang, knob_values, lang_ui)
         return ctx.queue.submit(SynthesisJob(request, voice.gpt, voice.sovits, interface="ui"))
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
 
 def submit_batch(
@@ -139,13 +137,11 @@ def submit_batch(
     """Queue a batch: every line of `lines_file` in this voice, one output per line."""
     if not lines_file:
         raise error("synth.need_lines_file", lang_ui)
-    try:
+    with user_errors(lang_ui):
         request = build_request(ctx, voice, "batch", text_lang, knob_values, lang_ui)
         lines = ctx.workspace.import_upload(lines_file)
         job = BatchSynthesisJob(request, voice.gpt, voice.sovits, str(lines), interface="ui")
         return ctx.queue.submit(job)
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -157,21 +153,11 @@ def follow(
 ) -> Iterator[tuple]:
     """Yield (player, download, status, job id, history) while the job waits and runs, then its outcome.
     A failure leaves the player and download as they were (`gr.skip()`): the last good result stays."""
-    while True:
-        record = ctx.queue.get(job_id)
-        if record.state.finished:
-            break
-        if record.state is JobState.QUEUED:
-            position = ctx.queue.position(job_id)
-            status = translate("synth.queued", lang_ui, position=position or 1)
-            fraction = 0.0
-        else:
-            status = translate("synth.running", lang_ui, percent=round(100 * record.progress))
-            fraction = record.progress
-        if progress is not None:
-            progress(fraction, desc=status)
-        yield gr.skip(), gr.skip(), status, job_id, gr.skip()
-        time.sleep(POLL_S)
+    for status, record in watch_job(
+        ctx, job_id, lang_ui, progress, queued_key="synth.queued", running_key="synth.running"
+    ):
+        if not record.state.finished:
+            yield gr.skip(), gr.skip(), status, job_id, gr.skip()
     if record.state is JobState.DONE:
         path = record.result.files[0]
         info = record.result.info

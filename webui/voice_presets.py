@@ -23,7 +23,7 @@ from core.voices import (
 )
 from core.workspace import atomic_write_bytes, confine
 from webui.context import StudioContext
-from webui.i18n import error, request_lang, t, translate
+from webui.i18n import error, request_lang, t, translate, user_errors
 
 EXPORTS_DIR = "exports"  # in the workspace: where exported voice files are written for download
 
@@ -55,7 +55,7 @@ def save_preset(
         raise error("synth.need_weights", lang_ui)
     if not ref_audio:
         raise error("synth.need_reference", lang_ui)
-    try:
+    with user_errors(lang_ui):
         check_name((name or "").strip())
         check_reference_clip(ref_audio)
         voice = VoicePreset(
@@ -68,29 +68,23 @@ def save_preset(
             consent=UI_CONSENT,
         )
         return VoiceStore(ctx.workspace).save(voice)
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
 
 def delete_preset(ctx: StudioContext, name: str | None, lang_ui: str) -> None:
     """Delete the saved voice `name` (its clip stays in uploads/: past results may name it)."""
     if not name:
         raise error("synth.preset_need_choice", lang_ui)
-    try:
+    with user_errors(lang_ui):
         VoiceStore(ctx.workspace).delete(name)
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
 
 def export_preset(ctx: StudioContext, name: str | None, lang_ui: str) -> Path:
     """Write the saved voice `name` as one file into the workspace's exports/; returns its path."""
     if not name:
         raise error("synth.preset_need_choice", lang_ui)
-    try:
+    with user_errors(lang_ui):
         data = export_voice(VoiceStore(ctx.workspace).get(name), _roots(ctx))
         return atomic_write_bytes(ctx.workspace.root / EXPORTS_DIR / f"{name}{ARCHIVE_SUFFIX}", data)
-    except TimbreError as exc:
-        raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
 
 
 def import_preset(ctx: StudioContext, path: str | None, lang_ui: str) -> VoicePreset:
@@ -147,10 +141,8 @@ def build(ctx: StudioContext, gpt, sovits, ref_audio, ref_text, ref_lang, weight
         if not chosen_name:
             return [gr.skip()] * 6
         lang_ui = request_lang(request)
-        try:
+        with user_errors(lang_ui):
             voice = VoiceStore(ctx.workspace).get(chosen_name)
-        except TimbreError as exc:
-            raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc
         return (
             gr.Dropdown(choices=weight_choices(".ckpt"), value=voice.gpt_path),
             gr.Dropdown(choices=weight_choices(".pth"), value=voice.sovits_path),
