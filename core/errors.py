@@ -39,3 +39,7 @@ class SettingsError(TimbreError):
 
 class WatermarkError(TimbreError):
     """A watermark that cannot be made or checked (self-check failed, bad payload, unreadable install key)."""
+
+
+class TrainingError(TimbreError):
+    """Training cannot start or go on (an unusable experiment folder, out of memory, disk full, ...)."""

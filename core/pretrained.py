@@ -282,13 +282,16 @@ class PretrainedPaths:
     hubert_dir: Path
     t2s: Path
     sovits: Path
+    sovits_d: Path  # the SoVITS discriminator (training only)
 
 
 def model_paths(root: str | os.PathLike, version: str = "v2") -> PretrainedPaths:
-    """Paths of the BERT and HuBERT folders and the base T2S / SoVITS files for `version`."""
+    """Paths of the BERT and HuBERT folders and the base T2S / SoVITS (+ discriminator) files for `version`."""
     root = Path(root)
-    by_role = {f.role: root / f.path for f in files_for(version, include_training=False)}
-    return PretrainedPaths(root / BERT_DIR, root / HUBERT_DIR, by_role["t2s"], by_role["sovits"])
+    by_role = {f.role: root / f.path for f in files_for(version)}
+    return PretrainedPaths(
+        root / BERT_DIR, root / HUBERT_DIR, by_role["t2s"], by_role["sovits"], by_role["sovits_d"]
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -45,6 +45,10 @@ _WEIGHT_NORM_LAYERS = re.compile(
     r"|dec\.resblocks\.\d+\.convs[12]?\.\d+"
     r"|flow\.couplings\.\d+\.enc\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer)"
 )
+# the same, plus the posterior encoder's WaveNet (training only)
+TRAINING_WEIGHT_NORM_LAYERS = re.compile(
+    _WEIGHT_NORM_LAYERS.pattern + r"|enc_q\.enc\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer)"
+)
 _FLOW_OFFICIAL = re.compile(r"^flow\.flows\.(\d+)\.")
 _FLOW_TIMBRE = re.compile(r"^flow\.couplings\.(\d+)\.")
 _CODEBOOK_OFFICIAL = re.compile(r"^quantizer\.vq\.layers\.(\d+)\._codebook\.embed$")
@@ -80,14 +84,42 @@ def _rename_official(name: str) -> str:
     return name
 
 
+def _rename_timbre(name: str) -> str:
+    codebook = _CODEBOOK_TIMBRE.match(name)
+    if codebook:
+        return f"quantizer.vq.layers.{codebook.group(1)}._codebook.embed"
+    flow = _FLOW_TIMBRE.match(name)
+    return f"flow.flows.{2 * int(flow.group(1))}." + name[flow.end() :] if flow else name
+
+
+def split_s2_for_training(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Official s2 weights -> (our names with weight norm kept as `weight_g`/`weight_v` and `enc_q` kept, the
+    codebook's training statistics under their official names, which training leaves as they are)."""
+    renamed: dict[str, Tensor] = {}
+    statistics: dict[str, Tensor] = {}
+    for name, tensor in state.items():
+        if _DROPPED_CODEBOOK_STATS.fullmatch(name):
+            statistics[name] = tensor
+        else:
+            renamed[_rename_official(name)] = tensor
+    return renamed, statistics
+
+
+def join_s2_from_training(state: Mapping[str, Tensor], statistics: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Inverse of `split_s2_for_training`: our names (weight norm as `weight_g`/`weight_v`) -> official."""
+    out = {_rename_timbre(name): tensor for name, tensor in state.items()}
+    out.update(statistics)
+    return out
+
+
 def official_s2_to_timbre(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Official s2 weights -> `SoVITS.state_dict()` names (weight norm folded in float32, training-only
     keys dropped). Tensors other than the folded weights keep their stored dtype."""
-    renamed: dict[str, Tensor] = {}
-    for name, tensor in state.items():
-        if name.startswith(_DROPPED_PREFIXES) or _DROPPED_CODEBOOK_STATS.fullmatch(name):
-            continue
-        renamed[_rename_official(name)] = tensor
+    renamed = {
+        name: tensor
+        for name, tensor in split_s2_for_training(state)[0].items()
+        if not name.startswith(_DROPPED_PREFIXES)
+    }
     out: dict[str, Tensor] = {}
     for name, tensor in renamed.items():
         if name.endswith(".weight_v"):
@@ -124,8 +156,7 @@ def timbre_to_official_s2(state: Mapping[str, Tensor]) -> OrderedDict[str, Tenso
             out[prefix + "embed"] = tensor
             out[prefix + "embed_avg"] = tensor.clone()
             continue
-        flow = _FLOW_TIMBRE.match(name)
-        official = f"flow.flows.{2 * int(flow.group(1))}." + name[flow.end() :] if flow else name
+        official = _rename_timbre(name)
         layer = name[: -len(".weight")] if name.endswith(".weight") else None
         if layer is not None and _WEIGHT_NORM_LAYERS.fullmatch(layer):
             base = official[: -len(".weight")]
@@ -136,11 +167,23 @@ def timbre_to_official_s2(state: Mapping[str, Tensor]) -> OrderedDict[str, Tenso
     return out
 
 
-def load_sovits(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedSoVITS:
-    """Load an official SoVITS `.pth` (pretrained or fine-tuned) into a float32 `SoVITS` in eval mode.
+@dataclass(frozen=True)
+class StoredSoVITS:
+    """An official s2 file as stored: its weights (official names), config and version."""
+
+    weights: Mapping[str, Tensor]
+    config: SoVITSConfig
+    raw_config: Any
+    version: ModelVersion
+    info: str
+    name: str
+
+
+def read_sovits(path: str | os.PathLike[str]) -> StoredSoVITS:
+    """Read and check an official SoVITS `.pth` without building a model (training starts from this).
 
     Raises `CheckpointError` for a missing, corrupt or non-GPT-SoVITS file, a GPT (s1) file, an unsupported
-    version (only v2 is supported yet), or weights that do not fit the stored config.
+    version (only v2 is supported yet), or a file without its config.
     """
     raw = read_checkpoint(path, kind="SoVITS")
     name = raw.path.name
@@ -157,15 +200,26 @@ def load_sovits(path: str | os.PathLike[str], device: str | torch.device = "cpu"
     if "config" not in raw.content:
         raise CheckpointError(f"{name}: the file stores no config; it is not an official SoVITS weights file")
     config = SoVITSConfig.from_checkpoint(raw.content["config"], version=version.value)
+    info = str(raw.content.get("info", ""))
+    return StoredSoVITS(raw.content["weight"], config, raw.content["config"], version, info, name)
+
+
+def load_sovits(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedSoVITS:
+    """Load an official SoVITS `.pth` (pretrained or fine-tuned) into a float32 `SoVITS` in eval mode.
+
+    Raises `CheckpointError` for a missing, corrupt or non-GPT-SoVITS file, a GPT (s1) file, an unsupported
+    version (only v2 is supported yet), or weights that do not fit the stored config.
+    """
+    stored = read_sovits(path)
+    config, name = stored.config, stored.name
     with torch.device("meta"):  # no random initialisation: every tensor is overwritten by the strict load
         model = SoVITS(config)
-    state = official_s2_to_timbre(raw.content["weight"])
+    state = official_s2_to_timbre(stored.weights)
     check_weights(state, model.state_dict(), source=name, model="SoVITS")
     model = model.to_empty(device=device)
     model.load_state_dict(state, strict=True)
     model.eval()
-    info = raw.content.get("info", "")
-    return LoadedSoVITS(model=model, config=config, version=version, info=str(info))
+    return LoadedSoVITS(model=model, config=config, version=stored.version, info=stored.info)
 
 
 def save_sovits(

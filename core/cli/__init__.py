@@ -12,7 +12,7 @@ import sys
 from core.errors import TimbreError
 
 # Sub-command modules, in the order `--help` lists them.
-_COMMANDS = ("text", "tts", "pretrained", "dataset", "worker", "watermark")
+_COMMANDS = ("text", "tts", "pretrained", "dataset", "train", "worker", "watermark")
 
 
 def build_parser() -> argparse.ArgumentParser:

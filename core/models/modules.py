@@ -1,4 +1,4 @@
-"""Building blocks of the SoVITS generator (inference only), in dependency order.
+"""Building blocks of the SoVITS generator, in dependency order.
 
 Tensors are channels-first: `(B, C, T)`. Masks are `(B, 1, T)` floats of 0/1. Every block reproduces the
 reference's arithmetic order exactly (float32 results must match it to ~1e-7), so some expressions that look
@@ -6,7 +6,10 @@ simplifiable (dividing before summing, multiplying by all-ones masks) are kept a
 
 Weight-normalised convolutions of the official files (`weight_g`, `weight_v`) are plain convolutions here: the
 checkpoint loader folds them once (`fold_weight_norm`), computing exactly what the reference computes on every
-forward pass.
+forward pass. Training re-attaches weight norm to the same layers (`core.training.weight_norm`).
+
+Dropout modules (rates as in the reference) act in training mode only; in eval mode they are identities, so
+inference numerics do not depend on them.
 """
 
 from __future__ import annotations
@@ -69,9 +72,15 @@ class RelativeMultiHeadAttention(nn.Module):
     """
 
     def __init__(
-        self, channels: int, out_channels: int, n_heads: int, window_size: int | None = None
+        self,
+        channels: int,
+        out_channels: int,
+        n_heads: int,
+        window_size: int | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         if channels % n_heads != 0:
             raise ValueError(f"channels ({channels}) must be divisible by n_heads ({n_heads})")
         self.n_heads = n_heads
@@ -104,7 +113,7 @@ class RelativeMultiHeadAttention(nn.Module):
             scores = scores + _relative_to_absolute(rel_logits)
         if attn_mask is not None:
             scores = scores.masked_fill(attn_mask == 0, ATTENTION_MASK_FILL)
-        p_attn = F.softmax(scores, dim=-1)
+        p_attn = self.drop(F.softmax(scores, dim=-1))
         output = torch.matmul(p_attn, value)  # (B, H, T_q, Ck)
         if self.window_size is not None:
             rel_v = self._relative_embeddings(self.emb_rel_v, t_k)
@@ -143,15 +152,23 @@ def _absolute_to_relative(x: Tensor) -> Tensor:
 class FeedForward(nn.Module):
     """Two 'same'-padded convolutions with ReLU between them, masked. `(B, C, T)` -> `(B, C_out, T)`."""
 
-    def __init__(self, in_channels: int, out_channels: int, filter_channels: int, kernel_size: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        filter_channels: int,
+        kernel_size: int,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         self.pad = [(kernel_size - 1) // 2, kernel_size // 2]
         self.conv_1 = nn.Conv1d(in_channels, filter_channels, kernel_size)
         self.conv_2 = nn.Conv1d(filter_channels, out_channels, kernel_size)
 
     def forward(self, x: Tensor, x_mask: Tensor) -> Tensor:
         x = self.conv_1(F.pad(x * x_mask, self.pad))
-        x = torch.relu(x)
+        x = self.drop(torch.relu(x))
         x = self.conv_2(F.pad(x * x_mask, self.pad))
         return x * x_mask
 
@@ -167,16 +184,18 @@ class AttentionEncoder(nn.Module):
         n_layers: int,
         kernel_size: int,
         window_size: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.n_layers = n_layers
+        self.drop = nn.Dropout(dropout)
         self.attn_layers = nn.ModuleList(
-            RelativeMultiHeadAttention(hidden_channels, hidden_channels, n_heads, window_size)
+            RelativeMultiHeadAttention(hidden_channels, hidden_channels, n_heads, window_size, dropout)
             for _ in range(n_layers)
         )
         self.norm_layers_1 = nn.ModuleList(ChannelLayerNorm(hidden_channels) for _ in range(n_layers))
         self.ffn_layers = nn.ModuleList(
-            FeedForward(hidden_channels, hidden_channels, filter_channels, kernel_size)
+            FeedForward(hidden_channels, hidden_channels, filter_channels, kernel_size, dropout)
             for _ in range(n_layers)
         )
         self.norm_layers_2 = nn.ModuleList(ChannelLayerNorm(hidden_channels) for _ in range(n_layers))
@@ -187,8 +206,8 @@ class AttentionEncoder(nn.Module):
         for attn, norm_1, ffn, norm_2 in zip(
             self.attn_layers, self.norm_layers_1, self.ffn_layers, self.norm_layers_2, strict=True
         ):
-            x = norm_1(x + attn(x, x, attn_mask))
-            x = norm_2(x + ffn(x, x_mask))
+            x = norm_1(x + self.drop(attn(x, x, attn_mask)))
+            x = norm_2(x + self.drop(ffn(x, x_mask)))
         return x * x_mask
 
 
@@ -230,21 +249,23 @@ class _Conv(nn.Module):
 class _ConvGLU(nn.Module):
     """Residual gated convolution: `x + a * sigmoid(b)` with `[a, b] = conv(x)`; `(B, C, T)` -> same."""
 
-    def __init__(self, channels: int, kernel_size: int) -> None:
+    def __init__(self, channels: int, kernel_size: int, dropout: float) -> None:
         super().__init__()
         self.channels = channels
         self.conv1 = _Conv(channels, 2 * channels, kernel_size)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = torch.split(self.conv1(x), self.channels, dim=1)
-        return x + a * torch.sigmoid(b)
+        return x + self.drop(a * torch.sigmoid(b))
 
 
 class _StyleSelfAttention(nn.Module):
     """Multi-head self-attention over `(B, T, C)` with a residual connection (the style encoder's)."""
 
-    def __init__(self, channels: int, n_heads: int) -> None:
+    def __init__(self, channels: int, n_heads: int, dropout: float) -> None:
         super().__init__()
+        self.drop = nn.Dropout(dropout)
         self.n_heads = n_heads
         self.head_channels = channels // n_heads
         # the reference scales by sqrt(d_model), not sqrt(d_head), computed with pow(x, 0.5)
@@ -254,7 +275,8 @@ class _StyleSelfAttention(nn.Module):
         self.w_vs = nn.Linear(channels, channels)
         self.fc = nn.Linear(channels, channels)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, padding: Tensor | None = None) -> Tensor:
+        """`padding` `(B, T)` bool, True at padded frames: they are never attended to."""
         b, t, _ = x.shape
         h, dk = self.n_heads, self.head_channels
 
@@ -263,10 +285,12 @@ class _StyleSelfAttention(nn.Module):
 
         q, k, v = heads(self.w_qs(x)), heads(self.w_ks(x)), heads(self.w_vs(x))
         attn = torch.bmm(q, k.transpose(1, 2)) / self.temperature  # (H*B, T, T)
-        attn = torch.softmax(attn, dim=2)
+        if padding is not None:
+            attn = attn.masked_fill(padding.unsqueeze(1).repeat(h, t, 1), -math.inf)
+        attn = self.drop(torch.softmax(attn, dim=2))
         out = torch.bmm(attn, v)  # (H*B, T, dk)
         out = out.view(h, b, t, dk).permute(1, 2, 0, 3).contiguous().view(b, t, -1)  # (B, T, C)
-        return self.fc(out) + x
+        return self.drop(self.fc(out)) + x
 
 
 class StyleEncoder(nn.Module):
@@ -277,32 +301,45 @@ class StyleEncoder(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, hidden_channels: int, kernel_size: int, n_heads: int
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_channels: int,
+        kernel_size: int,
+        n_heads: int,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.spectral = nn.Sequential(
+        self.spectral = nn.Sequential(  # the dropouts keep the official indices (spectral.0, spectral.3)
             _Linear(in_channels, hidden_channels),
             _Mish(),
-            nn.Identity(),  # dropout in training; keeps the official indices (spectral.0, spectral.3)
+            nn.Dropout(dropout),
             _Linear(hidden_channels, hidden_channels),
             _Mish(),
-            nn.Identity(),
+            nn.Dropout(dropout),
         )
         self.temporal = nn.Sequential(
-            _ConvGLU(hidden_channels, kernel_size),
-            _ConvGLU(hidden_channels, kernel_size),
+            _ConvGLU(hidden_channels, kernel_size, dropout),
+            _ConvGLU(hidden_channels, kernel_size, dropout),
         )
-        self.slf_attn = _StyleSelfAttention(hidden_channels, n_heads)
+        self.slf_attn = _StyleSelfAttention(hidden_channels, n_heads, dropout)
         self.fc = _Linear(hidden_channels, out_channels)
 
-    def forward(self, spec: Tensor) -> Tensor:
+    def forward(self, spec: Tensor, mask: Tensor | None = None) -> Tensor:
+        """`mask` `(B, 1, T)` (training batches of several lengths): padded frames are left out of the
+        attention and of the average."""
         x = self.spectral(spec.transpose(1, 2))  # (B, T, H)
         x = self.temporal(x.transpose(1, 2)).transpose(1, 2)  # (B, T, H)
-        x = self.fc(self.slf_attn(x))  # (B, T, C_out)
-        n_frames = torch.full((x.size(0), 1, 1), x.size(1), dtype=torch.long, device=x.device)
-        pooled = torch.div(x, n_frames).sum(dim=1)  # (B, C_out)
-        return pooled.unsqueeze(-1)
+        if mask is None:
+            x = self.fc(self.slf_attn(x))  # (B, T, C_out)
+            n_frames = torch.full((x.size(0), 1, 1), x.size(1), dtype=torch.long, device=x.device)
+            return torch.div(x, n_frames).sum(dim=1).unsqueeze(-1)  # (B, C_out, 1)
+        padding = mask.squeeze(1) == 0  # (B, T)
+        x = x.masked_fill(padding.unsqueeze(-1), 0)
+        x = self.fc(self.slf_attn(x, padding)).masked_fill(padding.unsqueeze(-1), 0)
+        n_frames = (~padding).sum(dim=1).view(-1, 1, 1)
+        return torch.div(x, n_frames).sum(dim=1).unsqueeze(-1)
 
 
 # -- WaveNet stack and flow --------------------------------------------------------------------------------
@@ -373,6 +410,15 @@ class CouplingLayer(nn.Module):
         self.enc = WaveNet(hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels)
         self.post = nn.Conv1d(hidden_channels, self.half_channels, 1)
 
+    def forward(self, x: Tensor, x_mask: Tensor, g: Tensor) -> Tensor:
+        """Forward pass (training: posterior latent -> prior space), `(B, C, T)` -> `(B, C, T)`."""
+        x0, x1 = torch.split(x, [self.half_channels] * 2, 1)
+        h = self.pre(x0) * x_mask
+        h = self.enc(h, x_mask, g)
+        m = self.post(h) * x_mask
+        x1 = m + x1 * x_mask  # mean-only: the reference's exp(logs) is exp(0) = 1
+        return torch.cat([x0, x1], 1)
+
     def reverse(self, x: Tensor, x_mask: Tensor, g: Tensor) -> Tensor:
         """Inverse pass `(B, C, T)` -> `(B, C, T)`."""
         x0, x1 = torch.split(x, [self.half_channels] * 2, 1)
@@ -402,6 +448,12 @@ class Flow(nn.Module):
             CouplingLayer(channels, hidden_channels, kernel_size, dilation_rate, n_layers, gin_channels)
             for _ in range(n_flows)
         )
+
+    def forward(self, z: Tensor, z_mask: Tensor, g: Tensor) -> Tensor:
+        """Posterior latent `(B, C, T)` -> prior space: (coupling, flip) per layer (training)."""
+        for coupling in self.couplings:
+            z = torch.flip(coupling(z, z_mask, g), [1])
+        return z
 
     def reverse(self, z: Tensor, z_mask: Tensor, g: Tensor) -> Tensor:
         """Prior sample `(B, C, T)` -> latent `(B, C, T)`: (flip, inverse coupling), last layer first."""

@@ -1,4 +1,4 @@
-"""SoVITS v2 generator ("s2"), inference only: semantic codes + phones + reference spectrogram -> waveform.
+"""SoVITS v2 generator ("s2"): semantic codes + phones + reference spectrogram -> waveform.
 
     HuBERT content (B, 768, T50) --ssl_proj (k=2, s=2)--> (B, 768, T25) --RVQ--> codes (n_q, B, T25)
 
@@ -12,8 +12,13 @@ Frame rates: HuBERT runs at 50 frames/s on 16 kHz audio, semantic codes at 25 Hz
 the waveform at `config.sampling_rate` (32 kHz for v2; one 50 Hz frame = `samples_per_frame` = the product of
 the vocoder's upsample rates = 640 samples).
 The structure and the arithmetic order follow GPT-SoVITS `module/models.py` `SynthesizerTrn` (v2) so that
-float32 results match the reference to ~1e-7; the training-only parts (posterior encoder `enc_q`,
-discriminator, quantizer EMA statistics) are left out.
+float32 results match the reference to ~1e-7.
+
+Training (`forward`) runs the VITS path: the posterior encoder `enc_q` reads the target's linear
+spectrogram, the flow maps its latent into the prior's space (KL against `enc_p`), and the vocoder decodes a
+random segment of the latent (reconstruction and adversarial losses, in `core.training`). `enc_q` exists
+only in a model built with `posterior_encoder=True`; inference files do not store it. The quantizer stays
+frozen, as in the reference's v2 training (`freeze_quantizer`): the codebook lookup passes no gradient.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from core.models.modules import (
     HiFiGANGenerator,
     RelativeMultiHeadAttention,
     StyleEncoder,
+    WaveNet,
     sequence_mask,
 )
 
@@ -53,6 +59,9 @@ FLOW_KERNEL = 5
 FLOW_DILATION = 1
 FLOW_WN_LAYERS = 4
 CODE_UPSAMPLE = 2  # 25 Hz codes -> 50 Hz decoder frames
+POSTERIOR_KERNEL = 5  # posterior encoder (training only): WaveNet kernel, dilation rate and depth
+POSTERIOR_DILATION = 1
+POSTERIOR_WN_LAYERS = 16
 
 
 # -- quantizer ---------------------------------------------------------------------------------------------
@@ -142,7 +151,13 @@ class ContentEncoder(nn.Module):
 
         def encoder(n_layers: int) -> AttentionEncoder:
             return AttentionEncoder(
-                c.hidden_channels, c.filter_channels, c.n_heads, n_layers, c.kernel_size, ATTENTION_WINDOW
+                c.hidden_channels,
+                c.filter_channels,
+                c.n_heads,
+                n_layers,
+                c.kernel_size,
+                ATTENTION_WINDOW,
+                c.p_dropout,
             )
 
         self.ssl_proj = nn.Conv1d(SSL_DIM, c.hidden_channels, 1)
@@ -172,6 +187,65 @@ class ContentEncoder(nn.Module):
         stats = self.proj(y) * y_mask  # (B, 2*inter, T')
         m, logs = torch.split(stats, self.inter_channels, dim=1)
         return m, logs, y_mask
+
+
+class PosteriorEncoder(nn.Module):
+    """`enc_q` (training only): target linear spectrogram `(B, spec_channels, T)` -> latent z and its
+    Gaussian (m, logs), `(B, inter, T)` each, plus the mask `(B, 1, T)`. z is sampled with `torch.randn_like`
+    (the global generator, as the reference)."""
+
+    def __init__(self, config: SoVITSConfig) -> None:
+        super().__init__()
+        c = config
+        self.inter_channels = c.inter_channels
+        self.pre = nn.Conv1d(c.spec_channels, c.hidden_channels, 1)
+        self.enc = WaveNet(
+            c.hidden_channels, POSTERIOR_KERNEL, POSTERIOR_DILATION, POSTERIOR_WN_LAYERS, c.gin_channels
+        )
+        self.proj = nn.Conv1d(c.hidden_channels, c.inter_channels * 2, 1)
+
+    def forward(self, spec: Tensor, lengths: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        mask = sequence_mask(lengths, spec.size(2)).unsqueeze(1).to(spec.dtype)
+        x = self.enc(self.pre(spec) * mask, mask, g.detach())  # the speaker encoder learns from enc_p only
+        m, logs = torch.split(self.proj(x) * mask, self.inter_channels, dim=1)
+        z = (m + torch.randn_like(m) * torch.exp(logs)) * mask
+        return z, m, logs, mask
+
+
+@dataclass
+class SoVITSTrainingOutput:
+    """What one training forward pass gives the losses (shapes for a batch of B, T frames, S segment frames).
+
+    audio: `(B, 1, S * samples_per_frame)` decoded from the latent segments starting at `segment_starts`
+    `(B,)` (frames); z_p `(B, inter, T)`: the posterior latent through the flow; m_p, logs_p: the prior;
+    logs_q: the posterior's log-scale; mask `(B, 1, T)`; commitment: the quantizer's commitment loss (0: the
+    quantizer is frozen, as in the reference's v2 training).
+    """
+
+    audio: Tensor
+    segment_starts: Tensor
+    z_p: Tensor
+    m_p: Tensor
+    logs_p: Tensor
+    logs_q: Tensor
+    mask: Tensor
+    commitment: Tensor
+
+
+def random_segments(x: Tensor, lengths: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """A random `size`-frame window inside each sequence of `x` `(B, C, T)`: `(B, C, size)`, starts `(B,)`.
+
+    Starts are drawn with `torch.rand` (the global generator), as the reference's `rand_slice_segments`."""
+    starts = (torch.rand([x.size(0)], device=x.device) * (lengths - size + 1)).to(torch.long)
+    return slice_segments(x, starts, size), starts
+
+
+def slice_segments(x: Tensor, starts: Tensor, size: int) -> Tensor:
+    """`x[b, :, starts[b] : starts[b] + size]` for every row b: `(B, C, size)`."""
+    out = torch.zeros_like(x[:, :, :size])
+    for row, start in enumerate(starts.tolist()):
+        out[row] = x[row, :, start : start + size]
+    return out
 
 
 # -- config ------------------------------------------------------------------------------------------------
@@ -353,9 +427,9 @@ def _reject_unknown(section: Mapping[str, Any], allowed: Sequence[str], where: s
 
 
 class SoVITS(nn.Module):
-    """The SoVITS v2 generator (`SynthesizerTrn` without its training-only parts)."""
+    """The SoVITS v2 generator (`SynthesizerTrn`); `posterior_encoder=True` adds `enc_q` for training."""
 
-    def __init__(self, config: SoVITSConfig) -> None:
+    def __init__(self, config: SoVITSConfig, *, posterior_encoder: bool = False) -> None:
         super().__init__()
         self.config = config
         c = config
@@ -382,6 +456,37 @@ class SoVITS(nn.Module):
             c.upsample_kernel_sizes,
             c.gin_channels,
         )
+        self.enc_q = PosteriorEncoder(c) if posterior_encoder else None
+
+    def forward(
+        self,
+        ssl: Tensor,
+        spec: Tensor,
+        spec_lengths: Tensor,
+        phones: Tensor,
+        phone_lengths: Tensor,
+        segment: int,
+    ) -> SoVITSTrainingOutput:
+        """Training pass over a batch: HuBERT content `(B, 768, T)` (T = spectrogram frames, even), linear
+        spectrograms `(B, spec_channels, T)` with their lengths, phone ids `(B, N)` with their lengths;
+        `segment`: decoder frames to vocode per item (the reference: `segment_size // hop_length` = 32)."""
+        if self.enc_q is None:
+            raise SynthesisError(
+                "this SoVITS model was built for inference; training needs posterior_encoder=True"
+            )
+        mask = sequence_mask(spec_lengths, spec.size(2)).unsqueeze(1).to(spec.dtype)
+        ge = self.ref_enc(spec[:, : self.config.ref_bins] * mask, mask)  # (B, gin, 1)
+        with torch.no_grad():  # frozen quantizer: the codebook lookup has no gradient in the reference either
+            codes = self.quantizer.encode(self.ssl_proj(ssl))
+            content = self.quantizer.decode(codes)
+        content = F.interpolate(content, size=int(content.shape[-1] * CODE_UPSAMPLE), mode="nearest")
+        m_p, logs_p, _ = self.enc_p(content, spec_lengths, phones, phone_lengths, ge)
+        z, _, logs_q, mask = self.enc_q(spec, spec_lengths, ge)
+        z_p = self.flow(z, mask, ge)
+        z_segment, starts = random_segments(z, spec_lengths, segment)
+        audio = self.dec(z_segment, ge)
+        commitment = torch.zeros((), device=ssl.device)
+        return SoVITSTrainingOutput(audio, starts, z_p, m_p, logs_p, logs_q, mask, commitment)
 
     @torch.no_grad()
     def extract_latent(self, ssl: Tensor) -> Tensor:

@@ -756,6 +756,17 @@ class T2SModel(nn.Module):
 
     # ----- training --------------------------------------------------------------------------------
 
+    def forward(
+        self,
+        phones: torch.Tensor,
+        phone_lens: torch.Tensor,
+        codes: torch.Tensor,
+        code_lens: torch.Tensor,
+        bert: torch.Tensor,
+    ) -> tuple[torch.Tensor, float]:
+        """The training pass (what `DistributedDataParallel` calls): `loss`."""
+        return self.loss(phones, phone_lens, codes, code_lens, bert)
+
     def loss(
         self,
         phones: torch.Tensor,
