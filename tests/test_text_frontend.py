@@ -122,8 +122,13 @@ def test_compat_mode_reads_malformed_markup_as_plain_text(text: str) -> None:
     # The reference has no inline markup: `<` and `>` are ordinary characters there.
     got = text_to_phones(text, "zh", reference_compat=True)
     assert "".join(s.text for s in got.segments) == text
-    with pytest.raises(TextError):
-        text_to_phones(text, "zh")
+
+
+def test_default_mode_reads_a_sign_before_a_number_as_a_comparison() -> None:
+    assert text_to_phones("温度<5度", "zh").norm_text == "温度小于五度"
+    assert "".join(s.text for s in text_to_phones("if x>3 then", "zh").segments) == "if x>3 then"
+    with pytest.raises(TextError, match="position 1"):
+        text_to_phones("长<chang2 三十公分", "zh")
 
 
 # -- user dictionary -------------------------------------------------------------------------------

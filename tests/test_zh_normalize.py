@@ -238,3 +238,58 @@ def test_default_keeps_readings_the_reference_gets_right() -> None:
 )
 def test_prepare_rewrites_number_symbols_next_to_chinese_only(text: str, prepared: str) -> None:
     assert prepare_zh_text(text) == prepared
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "spoken"),
+    [
+        ("2024/5/1", "zh", "二零二四年五月一日"),  # was 两千零二十四 + English
+        ("他生于1990/12/25", "zh", "他生于一九九零年十二月二十五日"),
+        ("-5℃", "zh", "零下五度"),  # lost its sign in the English path
+        ("10>7", "zh", "十大于七"),  # was an inline-reading error
+        ("我们知道3<8", "zh", "我们知道三小于八"),
+        ("2×3=6", "zh", "二乘三等于六"),  # was English words
+        ("6÷2=3", "all_zh", "六除以二等于三"),
+        ("x≤5", "zh", "x小于等于五"),  # ≤ was dropped; the letter stays English
+        ("已知y≥0", "auto", "已知y大于等于零"),
+        ("误差为±0.5毫米", "zh", "误差为正负零点五毫米"),
+        ("这块地有200㎡", "zh", "这块地有两百平方米"),
+    ],
+)
+def test_digits_and_signs_in_chinese_text_are_read_in_chinese(text: str, lang: str, spoken: str) -> None:
+    from core.text import text_to_phones
+
+    result = text_to_phones(text, lang)
+    assert result.norm_text == spoken
+    letters = [s.norm_text for s in result.segments if s.lang == "en"]
+    assert all(re.fullmatch(r"[A-Za-z]+", t.strip()) for t in letters), letters
+
+
+def test_english_text_keeps_its_numbers_in_auto_mode() -> None:
+    from core.text import text_to_phones
+
+    # No Chinese character: the English path reads the numbers (and `>` is a comparison, not markup).
+    result = text_to_phones("I have 2 dogs, 10>7.", "auto")
+    assert [s.lang for s in result.segments] == ["en"]
+    assert result.norm_text.startswith("I have two dogs, ten")
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken", "english"),
+    [
+        ("5G网络", "五G网络", ["G"]),
+        ("PM2.5超标", "P M二点五超标", ["P M"]),
+        ("我用的是Windows 11系统", "我用的是Windows 十一系统", ["Windows "]),
+        ("100元/月", "一百元每月", []),
+        ("他说I have 2 dogs", "他说I have two dogs", ["I have two dogs"]),  # an English sentence
+        ("他的显卡是RTX 4090", "他的显卡是R T X four thousand ninety", ["R T X four thousand ninety"]),
+    ],
+)
+def test_numbers_naming_things_in_chinese_text_are_read_in_chinese(
+    text: str, spoken: str, english: list[str]
+) -> None:
+    from core.text import text_to_phones
+
+    result = text_to_phones(text, "zh")
+    assert result.norm_text == spoken
+    assert [s.norm_text for s in result.segments if s.lang == "en"] == english

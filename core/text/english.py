@@ -12,12 +12,13 @@ tagged with NLTK's averaged-perceptron POS tagger):
    then the possessive `'s` rule, then a word-segment split into known words, then g2p_en's neural predictor.
 
 The default mode (`reference_compat=False`) adds POS rules for homographs g2p_en lacks (live, wind, wound,
-dove, lead as a verb), reads a homograph as a verb after "please"/"to"/a modal or as a sentence-initial
-imperative (Close the door), reads present/past homographs (read, reread, misread, proofread) by the tense
-their sentence shows (I read it yesterday: R EH1 D; cues in `data/en_tense_homographs.tsv`), reads unknown
-hyphenated compounds part by part and unknown contractions as base + clitic (she'd've). `overrides`
-(lower-cased word -> ARPAbet phones, from inline `<...>` or the user dictionary) win over everything in both
-modes.
+dove, lead as a verb, lives as a noun), swaps the two readings of the entries g2p_en's table has the wrong
+way round (object, rebel, segment, ...: `_SWAPPED_HOMOGRAPHS`), reads a homograph as a verb after
+"please"/"to"/a modal or as a sentence-initial imperative (Close the door), reads present/past homographs
+(read, reread, misread, proofread) by the tense their sentence shows (I read it yesterday: R EH1 D; cues in
+`data/en_tense_homographs.tsv`), reads unknown hyphenated compounds part by part and unknown contractions as
+base + clitic (she'd've). `overrides` (lower-cased word -> ARPAbet phones, from inline `<...>` or the user
+dictionary) win over everything in both modes.
 
 Data is loaded lazily on first use and cached (one copy per process); nothing is read at import time.
 """
@@ -73,13 +74,20 @@ _HOMOGRAPH_FIXES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
 # that matches none keeps the lexicon's reading.
 _EXTRA_HOMOGRAPHS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     "live": ((("VB",), ("L", "IH1", "V")), (("JJ", "RB"), ("L", "AY1", "V"))),
-    "lives": ((("VBZ",), ("L", "IH1", "V", "Z")),),
+    "lives": ((("VBZ",), ("L", "IH1", "V", "Z")), (("NNS",), ("L", "AY1", "V", "Z"))),
     "wind": ((("VB",), ("W", "AY1", "N", "D")), (("NN",), ("W", "IH1", "N", "D"))),
     "winds": ((("VBZ",), ("W", "AY1", "N", "D", "Z")), (("NN",), ("W", "IH1", "N", "D", "Z"))),
     "wound": ((("VBD", "VBN"), ("W", "AW1", "N", "D")), (("NN", "JJ", "VB"), ("W", "UW1", "N", "D"))),
     "dove": ((("VBD", "VBN"), ("D", "OW1", "V")), (("NN",), ("D", "AH1", "V"))),
     "lead": ((("VB", "MD"), ("L", "IY1", "D")),),
 }
+
+# Default mode only: g2p_en's homograph table gives these the noun reading for a verb and the verb reading for
+# a noun (OBJECT|AA1 B JH EH0 K T|...|V: "I object" read as the noun); their two readings are swapped.
+_SWAPPED_HOMOGRAPHS = frozenset(
+    "object rebel fragment segment torment exploit exploits imprint misconduct subcontract "
+    "counterbalance".split()
+)
 
 # g2p_en's output alphabets (its checkpoint's embedding rows, in order).
 _GRAPHEMES = ("<pad>", "<unk>", "</s>", *"abcdefghijklmnopqrstuvwxyz")
@@ -327,6 +335,8 @@ def _homograph(word: str, pos: str, *, compat: bool) -> list[str] | None:
     table = _homographs()
     if word in table:
         pron1, pron2, pos1 = table[word]
+        if not compat and word in _SWAPPED_HOMOGRAPHS:
+            pron1, pron2 = pron2, pron1
         # A tag shorter than the table's POS that is its prefix also counts (only matters for `read`).
         if pos.startswith(pos1) or (len(pos) < len(pos1) and pos == pos1[: len(pos)]):
             return list(pron1)

@@ -68,6 +68,10 @@ _SPECIAL_PAUSES: tuple[tuple[str, str], ...] = (("￥", "SP2"), ("^", "SP3"))
 _SILENT_PHONES = frozenset(PUNCTUATION) | frozenset(SPECIAL)
 _SPACE_RUN = re.compile(r" {2,}")
 _SENTENCE_END = re.compile(r"[。！？!?…\n]+|\.(?=\s)")
+# Default mode: what the English path must not read in Chinese text (see `_numbers_stay_chinese`).
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT_RUN = re.compile(r"\d+(?:\.\d+)*%?")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 # Characters Chinese normalization rewrites into another Han character (for placing inline readings).
 _HAN_REWRITES = {"嗯": "恩", "呣": "母"}
 
@@ -273,14 +277,84 @@ def _split(text: str, lang: str, reference_compat: bool) -> list[tuple[str, str]
                 merged.append((p_lang, p_text))
         return merged
     # "zh": English pieces stay English, everything else is Chinese; neighbours on the same side merge.
+    return _merged([("en" if p_lang == "en" else lang, p_text) for p_lang, p_text in pieces])
+
+
+def _merged(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Neighbouring pieces of the same language joined into one."""
     out: list[tuple[str, str]] = []
     for p_lang, p_text in pieces:
-        side = "en" if p_lang == "en" else lang
-        if out and out[-1][0] == side:
-            out[-1] = (side, out[-1][1] + p_text)
+        if out and out[-1][0] == p_lang:
+            out[-1] = (p_lang, out[-1][1] + p_text)
         else:
-            out.append((side, p_text))
+            out.append((p_lang, p_text))
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _sign_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(a digit or a sign the Chinese normalizer reads, a sign with the number after it), from the
+    normalizer's own sign tables."""
+    from core.text.zh_normalize import ARITHMETIC_SIGNS, COMPARISON_SIGNS, UNIT_SIGNS
+
+    chars = {c for sign in (*COMPARISON_SIGNS, *ARITHMETIC_SIGNS) for c in sign}
+    chars |= set(UNIT_SIGNS) | set("%℃°/")
+    number_or_sign = re.compile("[0-9" + re.escape("".join(sorted(chars))) + "]")
+    comparison = "|".join(re.escape(sign) for sign in COMPARISON_SIGNS)
+    arithmetic = "".join(re.escape(sign) for sign in ARITHMETIC_SIGNS)
+    sign_run = re.compile(
+        rf"\s*(?:{comparison})\s*[-+]?[\d.]*|\s*[{arithmetic}]\s*[-+]?\d[\d.]*%?"
+        r"|(?<=[A-Za-z\d])\s*\+\s*(?=[A-Za-z\d])"
+    )
+    return number_or_sign, sign_run
+
+
+def _numbers_stay_chinese(pieces: list[tuple[str, str]], lang: str, text: str) -> list[tuple[str, str]]:
+    """Default mode: in Chinese text, digits and signs are read by the Chinese normalizer, never by the
+    English path (which read `2024/5/1` half in English and dropped `≤`).
+
+    Applies to the codes `zh` and `all_zh`, and to `auto` when the text has a Chinese character. An English
+    piece without a Latin letter (`2024/5/1`, `-5℃`, `2×3=6`, `±`, `㎡`) becomes Chinese; in an English
+    piece with letters, a comparison or arithmetic sign with the number after it (`x≤5`, `a+b=10`) is cut
+    out as Chinese, the letters stay English, and so is, in text with Chinese characters, a number that names
+    a thing with a Latin word (`5G`, `iPhone 15`, `PM2.5`: `_names_a_thing`). Chinese neighbours then merge,
+    so the normalizer sees the whole expression with its context (`他生于1990` + `/12/25`).
+    """
+    chinese_text = any(map(is_han, text))
+    if lang == "auto" and not chinese_text:
+        return pieces
+    number_or_sign, sign_run = _sign_patterns()
+    out: list[tuple[str, str]] = []
+    for p_lang, p_text in pieces:
+        if p_lang != "en" or not number_or_sign.search(p_text):
+            out.append((p_lang, p_text))
+        elif not _LATIN_LETTER.search(p_text):
+            out.append(("zh", p_text))
+        else:
+            cuts = list(sign_run.finditer(p_text))
+            if chinese_text:
+                cuts += [m for m in _DIGIT_RUN.finditer(p_text) if _names_a_thing(m) and not _inside(m, cuts)]
+            pos = 0
+            for match in sorted(cuts, key=lambda m: m.start()):
+                out.extend([("en", p_text[pos : match.start()]), ("zh", match.group(0))])
+                pos = match.end()
+            out.append(("en", p_text[pos:]))
+    return _merged([(p_lang, p_text) for p_lang, p_text in out if p_text])
+
+
+def _names_a_thing(match: re.Match[str]) -> bool:
+    """A number in an English piece of Chinese text that a Chinese reader says in Chinese: joined to a
+    Latin word (`5G`, `iPhone15`, `PM2.5`, `GPT-4`) or next to the piece's only word (`iPhone 15`); the
+    numbers of an English sentence (`I have 2 dogs`) and model numbers of 3 digits or more stay English."""
+    text, a, b = match.string, match.start(), match.end()
+    if re.fullmatch(r"\d{3,}", match.group(0)):
+        return False  # a model number (RTX 4090, 1080P) is read as the English name it is part of
+    joined = text[max(0, a - 2) : a].rstrip("-")[-1:].isalpha() or text[b : b + 1].isalpha()
+    return joined or len(_LATIN_WORD.findall(text)) <= 1
+
+
+def _inside(match: re.Match[str], others: list[re.Match[str]]) -> bool:
+    return any(o.start() < match.end() and match.start() < o.end() for o in others)
 
 
 def _locate(source: str, pieces: list[str]) -> list[list[int]]:
@@ -356,6 +430,8 @@ def _mark(text: str, reference_compat: bool = False) -> _Marked:
 def _read(marked: _Marked, lang: str, options: ReadOptions) -> list[Segment]:
     frontends = language_frontends()
     pieces = _split(marked.text, lang, options.reference_compat)
+    if not options.reference_compat and lang != "en":
+        pieces = _numbers_stay_chinese(pieces, lang, marked.text)
     positions = _locate(marked.text, [t for _, t in pieces])
     segments: list[Segment] = []
     for (seg_lang, seg_text), where in zip(pieces, positions, strict=True):

@@ -6,7 +6,8 @@
   before the `<`.
 
 `parse_inline` removes the markup and returns the plain text plus what was asked, anchored to character
-positions of the plain text. Anything that does not fit (unclosed `<`, stray `>`, empty `<>`, markup after a
+positions of the plain text. A `<` or `>` followed by a number (`10>7`, `x<=5`) is a comparison sign and stays
+in the text. Anything else that does not fit (unclosed `<`, stray `>`, empty `<>`, markup after a
 space or a digit, a bad syllable or phone, more syllables than characters) is a `TextError` naming the
 position in the text as typed (0-based character offset).
 """
@@ -27,6 +28,9 @@ _ARPABET: frozenset[str] = frozenset(
     + [p for p in ARPABET_PLAIN if p not in ARPABET_VOWELS]
 )
 _ENGLISH_WORD_CHAR = re.compile(r"[A-Za-z']")
+# What follows a `<` or `>` that compares numbers (`10>7`, `x<=5`, `3 < -2`) rather than opens or closes a
+# reading: readings start with a letter, never with a digit.
+_COMPARED_NUMBER = re.compile(r"=?\s*[-+]?\d")
 
 
 def is_han(char: str) -> bool:
@@ -97,6 +101,10 @@ def parse_inline(text: str) -> InlineOverrides:
     pos = 0
     while pos < len(text):
         char = text[pos]
+        if char in (OPEN, CLOSE) and _COMPARED_NUMBER.match(text, pos + 1):
+            plain.append(char)
+            pos += 1
+            continue
         if char == CLOSE:
             raise TextError(
                 f"'>' at position {pos} has no matching '<' (inline readings look like 长<chang2>)"

@@ -29,6 +29,8 @@ _DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Characters that end a word as a sentence-final particle and are read in the neutral tone.
 _PARTICLES = "吧呢哈啊呐噻嘛吖嗨呐哦哒额滴哩哟喽啰耶喔诶"
+# Digits read one by one (years, codes): 一 next to one of them is read yi1.
+_DIGITS = "零〇一二三四五六七八九"
 # Punctuation after "一" that keeps it in the first tone.
 _PUNCT_AFTER_YI = "：，；。？！“”‘’':,;.?!"
 
@@ -274,18 +276,22 @@ class ToneSandhi:
 
     @staticmethod
     def _yi_in_cardinal(word: str, finals: list[str]) -> list[str]:
-        """一 in numbers: the units digit keeps yi1 (十一点); before 百千万亿 in an all-numeral word it takes
-        its sandhi, yi2 before a fourth tone, else yi4 (一千, 一万)."""
+        """一 in numbers: a digit read one by one keeps yi1 (一九九一年), so does the units digit (十一点);
+        before 百千万亿 in an all-numeral word it takes its sandhi, yi2 before a fourth tone, else yi4 (一千,
+        一万, 一万一千), except in 十一 (十一万)."""
         if len(finals) != len(word):
             return finals
         numeral = all(ch.isnumeric() for ch in word)
         for i, ch in enumerate(word):
             if ch != "一":
                 continue
-            if i > 0 and word[i - 1].isnumeric():
+            prev, nxt = word[i - 1 : i], word[i + 1 : i + 2]
+            if (prev and prev in _DIGITS) or (nxt and nxt in _DIGITS):
                 finals[i] = _with_tone(finals[i], "1")
-            elif numeral and i + 1 < len(word) and word[i + 1] in "百千万亿":
+            elif numeral and nxt and nxt in "百千万亿" and prev != "十":
                 finals[i] = _with_tone(finals[i], "2" if finals[i + 1][-1] == "4" else "4")
+            elif prev and prev.isnumeric():
+                finals[i] = _with_tone(finals[i], "1")
         return finals
 
     @staticmethod

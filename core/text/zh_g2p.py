@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import TextError
 from core.text.tone_sandhi import ToneSandhi, load_tone_word_lists
+from core.text.zh_context import context_reading
 
 if TYPE_CHECKING:
     from core.text.g2pw import G2PW
@@ -68,47 +69,6 @@ _SHORT_FINALS = {"uei": "ui", "iou": "iu", "uen": "un"}
 # Zero-initial syllables written with y/w (whole syllables first, then the first letter).
 _ZERO_INITIAL_WHOLE = {"ing": "ying", "i": "yi", "in": "yin", "u": "wu"}
 _ZERO_INITIAL_FIRST = {"v": "yu", "e": "e", "i": "y", "u": "w"}
-
-# One-character words whose reading follows their part of speech (Timbre's reading only).
-# (char, jieba POS prefix) -> TONE3 syllable.
-_POS_READINGS: dict[tuple[str, str], str] = {
-    ("还", "v"): "huan2",
-    ("数", "v"): "shu3",
-    ("地", "uv"): "de5",
-    ("地", "n"): "di4",
-    ("得", "v"): "de2",
-    ("得", "ud"): "de5",
-    ("着", "uz"): "zhe5",
-    ("了", "ul"): "le5",
-    ("调", "v"): "tiao2",
-    ("朝", "p"): "chao2",
-    ("长", "v"): "zhang3",
-    ("倒", "v"): "dao4",
-    ("处", "v"): "chu3",
-    ("教", "v"): "jiao1",
-    ("种", "v"): "zhong4",
-    ("答", "v"): "da1",
-    ("为", "p"): "wei4",
-    ("为", "v"): "wei2",
-    ("长", "a"): "chang2",
-    ("觉", "n"): "jiao4",
-    ("量", "v"): "liang2",
-    ("削", "v"): "xiao1",
-    ("盛", "v"): "cheng2",
-    ("冲", "p"): "chong4",
-    ("弹", "v"): "tan2",
-    ("遛", "v"): "liu4",
-    ("扇", "v"): "shan1",
-}
-# 得 after a pronoun/noun subject: dé before 了 (got), děi (must) before a verb, adverb, adjective, number.
-_SUBJECT_POS = ("r", "n")
-_DEI_NEXT_POS = ("v", "d", "a", "m", "p", "l", "b", "i")
-# Degree adverbs: an adjective reading follows (说话太冲 chòng).
-_DEGREE_ADVERBS = frozenset("很 太 真 挺 好 特别 非常 有点 有点儿 比较 这么 那么 更 最 够".split())
-# Words after which a one-character 数 is the verb shǔ (在数, 别数, 一起数); 这个数, 的数 stay shù.
-_SHU_BEFORE = frozenset(
-    "在 正在 别 不 没 会 要 能 先 再 又 来 去 一起 慢慢 仔细 重新 帮 给 你 我 他 她 我们".split()
-)
 
 
 @dataclass(frozen=True)
@@ -322,91 +282,22 @@ def _phrase_readings(engine: _Engine, sentence: str, words: Sequence[str]) -> li
     return readings
 
 
-def _pos_reading(words: Sequence[tuple[str, str]], k: int) -> str | None:
-    """Reading of the one-character word `words[k]` from its part of speech and neighbours, or None."""
-    word, pos = words[k]
-    if len(word) != 1:
-        return None
-    clause_end = k == len(words) - 1 or words[k + 1][0] in PUNCTUATION
-    if word == "还" and clause_end:
-        return "huan2"  # 还 closing a clause is the verb (借了要还)
-    if word == "上" and pos == "f" and k > 0 and words[k - 1][1].startswith("n"):
-        return "shang5"  # locative after a noun: 桌子上, 排行榜上
-    if word == "相" and clause_end:
-        return "xiang4"  # 照张相, 亮相: the noun
-    if (
-        word in "来去"
-        and k > 0
-        and words[k - 1][1].startswith("v")
-        and words[k - 1][0][-1] in "上下进出回过起开"
-    ):
-        return ("lai" if word == "来" else "qu") + "5"  # directional complement split off by jieba (转过|去)
-    prev = words[k - 1][0] if k > 0 else ""
-    nxt = words[k + 1][0] if k + 1 < len(words) else ""
-    if word == "数" and (prev in _SHU_BEFORE or nxt in ("了", "着", "过", "一数", "到")):
-        return "shu3"  # the verb count: 在数, 数着手指, 别数了
-    if (
-        word == "还"
-        and k > 1
-        and words[k - 1][1].startswith(("n", "r"))
-        and "把" in (w for w, _ in words[max(0, k - 5) : k - 1])
-    ):
-        return "huan2"  # 把书还回去: give back
-    if (
-        word == "长"
-        and nxt == "了"
-        and k + 2 < len(words)
-        and words[k + 2][1].startswith(("m", "n"))
-        and not words[k + 2][0].startswith(("一点", "一些", "点", "些"))  # 长了一点: too long
-    ):
-        return "zhang3"  # grew: 长了很多, 长了一个痘
-    if word == "着" and prev[-1:] in ("得", "不") and len(prev) > 1:
-        return "zhao2"  # potential complement: 睡得|着, 找不|着
-    if word == "当" and "把" in (w for w, _ in words[max(0, k - 5) : k]):
-        return "dang4"  # 把旧衣服当抹布: treat as
+def _pos_reading(words: Sequence[tuple[str, str]], k: int, sentence: str, start: int) -> str | None:
+    """Reading of the one-character word `words[k]` (at `sentence[start]`) from its neighbours, or None:
+    the context table (`core.text.zh_context`), after the potential complement 了 (its objects are
+    `_OBTAINED`, shared with `_mark_de_obtain`)."""
+    word = words[k][0]
     if (
         word == "了"
-        and prev == "得"
         and k > 1
+        and words[k - 1][0] == "得"
         and words[k - 2][1].startswith("v")
         and k + 1 < len(words)
         and not words[k + 1][1].startswith("m")
         and not words[k + 1][0].startswith(_OBTAINED)
     ):
         return "liao3"  # potential complement: 干得|了这活儿吗
-    if (
-        word == "假"
-        and (clause_end or nxt in ("了", "期"))
-        and k > 0
-        and words[k - 1][1].startswith(("m", "q", "t", "ul"))
-    ):
-        return "jia4"  # 放了三天假: leave
-    if word == "系" and pos.startswith("v") and nxt[:1] in ("好", "紧"):
-        return "ji4"  # tie: 鞋带系好了吗
-    if word == "落" and nxt in ("在", "了", "下") and "把" in (w for w, _ in words[max(0, k - 5) : k]):
-        return "la4"  # 把手机落在家里: leave behind
-    if word == "扇" and nxt in ("了", "着", "过"):
-        return "shan1"  # the verb fan/slap: 扇了一巴掌 (一扇门 is the measure word)
-    if word == "觉" and (prev[-1:] in tuple("睡着个一了好场午懒") or (k == 0 and clause_end)):
-        return "jiao4"  # sleep: 睡不着|觉, 睡个好|觉, 一|觉 (觉出, 觉着 keep jué)
-    if word == "种" and nxt in ("了", "着", "过", "下", "上", "满"):
-        return "zhong4"  # the verb plant: 种了很多树
-    if word == "转" and clause_end and k > 0 and words[k - 1][1].startswith("n"):
-        return "zhuan4"  # 绕着太阳转: spin, not turn (向左转 has a locative before it)
-    if word == "冲" and prev in _DEGREE_ADVERBS:
-        return "chong4"  # strong, blunt: 说话太冲, 味道很冲
-    if word == "转" and (prev in ("在", "地", "正在", "着") or nxt in ("着", "得", "不停", "来转去")):
-        return "zhuan4"  # spin: 在转, 不停地转, 转个不停, 转得很快
-    if word == "得" and 0 < k < len(words) - 1 and words[k - 1][1].startswith(_SUBJECT_POS):
-        if words[k + 1][0] == "了":
-            return "de2"  # 他得了感冒: got
-        if words[k + 1][1].startswith(_DEI_NEXT_POS):
-            return "dei3"  # 你得多喝水: must
-    for prefix_len in (len(pos), 2, 1):
-        reading = _POS_READINGS.get((word, pos[:prefix_len]))
-        if reading is not None:
-            return reading
-    return None
+    return context_reading(sentence, start, words, k)
 
 
 # What one obtains after 得了 (得了第一名, 得了一百分, 得了冠军, 得了重感冒): 得 is the verb dé.
@@ -559,13 +450,23 @@ def _read_sentence(
     raw = [(w, p) for w, p in engine.posseg.lcut(sentence)]
     sandhi = engine.sandhi if compat else engine.timbre_sandhi
     fixed: list[str | None] = [None] * len(sentence)
+    # 一/不 readings a context rule gave: the tone of the construction, which no 一/不 sandhi changes.
+    final: dict[int, str] = {}
     if not compat and g2pw_readings is None:
         raw = _split_reduplicated_yi(raw)
         fixed = _phrase_readings(engine, sentence, [w for w, _ in raw])
         start = 0
         for k, (word, _) in enumerate(raw):
-            if len(word) == 1 and fixed[start] is None:
-                fixed[start] = _pos_reading(raw, k)
+            for i in range(start, start + len(word)):
+                if fixed[i] is not None:
+                    continue
+                if len(word) == 1:
+                    reading = _pos_reading(raw, k, sentence, i)
+                else:  # inside a longer word only the table's text rules apply
+                    reading = context_reading(sentence, i)
+                fixed[i] = reading
+                if reading is not None and sentence[i] in "一不":
+                    final[i] = reading
             start += len(word)
         _mark_de_obtain(raw, fixed)
         _mark_de_complement(engine, raw, fixed)
@@ -599,6 +500,9 @@ def _read_sentence(
                 if _non_particle_ending(word, pos, finals):
                     keep[-1] = True
             finals = sandhi.apply(word, pos, finals, timbre_rules=True, keep=keep)
+            for i in range(n) if n == len(word) else ():
+                if start + i in final:
+                    finals[i] = _split_tone3(final[start + i])[1]
             particle_di = n == len(word) and word[-1] == "地" and not keep[-1]
             if particle_di and initials[-1] == "d" and finals[-1] == "i5":
                 finals[-1] = "e5"  # the particle 地 is read de

@@ -18,7 +18,8 @@ Two behaviours, one code path (`reference_compat`):
   (`¥12.5` -> 十二点五元, `$20` -> 二十美元), Latin units after numbers (`25km` -> 二十五公里, `120km/h` ->
   一百二十公里每小时, `50kg` -> 五十千克, `120m²` -> 一百二十平方米), months (`2月` -> 二月, not 两月),
   durations (`10年前` -> 十年前, not 一零年前), scores and ratios (`3:2` -> 三比二),
-  `9:00-11:30` -> 九点至十一点半, `二〇二四` -> 二零二四.
+  `9:00-11:30` -> 九点至十一点半, `二〇二四` -> 二零二四, comparison and arithmetic signs (`10>7` ->
+  十大于七, `x≤5` -> x小于等于五, `6÷2` -> 六除以二, `±0.5` -> 正负零点五), unit signs (`200㎡`).
 
 Frontend contract (default mode only): the language splitter cuts Latin units, currency signs, `℃`,
 `/` and `〇` away from the Chinese text before `normalize_zh` ever sees them, so call
@@ -26,7 +27,9 @@ Frontend contract (default mode only): the language splitter cuts Latin units, c
 segmentation and before the `￥`/`^` special cleaning — then segment and normalize as usual. It rewrites
 only number-attached symbols next to Chinese text (`25km` -> `25公里`, `¥12.5` / `￥12.5` -> `12.5元`,
 `$20` -> `20美元`, `-3℃` -> `-3度`, `1,234` -> `1234`, `2/3` -> `三分之二`, `二〇二四` -> `二零二四`) and
-leaves English text alone (`I ran 5km`). In `reference_compat` mode do not call it.
+leaves English text alone (`I ran 5km`). In `reference_compat` mode do not call it. The frontend then gives
+the Chinese normalizer every digit and sign of Chinese text the splitter labelled English
+(`frontend._numbers_stay_chinese`).
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ _REFERENCE_MEASURES: tuple[tuple[str, str], ...] = (
 _UNIT_WORDS: dict[str, str] = {
     "km/h": "公里每小时", "m/s": "米每秒", "mph": "英里每小时",
     "km²": "平方公里", "m²": "平方米", "cm²": "平方厘米", "mm²": "平方毫米",
+    "㎢": "平方公里", "㎡": "平方米", "㎥": "立方米", "㎞": "公里", "㎝": "厘米", "㎜": "毫米",
+    "㎏": "千克", "㎎": "毫克", "㎖": "毫升",
     "km³": "立方千米", "m³": "立方米", "cm³": "立方厘米",
     "km": "公里", "cm": "厘米", "mm": "毫米", "μm": "微米", "nm": "纳米", "m": "米",
     "kg": "千克", "mg": "毫克", "g": "克", "lb": "磅", "lbs": "磅",
@@ -305,6 +310,20 @@ _POWER_VALUES = dict(zip(_POWER_CHARS, "0123456789xyn", strict=True))
 _OPERAND = rf"((-?)((\d+)(\.\d+)?[{_POWER_CHARS}]*)|(\.\d+[{_POWER_CHARS}]*)|([A-Za-z][{_POWER_CHARS}]*))"
 _ARITHMETIC = re.compile(_OPERAND + r"([\+\-\×÷=])" + _OPERAND)
 _OPERATOR_WORDS = {"+": "加", "-": "减", "×": "乘", "÷": "除", "=": "等于"}
+# Default mode: signs as a Chinese reader says them, also where no number stands on their left (`=10` after
+# a letter read in English). Comparison signs are read before the sentence split, which drops `<` and `>`.
+_SIGN_WORDS: dict[str, str] = {"÷": "除以", "=": "等于", "×": "乘"}
+_COMPARISON_WORDS: dict[str, str] = {
+    "<=": "小于等于", ">=": "大于等于", "!=": "不等于", "≤": "小于等于", "⩽": "小于等于", "≥": "大于等于",
+    "⩾": "大于等于", "≠": "不等于", "≈": "约等于", "<": "小于", ">": "大于", "±": "正负",
+}  # fmt: skip
+COMPARISON_SIGNS: tuple[str, ...] = tuple(sorted(_COMPARISON_WORDS, key=len, reverse=True))
+"""Comparison signs (and ±) the default mode reads in words, longest first."""
+ARITHMETIC_SIGNS: tuple[str, ...] = tuple(_SIGN_WORDS)
+"""Arithmetic signs the default mode reads in words wherever they stand (`=10`)."""
+_COMPARISON = re.compile(
+    r"\s*(" + "|".join(re.escape(sign) for sign in COMPARISON_SIGNS) + r")\s*(?=[-+]?[\d.A-Za-z(π])"
+)
 _POWER = re.compile(f"[{_POWER_CHARS}]+")
 _MOBILE = re.compile(r"(?<!\d)((\+?86 ?)?1([38]\d|5[0-35-9]|7[678]|9[89])\d{8})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)((0(10|2[1-3]|[3-9]\d{2})-?)?[1-9]\d{6,7})(?!\d)")
@@ -447,8 +466,10 @@ def _temperature_words(match: re.Match[str], *, compat: bool) -> str:
     return f"{sign}{decimal(match.group(2))}{unit}"
 
 
-def _arithmetic_words(match: re.Match[str]) -> str:
-    return match.group(1) + _OPERATOR_WORDS[match.group(8)] + match.group(9)
+def _arithmetic_words(match: re.Match[str], *, compat: bool) -> str:
+    sign = match.group(8)
+    words = _OPERATOR_WORDS[sign] if compat else _SIGN_WORDS.get(sign, _OPERATOR_WORDS[sign])
+    return match.group(1) + words + match.group(9)
 
 
 def _power_words(match: re.Match[str]) -> str:
@@ -532,6 +553,8 @@ _CURRENCY_BEFORE = (("US$", "美元"), ("HK$", "港元"), ("¥", "元"), ("￥",
                     ("€", "欧元"), ("£", "英镑"))  # fmt: skip
 _CURRENCY = re.compile(r"(US\$|HK\$|[¥￥$€£])\s?(\d+(?:\.\d+)?)(多|余)?(千万|百万|十万|十|百|千|万|亿)?")
 _CURRENCY_WORD_AFTER = re.compile(r"\s?(?:美|欧|港|日)?元")
+UNIT_SIGNS: str = "".join(unit for unit in _UNIT_WORDS if len(unit) == 1 and not unit.isascii())
+"""One-character unit signs (`㎡`) the default mode reads after a number."""
 _UNIT = re.compile(
     r"(?<![A-Za-z\d.])(?<![A-Za-z] )(\d+(?:\.\d+)?)\s?("
     + "|".join(re.escape(unit) for unit in sorted(_UNIT_WORDS, key=len, reverse=True))
@@ -679,7 +702,7 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
         sentence = _expand_number_symbols(sentence, only_near_chinese=False)
 
     while _ARITHMETIC.search(sentence):
-        sentence = _ARITHMETIC.sub(_arithmetic_words, sentence)
+        sentence = _ARITHMETIC.sub(functools.partial(_arithmetic_words, compat=compat), sentence)
     sentence = _POWER.sub(_power_words, sentence)
     sentence = _FRACTION.sub(_fraction_words, sentence)
     sentence = _PERCENT.sub(_percent_words, sentence)
@@ -697,6 +720,9 @@ def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str
     sentence = _LONG_NUMBER.sub(long_number, sentence)
     sentence = _NUMBER.sub(functools.partial(_number_words, compat=compat), sentence)
 
+    if not compat:
+        for symbol, words in _SIGN_WORDS.items():
+            sentence = sentence.replace(symbol, words)
     for symbol, words in _CIRCLED_AND_SYMBOL_WORDS:
         sentence = sentence.replace(symbol, words)
     return _DROP_AFTER_NUMBERS.sub("", sentence)
@@ -722,6 +748,7 @@ def normalize_zh(text: str, *, reference_compat: bool = False) -> str:
     compat = reference_compat
     if not compat:
         text = _expand_number_symbols(text, only_near_chinese=False)
+        text = _COMPARISON.sub(lambda m: _COMPARISON_WORDS[m.group(1)], text)
     sentences = _split_sentences(text)
     spoken = "".join(
         _keep_speakable(_normalize_numbers(sentence, compat=compat, context=previous))

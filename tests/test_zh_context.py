@@ -1,0 +1,71 @@
+"""The context-rule table for Chinese readings (core/text/zh_context.py, data/zh_context_readings.tsv)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import TextError
+from core.text import text_to_phones
+from core.text.zh_context import context_reading, context_rules, parse_rules
+
+
+def _pinyin(text: str, reference_compat: bool = False) -> list[str | None]:
+    return [s for _, s in text_to_phones(text, "zh", reference_compat=reference_compat).pinyin()]
+
+
+def test_the_shipped_table_parses_and_every_rule_reads_a_syllable() -> None:
+    rules = context_rules()
+    assert sum(len(found) for found in rules.values()) > 80
+    assert all(rule.reading[-1] in "12345" for found in rules.values() for rule in found)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("行\thang2", "expected char, reading and conditions"),
+        ("行\thang2\tleft=[", "bad pattern"),
+        ("行\thang2\tbefore=把", "unknown condition"),
+        ("行行\thang2\tleft=一", "one character and a TONE3 syllable"),
+    ],
+)
+def test_a_bad_table_line_names_its_line(line: str, message: str) -> None:
+    with pytest.raises(TextError, match=f"rules.tsv line 2: .*{message}"):
+        parse_rules(["# comment", line], "rules.tsv")
+
+
+def test_first_rule_that_holds_wins_and_word_rules_need_a_word() -> None:
+    rules = parse_rules(["行\thang2\tleft=两", "行\txing4\tright=字"], "t")
+    assert context_reading("两行字", 1, rules=rules) == "hang2"
+    assert context_reading("一行字", 1, rules=rules) == "xing4"
+    assert context_reading("一行人", 1, rules=rules) is None
+    word_rule = parse_rules(["得\tdei3\tprev=必须"], "t")
+    assert context_reading("必须得走", 2, rules=word_rule) is None  # no words given
+    words = [("必须", "d"), ("得", "ud"), ("走", "v")]
+    assert context_reading("必须得走", 2, words, 1, rules=word_rule) == "dei3"
+
+
+@pytest.mark.parametrize(
+    ("text", "index", "reading"),
+    [
+        ("他姓曾", 2, "zeng1"),  # surname after 姓
+        ("曾老师来了", 0, "zeng1"),  # surname before a title
+        ("脸上挂着两行泪", 5, "hang2"),  # measure word after a numeral
+        ("我们一行人出发了", 3, "xing2"),  # not before a thing written in lines
+        ("她唱了一曲", 4, "qu3"),
+        ("我们总得想个办法", 3, "dei3"),  # must, after an adverb
+        ("大家尊他为师", 4, "wei2"),  # 尊…为
+        ("你再想了一想", 4, "yi5"),  # V了一V
+        ("他一枪打中了目标", 4, "zhong4"),  # result complement
+        ("那棵树倒了", 3, "dao3"),
+        ("把剩饭倒了", 3, "dao4"),
+        ("他晃了晃脑袋", 3, "huang4"),
+        ("这本书我看过", 5, "guo5"),  # the experiential particle
+        ("二零一一年一月一日", 3, "yi1"),  # digits and dates keep yi1
+    ],
+)
+def test_default_mode_reads_the_context(text: str, index: int, reading: str) -> None:
+    assert _pinyin(text)[index] == reading
+
+
+def test_compat_mode_never_reads_the_table() -> None:
+    assert _pinyin("他姓曾", reference_compat=True)[2] == "ceng2"
