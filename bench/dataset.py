@@ -1,7 +1,9 @@
 """Benchmark: dataset preparation speed, in seconds of compute per minute of audio, on CPU (and CUDA).
 
-A one-minute recording is made from espeak-ng sentences with pauses between them, sliced with the
-default settings, and the clips' training features (stages 1a/1b/1c: text + BERT, 32 kHz wav + HuBERT,
+A one-minute recording is made from espeak-ng sentences with pauses between them, denoised (RNNoise, CPU),
+sliced with the default settings (and in VAD mode: silero-vad, CPU), the clips transcribed (faster-whisper
+with Whisper tiny.en, the model the tests use, and
+pocketsphinx on the CPU), and the clips' training features (stages 1a/1b/1c: text + BERT, 32 kHz wav + HuBERT,
 semantic tokens) are extracted with full-size random-weight BERT, HuBERT and SoVITS models. Half of the
 clips get Chinese transcripts (BERT runs), half English. Prints min / median / max over repeats and the
 load average; nothing here passes or fails on time.
@@ -29,11 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from bench.synthesis import BERT_TEXT, TARGET_TEXT, _write_hf_models  # noqa: E402
 from core.audio import resample  # noqa: E402
+from core.data.asr import SphinxTranscriber, Transcriber, WhisperTranscriber, transcribe_file  # noqa: E402
+from core.data.denoise import denoise  # noqa: E402
 from core.data.features import FeatureModels, extract_features  # noqa: E402
-from core.data.slicer import SLICE_SR, find_clips, slice_file  # noqa: E402
+from core.data.slicer import SLICE_SR, SlicerSettings, find_clips, slice_file  # noqa: E402
 from core.models.bert import BertPhoneFeatures  # noqa: E402
 from core.models.hubert import HubertContent  # noqa: E402
 from core.models.sovits import SoVITS, SoVITSConfig  # noqa: E402
+from tests.test_asr import TINY_EN  # noqa: E402
 
 MINUTES = 1.0
 SENTENCES = (
@@ -80,17 +85,46 @@ def _list(clips_dir: Path, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _asr(device: str, clips_dir: Path, minutes: float, repeats: int) -> list[tuple[str, list[float]]]:
+    """Seconds per minute of audio to transcribe every clip (the model loaded once, beforehand)."""
+    engines: list[tuple[str, Transcriber]] = [
+        ("ASR whisper tiny.en", WhisperTranscriber(TINY_EN, device, threads=torch.get_num_threads()))
+    ]
+    if device == "cpu":  # pocketsphinx has no GPU path
+        engines.append(("ASR pocketsphinx", SphinxTranscriber()))
+    rows = []
+    for name, transcriber in engines:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for clip in sorted(clips_dir.iterdir()):
+                transcribe_file(transcriber, clip, "en")
+            times.append((time.perf_counter() - start) / minutes)
+        rows.append((name, times))
+    return rows
+
+
 def run(device: str, root: Path, recording: Path, repeats: int) -> list[tuple[str, list[float]]]:
     minutes = sf.info(recording).duration / 60
     wav, _ = sf.read(recording, dtype="float32")
-    slice_times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        find_clips(wav, SLICE_SR)
-        slice_times.append((time.perf_counter() - start) / minutes)
+    timed = [("slice (find cuts)", lambda: find_clips(wav, SLICE_SR))]
+    if device == "cpu":  # RNNoise and the VAD run on the CPU only
+        timed += [
+            ("slice, VAD mode", lambda: find_clips(wav, SLICE_SR, SlicerSettings(mode="vad"))),
+            ("denoise (RNNoise)", lambda: denoise(wav, SLICE_SR)),
+        ]
+    cpu_rows = []
+    for name, work in timed:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            work()
+            times.append((time.perf_counter() - start) / minutes)
+        cpu_rows.append((name, times))
     clips_dir = root / "clips"
     shutil.rmtree(clips_dir, ignore_errors=True)
     slice_file(recording, clips_dir)
+    asr_rows = _asr(device, clips_dir, minutes, repeats)
     _list(clips_dir, root / "bench.list")
     models = _models(root, device)
     feature_times = []
@@ -102,7 +136,7 @@ def run(device: str, root: Path, recording: Path, repeats: int) -> list[tuple[st
             torch.cuda.synchronize()
         if repeat:
             feature_times.append((time.perf_counter() - start) / minutes)
-    return [("slice (find cuts)", slice_times), ("features 1a+1b+1c", feature_times)]
+    return [*cpu_rows, *asr_rows, ("features 1a+1b+1c", feature_times)]
 
 
 def main() -> int:

@@ -26,7 +26,7 @@ DEFAULT_REVISION = "main"
 DOWNLOAD_HINT = "run `python -m core pretrained download`"
 
 Purpose = Literal["inference", "training", "extra"]
-Role = Literal["bert", "hubert", "t2s", "sovits", "sovits_d", "vocoder", "sv", "g2pw"]
+Role = Literal["bert", "hubert", "t2s", "sovits", "sovits_d", "vocoder", "sv", "g2pw", "asr"]
 
 
 @dataclass(frozen=True)
@@ -403,6 +403,40 @@ def _plain_reason(exc: BaseException, endpoint: str, timeout_s: float) -> str:
     return text.splitlines()[0] if text else type(chain[0]).__name__
 
 
+def _fetch(file: PretrainedFile, local_dir: Path, endpoint: str, revision: str, timeout_s: float) -> Path:
+    """Download one Hub file into `local_dir/<file.path>` (resumably) and verify it; any failure is a
+    `PretrainedMissingError` whose text is one sentence (the cause is chained)."""
+    import requests
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        # Probe first: huggingface_hub retries unreachable hosts for ~20 s, this fails in one attempt.
+        size, etag = _probe(file.url(endpoint, revision), timeout_s)
+        local = Path(
+            hf_hub_download(
+                file.repo_id,
+                file.path,
+                revision=revision,
+                local_dir=local_dir,
+                endpoint=endpoint,
+                etag_timeout=timeout_s,
+                token=False,
+            )
+        )
+    except (
+        requests.RequestException,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        OSError,
+        PretrainedMissingError,
+    ) as exc:
+        raise PretrainedMissingError(_plain_reason(exc, endpoint, timeout_s)) from exc
+    _verify(local, size, etag)
+    return local
+
+
 def download(
     root: str | os.PathLike,
     version: str = "v2",
@@ -421,10 +455,6 @@ def download(
     retries beyond one connection attempt of `timeout_s`) with a `PretrainedMissingError` naming every
     missing file, its URL and where to put it. Returns the final `check` report.
     """
-    import requests
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
     root = Path(root)
     report = check(root, version, include_training, extras)
     todo = report.missing
@@ -434,36 +464,128 @@ def download(
         if progress is not None:
             progress(index, len(todo), file.path)
         try:
-            # Probe first: huggingface_hub retries unreachable hosts for ~20 s, this fails in one attempt.
-            size, etag = _probe(file.url(endpoint, revision), timeout_s)
-            local = Path(
-                hf_hub_download(
-                    file.repo_id,
-                    file.path,
-                    revision=revision,
-                    local_dir=root,
-                    endpoint=endpoint,
-                    etag_timeout=timeout_s,
-                    token=False,
-                )
-            )
-        except (
-            requests.RequestException,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            OfflineModeIsEnabled,
-            OSError,
-            PretrainedMissingError,
-        ) as exc:
+            local = _fetch(file, root, endpoint, revision, timeout_s)
+        except PretrainedMissingError as exc:
             left = check(root, version, include_training, extras).missing
             raise PretrainedMissingError(
-                f"could not download {file.path}: {_plain_reason(exc, endpoint, timeout_s)}.\n"
-                + missing_message(left, root, endpoint, version)
+                f"could not download {file.path}: {exc}.\n" + missing_message(left, root, endpoint, version)
             ) from exc
-        _verify(local, size, etag)
         if file.unpack_to is not None:
             _unpack(local, root, file.unpack_to)
             local.unlink(missing_ok=True)
     if progress is not None:
         progress(len(todo), len(todo), "")
     return check(root, version, include_training, extras)
+
+
+# --------------------------------------------------------------------------------------------------
+# ASR models (`python -m core dataset transcribe`): one folder per model under `<dir>/asr/<name>`
+
+ASR_DIR = "asr"
+_WHISPER_FILES = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
+_WHISPER_V3_FILES = (
+    "config.json",
+    "model.bin",
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "vocabulary.json",
+)
+_SYSTRAN_SIZES = (
+    "tiny",
+    "tiny.en",
+    "base",
+    "base.en",
+    "small",
+    "small.en",
+    "medium",
+    "medium.en",
+    "large-v2",
+)
+
+
+def _whisper(repo_id: str, files: tuple[str, ...] = _WHISPER_FILES) -> tuple[PretrainedFile, ...]:
+    return tuple(PretrainedFile(name, "asr", "extra", repo_id=repo_id) for name in files)
+
+
+ASR_MODELS: dict[str, tuple[PretrainedFile, ...]] = {
+    **{size: _whisper(f"Systran/faster-whisper-{size}") for size in _SYSTRAN_SIZES},
+    "large-v3": _whisper("Systran/faster-whisper-large-v3", _WHISPER_V3_FILES),
+    "large-v3-turbo": _whisper("mobiuslabsgmbh/faster-whisper-large-v3-turbo", _WHISPER_V3_FILES),
+}
+"""CTranslate2 Whisper models `download --asr NAME` fetches (the reference's faster-whisper sources)."""
+DEFAULT_ASR_MODEL = "large-v3-turbo"
+"""What the faster-whisper engine suggests downloading when no model is given and none is present."""
+WHISPER_MARKERS = ("config.json", "model.bin")  # a CTranslate2 Whisper folder holds these
+FUNASR_MARKERS = ("config.yaml", "model.pt")  # a FunASR (ModelScope) model folder holds these
+AsrKind = Literal["faster-whisper", "funasr"]
+
+
+def asr_folder_kind(folder: str | os.PathLike) -> AsrKind | None:
+    """Which engine reads the model folder: faster-whisper, funasr, or None (not a model folder)."""
+    folder = Path(folder)
+    for kind, markers in (("faster-whisper", WHISPER_MARKERS), ("funasr", FUNASR_MARKERS)):
+        if all((folder / name).is_file() for name in markers):
+            return kind
+    return None
+
+
+def asr_download_command(name: str, root: str | os.PathLike) -> str:
+    """The command that fetches ASR model `name` into `root` (for messages and the UI)."""
+    return f"python -m core pretrained download --asr {name} --dir {root}"
+
+
+def asr_models(root: str | os.PathLike) -> dict[str, AsrKind]:
+    """The ASR model folders present under `<root>/asr/`, by name, with the engine that reads each."""
+    base = Path(root) / ASR_DIR
+    found = {}
+    for folder in sorted(base.iterdir()) if base.is_dir() else ():
+        kind = asr_folder_kind(folder)
+        if kind is not None:
+            found[folder.name] = kind
+    return found
+
+
+def describe_asr(root: str | os.PathLike) -> str:
+    """One line per ASR model present (for `pretrained check`), or what to run when there is none."""
+    found = asr_models(root)
+    if not found:
+        return (
+            f"ASR models in {Path(root) / ASR_DIR}: none (pocketsphinx needs none; "
+            f"`{asr_download_command(DEFAULT_ASR_MODEL, root)}` fetches a multilingual Whisper)"
+        )
+    lines = [f"ASR models in {Path(root) / ASR_DIR}:"]
+    lines += [f"  ok      {kind:<14} {name}" for name, kind in found.items()]
+    return "\n".join(lines)
+
+
+def download_asr(
+    root: str | os.PathLike,
+    name: str,
+    progress: Progress | None = None,
+    *,
+    endpoint: str = HUB_ENDPOINT,
+    revision: str = DEFAULT_REVISION,
+    timeout_s: float = 5.0,
+) -> Path:
+    """Fetch the files of Whisper model `name` (see `ASR_MODELS`) missing from `<root>/asr/<name>`, like
+    `download` (resumable, verified, one connection attempt). Returns the model folder."""
+    if name not in ASR_MODELS:
+        raise PretrainedMissingError(f"unknown ASR model {name!r}; expected one of {', '.join(ASR_MODELS)}")
+    target = Path(root) / ASR_DIR / name
+    todo = [f for f in ASR_MODELS[name] if _find_local(target, f) is None]
+    target.mkdir(parents=True, exist_ok=True)
+    for index, file in enumerate(todo):
+        if progress is not None:
+            progress(index, len(todo), f"{ASR_DIR}/{name}/{file.path}")
+        try:
+            _fetch(file, target, endpoint, revision, timeout_s)
+        except PretrainedMissingError as exc:
+            left = [f for f in ASR_MODELS[name] if _find_local(target, f) is None]
+            by_hand = "".join(f"\n  {f.url(endpoint)}\n    -> {target / f.path}" for f in left)
+            raise PretrainedMissingError(
+                f"could not download {file.repo_id}/{file.path}: {exc}.\n{len(left)} file(s) missing; run "
+                f"`{asr_download_command(name, root)}` when online, or download by hand:{by_hand}"
+            ) from exc
+    if progress is not None:
+        progress(len(todo), len(todo), "")
+    return target

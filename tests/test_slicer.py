@@ -46,8 +46,10 @@ def _sentence(tmp: Path, text: str, index: int) -> np.ndarray:
     return wav[loud[0] : loud[-1] + 1]
 
 
-def _recording(tmp: Path, gaps_s: list[float], seed: int = 0) -> tuple[np.ndarray, list, list]:
-    """Sentences joined by silences of `gaps_s` (plus 0.5 s before and after), noise at SNR_DB.
+def _recording(
+    tmp: Path, gaps_s: list[float], seed: int = 0, snr_db: float = SNR_DB
+) -> tuple[np.ndarray, list, list]:
+    """Sentences joined by silences of `gaps_s` (plus 0.5 s before and after), noise at `snr_db`.
 
     Returns the signal, the inserted silences and every silence (the pauses inside the speech too) as
     [start, end) sample ranges.
@@ -66,7 +68,7 @@ def _recording(tmp: Path, gaps_s: list[float], seed: int = 0) -> tuple[np.ndarra
     silences.append((pos, pos + edge))
     clean = np.concatenate(pieces) * 0.5
     noise = np.random.default_rng(seed).standard_normal(clean.shape[0])
-    gain = np.sqrt(np.mean(clean**2)) / (np.sqrt(np.mean(noise**2)) * 10 ** (SNR_DB / 20))
+    gain = np.sqrt(np.mean(clean**2)) / (np.sqrt(np.mean(noise**2)) * 10 ** (snr_db / 20))
     return (clean + gain * noise).astype(np.float32), silences, silences + _pauses(clean)
 
 

@@ -1,24 +1,33 @@
-"""Dataset tab: drag in recordings, import them (a quality verdict per file), slice them into clips.
+"""Dataset tab: drag in recordings, import them (a quality verdict per file), slice them into clips
+(optionally denoised first, with a before/after preview; the slicer's settings in an accordion built from
+`SlicerSettings`' fields), transcribe the clips.
 
-Both steps are jobs on core's queue; the tab copies the uploads into the workspace, submits, polls the job's
+Every step is a job on core's queue; the tab copies the uploads into the workspace, submits, polls the job's
 record and shows its result. Slicing also starts the dataset's `.list` (one line per clip, empty
-transcripts) for the Proofread tab.
+transcripts) for the Proofread tab; transcribing fills its empty lines (and says which command to run when
+the engine's model is absent).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
+from core.audio import to_int16
+from core.data.asr import DEFAULT_ENGINE, ENGINES, LANGUAGES, dataset_list, missing_model_hint
+from core.data.denoise import denoise_preview
 from core.data.importer import RAW_DIR, dataset_dir
 from core.data.proofread import add_clips, clips_dir, list_path
-from core.data.slicer import SLICE_SR
+from core.data.slicer import SLICE_SR, SLICER_MODES, SlicerSettings
 from core.data.uploads import stage_upload
+from core.errors import TimbreError
 from core.jobs import JobRecord, JobState
 from core.jobs.dataset_import import DatasetImportJob
 from core.jobs.dataset_slice import DatasetSliceJob
+from core.jobs.dataset_transcribe import DatasetTranscribeJob
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
 from webui.jobs import watch_job
@@ -35,6 +44,21 @@ VERDICT_COLUMNS = (
     "data.column_problems",
 )
 CLIP_COLUMNS = ("data.column_clip", "data.column_seconds")
+# The label of each SlicerSettings field (literal keys, so the locale test sees them used).
+SLICER_LABELS = {
+    "threshold_db": "data.slicer_threshold_db",
+    "min_length_ms": "data.slicer_min_length_ms",
+    "min_interval_ms": "data.slicer_min_interval_ms",
+    "hop_size_ms": "data.slicer_hop_size_ms",
+    "max_sil_kept_ms": "data.slicer_max_sil_kept_ms",
+    "max_clip_seconds": "data.slicer_max_clip_seconds",
+    "normalize_max": "data.slicer_normalize_max",
+    "normalize_alpha": "data.slicer_normalize_alpha",
+    "mode": "data.slicer_mode",
+}
+SLICER_INFO = {"mode": "data.slicer_mode_info"}
+DENOISED_DIR = "denoised"  # beside raw/ in the dataset's folder: the copies the slicer reads
+PREVIEW_SECONDS = 10.0
 
 
 def _table(columns: tuple[str, ...], rows: list[list], lang: str) -> dict:
@@ -102,15 +126,74 @@ def submit_import(ctx: StudioContext, name: str, uploads: list[str] | None, lang
         return ctx.queue.submit(DatasetImportJob(name.strip(), sources))
 
 
-def submit_slice(ctx: StudioContext, name: str, lang_ui: str) -> JobRecord:
-    """Queue the slicing of every imported recording of dataset `name` into its clips folder."""
-    with user_errors(lang_ui):
+def raw_recordings(ctx: StudioContext, name: str) -> list[Path]:
+    """The imported recordings of dataset `name`, sorted ([] for none or a bad name)."""
+    try:
         raw = dataset_dir(ctx.workspace, (name or "").strip()) / RAW_DIR
-    recordings = sorted(raw.glob("*.wav")) if raw.is_dir() else []
+    except TimbreError:
+        return []
+    return sorted(raw.glob("*.wav")) if raw.is_dir() else []
+
+
+def slicer_settings(values: list, lang_ui: str) -> SlicerSettings:
+    """SlicerSettings from the accordion's values, in the order of its fields (bad combinations refused
+    with the rule to follow)."""
+    fields = dataclasses.fields(SlicerSettings)
+    given = {f.name: type(f.default)(v) for f, v in zip(fields, values, strict=True)}
+    with user_errors(lang_ui):
+        return SlicerSettings(**given)
+
+
+def submit_slice(
+    ctx: StudioContext, name: str, lang_ui: str, settings: SlicerSettings | None = None, denoise: bool = False
+) -> JobRecord:
+    """Queue the slicing of every imported recording of dataset `name` into its clips folder (denoised
+    first into `<dataset>/denoised/` when `denoise`)."""
+    with user_errors(lang_ui):
+        folder = dataset_dir(ctx.workspace, (name or "").strip())
+    recordings = raw_recordings(ctx, name)
     if not recordings:
         raise error("data.nothing_to_slice", lang_ui, name=name)
     out = clips_dir(ctx.workspace, name.strip())
-    return ctx.queue.submit(DatasetSliceJob(tuple(map(str, recordings)), str(out)))
+    return ctx.queue.submit(
+        DatasetSliceJob(
+            tuple(map(str, recordings)),
+            str(out),
+            settings or SlicerSettings(),
+            str(folder / DENOISED_DIR) if denoise else None,
+        )
+    )
+
+
+def preview_denoise(ctx: StudioContext, name: str, recording: str | None, lang_ui: str) -> tuple:
+    """The first seconds of a recording of dataset `name` before and after denoising, as two players'
+    values ((sr, int16 samples) each: Gradio would rescale floats, and the levels must stay comparable)."""
+    recordings = raw_recordings(ctx, name)
+    if not recordings:
+        raise error("data.nothing_to_slice", lang_ui, name=name)
+    chosen = next((p for p in recordings if p.name == recording), recordings[0])
+    with user_errors(lang_ui):
+        sr, before, after = denoise_preview(chosen, PREVIEW_SECONDS)
+    return (sr, to_int16(before)), (sr, to_int16(after))
+
+
+def asr_hint(ctx: StudioContext, engine: str, lang_ui: str) -> str:
+    """What to run or install before `engine` can transcribe, in `lang_ui` ("" when nothing is missing)."""
+    hint = missing_model_hint(engine, None, ctx.models.pretrained_dir)
+    return "" if hint is None else translate("data.asr_missing", lang_ui, message=hint)
+
+
+def submit_transcribe(ctx: StudioContext, name: str, engine: str, language: str, lang_ui: str) -> JobRecord:
+    """Queue the transcription of dataset `name`'s clips whose text is empty (its `.list` is started from the
+    sliced clips if needed). Refused with the command to run when the engine's model is absent."""
+    if not (name or "").strip():
+        raise error("data.need_name", lang_ui)
+    hint = asr_hint(ctx, engine, lang_ui)
+    if hint:
+        raise gr.Error(hint, title=translate("studio.error", lang_ui))
+    with user_errors(lang_ui):
+        list_file = dataset_list(ctx.workspace, name.strip(), language)
+        return ctx.queue.submit(DatasetTranscribeJob(str(list_file), engine, None, language))
 
 
 def build(ctx: StudioContext) -> None:
@@ -119,6 +202,27 @@ def build(ctx: StudioContext) -> None:
         name = gr.Textbox(label=t("data.name"), elem_id="data-name")
         lang = gr.Dropdown(list(LIST_LANGS), value="ZH", label=t("data.lang"), elem_id="data-lang")
     files = gr.File(file_count="multiple", type="filepath", label=t("data.files"), elem_id="data-files")
+    with gr.Accordion(t("data.slicer_settings"), open=False, elem_id="data-slicer"):
+        knobs = []
+        with gr.Row():
+            for f in dataclasses.fields(SlicerSettings):
+                common = dict(label=t(SLICER_LABELS[f.name]), elem_id="data-" + f.name.replace("_", "-"))
+                if f.name in SLICER_INFO:
+                    common["info"] = t(SLICER_INFO[f.name])
+                if f.name == "mode":
+                    knobs.append(gr.Dropdown(list(SLICER_MODES), value=f.default, **common))
+                else:
+                    precision = 0 if isinstance(f.default, int) else None
+                    knobs.append(gr.Number(value=f.default, precision=precision, **common))
+    with gr.Row():
+        denoise = gr.Checkbox(
+            False, label=t("data.denoise"), info=t("data.denoise_info"), elem_id="data-denoise"
+        )
+        source = gr.Dropdown([], label=t("data.preview_source"), elem_id="data-preview-source")
+        do_preview = gr.Button(t("data.preview"), elem_id="data-preview")
+    with gr.Row():
+        before = gr.Audio(label=t("data.before"), type="numpy", interactive=False, elem_id="data-before")
+        after = gr.Audio(label=t("data.after"), type="numpy", interactive=False, elem_id="data-after")
     with gr.Row():
         do_import = gr.Button(t("data.import"), variant="primary", elem_id="data-import")
         do_slice = gr.Button(t("data.slice"), elem_id="data-slice")
@@ -135,6 +239,15 @@ def build(ctx: StudioContext) -> None:
     clips = gr.Dataframe(value=empty(CLIP_COLUMNS), interactive=False, elem_id="data-clips")
     clip_player = gr.Audio(label=t("data.clip"), type="filepath", interactive=False, elem_id="data-player")
     clip_paths = gr.State([])
+    with gr.Row():
+        engine = gr.Dropdown(
+            list(ENGINES), value=DEFAULT_ENGINE, label=t("data.asr_engine"), elem_id="data-engine"
+        )
+        asr_lang = gr.Dropdown(
+            list(LANGUAGES), value="auto", label=t("data.asr_language"), elem_id="data-asr-lang"
+        )
+        do_transcribe = gr.Button(t("data.transcribe"), elem_id="data-transcribe")
+    asr_note = gr.Markdown(elem_id="data-asr-hint")
 
     def on_import(request: gr.Request, name_value: str, uploads: list[str] | None, progress=gr.Progress()):  # noqa: B008
         lang_ui = request_lang(request)
@@ -147,9 +260,18 @@ def build(ctx: StudioContext) -> None:
                 rows = _table(VERDICT_COLUMNS, verdict_rows(info), lang_ui)
                 yield text, f"`{info['verdict']}`", rows
 
-    def on_slice(request: gr.Request, name_value: str, lang_value: str, progress=gr.Progress()):  # noqa: B008
+    # `progress` stays positional, before the knobs' values: Gradio looks for it among positional parameters
+    def on_slice(
+        request: gr.Request,
+        name_value: str,
+        lang_value: str,
+        denoise_value: bool,
+        progress=gr.Progress(),  # noqa: B008
+        *values,
+    ):
         lang_ui = request_lang(request)
-        record = submit_slice(ctx, name_value, lang_ui)
+        settings = slicer_settings(list(values), lang_ui)
+        record = submit_slice(ctx, name_value, lang_ui, settings, denoise_value)
         for text, done in follow(ctx, record.id, lang_ui, progress):
             if done is None or done.state is not JobState.DONE:
                 yield text, gr.skip(), gr.skip()
@@ -162,10 +284,51 @@ def build(ctx: StudioContext) -> None:
                 text = translate("data.sliced", lang_ui, clips=len(files))
                 yield text, _table(CLIP_COLUMNS, clip_rows(files), lang_ui), files
 
+    def on_engine(request: gr.Request, engine_value: str) -> str:
+        return asr_hint(ctx, engine_value, request_lang(request))
+
+    def on_transcribe(
+        request: gr.Request,
+        name_value: str,
+        engine_value: str,
+        language: str,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        lang_ui = request_lang(request)
+        hint = asr_hint(ctx, engine_value, lang_ui)
+        if hint:  # shown where it stays, so the command can be copied
+            yield hint, hint
+            return
+        record = submit_transcribe(ctx, name_value, engine_value, language, lang_ui)
+        for text, done in follow(ctx, record.id, lang_ui, progress):
+            if done is not None and done.state is JobState.DONE:
+                info = done.result.info
+                text = translate(
+                    "data.transcribed", lang_ui, clips=info["transcribed"], skipped=len(info["skipped"])
+                )
+            yield text, ""
+
     def on_pick(paths: list[str], event: gr.SelectData):
         row = event.index[0] if isinstance(event.index, list | tuple) else event.index
         return paths[row] if 0 <= row < len(paths) else None
 
-    do_import.click(on_import, [name, files], [status, verdict, recordings], concurrency_limit=None)
-    do_slice.click(on_slice, [name, lang], [status, clips, clip_paths], concurrency_limit=None)
+    imported = do_import.click(
+        on_import, [name, files], [status, verdict, recordings], concurrency_limit=None
+    )
+
+    def on_recordings(name_value: str):
+        names = [p.name for p in raw_recordings(ctx, name_value)]
+        return gr.update(choices=names, value=names[0] if names else None)
+
+    def on_preview(request: gr.Request, name_value: str, recording: str | None):
+        return preview_denoise(ctx, name_value, recording, request_lang(request))
+
+    do_slice.click(
+        on_slice, [name, lang, denoise, *knobs], [status, clips, clip_paths], concurrency_limit=None
+    )
+    name.blur(on_recordings, name, source)
+    imported.then(on_recordings, name, source)
+    do_preview.click(on_preview, [name, source], [before, after])
     clips.select(on_pick, clip_paths, clip_player)
+    engine.change(on_engine, engine, asr_note)
+    do_transcribe.click(on_transcribe, [name, engine, asr_lang], [status, asr_note], concurrency_limit=None)

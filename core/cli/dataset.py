@@ -2,25 +2,36 @@
 
     python -m core dataset import NAME AUDIO_ZIP_OR_FOLDER... [--workspace DIR]
     python -m core dataset inspect AUDIO_OR_FOLDER...
-    python -m core dataset slice AUDIO_OR_FOLDER... --out DIR [--max-clip-seconds 12 ...]
+    python -m core dataset denoise AUDIO_OR_FOLDER... --out DIR
+    python -m core dataset slice AUDIO_OR_FOLDER... --out DIR [--mode rms|vad] [--max-clip-seconds 12 ...]
     python -m core dataset check LIST [--wav-dir DIR] [--write-clean LIST]
     python -m core dataset features LIST --wav-dir DIR --exp DIR --pretrained DIR [--version v2]
+    python -m core dataset transcribe NAME_OR_LIST [--engine faster-whisper|pocketsphinx|funasr]
+        [--model PATH_OR_NAME] [--language auto|zh|en|ja|ko|yue] [--redo]
 
 `import` copies recordings into `<workspace>/datasets/NAME/raw/` (mono 32 kHz) with the same measures
 and verdicts as `inspect` (exit 1 if a file was skipped). `inspect` measures recordings (duration,
 speech, peak, clipping, LUFS, silence, SNR estimate) and gives a verdict per file and for the set (exit 1
-if anything is wrong). `slice` cuts recordings into clips at silences (the reference's slicer and
-defaults, plus a maximum clip length) as `<file>_<start>_<end>.wav` at 32 kHz (exit 1 if some file could
-not be sliced). `check` lists every problem of a `.list` file by line number (exit 1 if there is any;
+if anything is wrong). `denoise` writes RNNoise-denoised copies (same names, mono 32 kHz, time-aligned
+with the originals, which are never overwritten) into `--out` (exit 1 if some file failed); slice that
+folder afterwards. `slice` cuts recordings into clips at silences (the reference's slicer and
+defaults, plus a maximum clip length; `--mode vad` finds the pauses with silero-vad instead of a volume
+threshold) as `<file>_<start>_<end>.wav` at 32 kHz (exit 1 if some file could not be sliced). `check`
+lists every problem of a `.list` file by line number (exit 1 if there is any;
 `--write-clean` writes the good lines to another list). `features` writes the reference's experiment
 folder (2-name2text.txt, 3-bert/, 4-cnhubert/, 5-wav32k/, 6-name2semantic.tsv); a rerun skips clips
 already done; bad clips are reported and skipped (exit 1 when some were, 2 when none could be prepared).
+`transcribe` fills the empty transcripts of a `.list` (or of dataset NAME's list in the workspace, started
+from its sliced clips) with an ASR engine and writes each clip's confidence beside it in
+`<list>.confidence.json` (see `core.data.asr`); `--redo` transcribes every clip again (exit 1 if some clip
+could not be transcribed).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.settings import check_device
@@ -36,7 +47,13 @@ _SLICER_FLAGS = (
     ("max_clip_seconds", 12.0, "longer clips are split at their quietest point"),
     ("normalize_max", 0.9, "peak after normalisation"),
     ("normalize_alpha", 0.25, "share of the normalised clip in the mix"),
+    ("mode", "rms", "rms: the reference's volume threshold; vad: silero-vad speech detection"),
 )
+_SLICER_MODES = ("rms", "vad")  # core.data.slicer.SLICER_MODES (a test keeps them equal)
+
+# core.data.asr's ENGINES and LANGUAGES, repeated so --help imports no torch (a test keeps them equal).
+_ASR_ENGINES = ("faster-whisper", "pocketsphinx", "funasr")
+_ASR_LANGUAGES = ("auto", "zh", "en", "ja", "ko", "yue")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,21 +72,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("inputs", nargs="+", metavar="AUDIO", help="recordings, or folders of recordings")
     inspect.set_defaults(handler=_inspect)
 
-    slicer = commands.add_parser(
+    slicer = _files_command(
+        commands,
         "slice",
-        help="cut recordings into clips at silences",
-        description="The reference's slicer (its web UI's defaults) plus a maximum clip length.",
+        "cut recordings into clips at silences",
+        "The reference's slicer (its web UI's defaults) plus a maximum clip length.",
+        "folder for the clips (created if absent)",
     )
-    slicer.add_argument("inputs", nargs="+", metavar="AUDIO", help="recordings, or folders of recordings")
-    slicer.add_argument("--out", required=True, help="folder for the clips (created if absent)")
     for name, default, help_text in _SLICER_FLAGS:
         slicer.add_argument(
             "--" + name.replace("_", "-"),
             type=type(default),
             default=default,
+            choices=_SLICER_MODES if name == "mode" else None,
             help=f"{help_text} ({default})",
         )
     slicer.set_defaults(handler=_slice)
+
+    _files_command(
+        commands,
+        "denoise",
+        "write denoised copies of recordings (RNNoise), to slice afterwards",
+        "RNNoise on each recording; the copies stay time-aligned with the originals.",
+        "folder for the copies (created if absent)",
+    ).set_defaults(handler=_denoise)
 
     check = commands.add_parser("check", help="list the problems of a .list file by line number")
     check.add_argument("list", metavar="LIST", help="transcript list, path|speaker|lang|text per line")
@@ -99,6 +125,49 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="read transcripts exactly as GPT-SoVITS (no Timbre corrections)",
     )
     features.set_defaults(handler=_features)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="fill a .list's transcripts with speech recognition",
+        description="Transcribe the clips of a .list (or of a dataset of the workspace) whose text is empty.",
+    )
+    transcribe.add_argument("target", metavar="NAME_OR_LIST", help="a dataset name or a .list file")
+    transcribe.add_argument(
+        "--engine",
+        default="faster-whisper",
+        choices=_ASR_ENGINES,
+        help="faster-whisper (multilingual, default), pocketsphinx (English, nothing to download), funasr "
+        "(Chinese Paraformer, needs `pip install funasr` and its model folder)",
+    )
+    transcribe.add_argument(
+        "--model",
+        help="model folder, or a name under PRETRAINED/asr/ (`pretrained download --asr NAME` fetches one)",
+    )
+    transcribe.add_argument(
+        "--language",
+        default="auto",
+        choices=_ASR_LANGUAGES,
+        help="language spoken in the clips (default: auto, detected per clip)",
+    )
+    transcribe.add_argument("--redo", action="store_true", help="transcribe clips that have a text again")
+    transcribe.add_argument(
+        "--workspace", type=Path, default=Path("workspace"), help="the studio's workspace"
+    )
+    transcribe.add_argument(
+        "--pretrained", default=_DEFAULT_PRETRAINED, help="folder whose asr/ holds the models (./pretrained)"
+    )
+    transcribe.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    transcribe.set_defaults(handler=_transcribe)
+
+
+def _files_command(
+    commands: argparse._SubParsersAction, name: str, help_text: str, description: str, out_help: str
+) -> argparse.ArgumentParser:
+    """A command that reads recordings (files or folders) and writes into the folder `--out`."""
+    parser = commands.add_parser(name, help=help_text, description=description)
+    parser.add_argument("inputs", nargs="+", metavar="AUDIO", help="recordings, or folders of recordings")
+    parser.add_argument("--out", required=True, help=out_help)
+    return parser
 
 
 def _audio_files(inputs: list[str]) -> list[Path]:
@@ -170,22 +239,32 @@ def _inspect(args: argparse.Namespace) -> int:
     return 1 if failed or not total.ok or not all(q.ok for q in measured) else 0
 
 
-def _slice(args: argparse.Namespace) -> int:
-    from core.data.slicer import SlicerSettings, slice_file
+def _each_file(inputs: list[str], work: Callable[[Path], str]) -> int:
+    """Run `work` on every recording of `inputs`, printing what it says or why the file was skipped; exit 1
+    if some file was skipped."""
     from core.errors import TimbreError
 
-    settings = SlicerSettings(**{name: getattr(args, name) for name, _, _ in _SLICER_FLAGS})
-    files = _audio_files(args.inputs)
     failed = 0
-    for path in files:
+    for path in _audio_files(inputs):
         try:
-            clips = slice_file(path, args.out, settings)
+            print(f"{path.name}: {work(path)}")
         except TimbreError as exc:
             failed += 1
             print(f"skipped: {exc}", file=sys.stderr)
-            continue
-        print(f"{path.name}: {len(clips)} clip(s)")
     return 1 if failed else 0
+
+
+def _slice(args: argparse.Namespace) -> int:
+    from core.data.slicer import SlicerSettings, slice_file
+
+    settings = SlicerSettings(**{name: getattr(args, name) for name, _, _ in _SLICER_FLAGS})
+    return _each_file(args.inputs, lambda path: f"{len(slice_file(path, args.out, settings))} clip(s)")
+
+
+def _denoise(args: argparse.Namespace) -> int:
+    from core.data.denoise import denoise_file
+
+    return _each_file(args.inputs, lambda path: str(denoise_file(path, Path(args.out) / f"{path.stem}.wav")))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -227,5 +306,31 @@ def _features(args: argparse.Namespace) -> int:
     print(
         f"{args.exp}: {report.n_ready} clip(s) ready ({len(report.made)} made, {len(report.kept)} already "
         f"done), {len(report.problems)} skipped"
+    )
+    return 1 if report.problems else 0
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from core.data.asr import confidence_path, dataset_list, load_transcriber, transcribe_list
+    from core.workspace import Workspace
+
+    check_device(args.device)
+    given = Path(args.target)
+    if given.suffix == ".list" or given.is_file():
+        list_path = given
+    else:
+        list_path = dataset_list(Workspace.open(args.workspace), args.target, args.language)
+    transcriber = load_transcriber(args.engine, args.model, args.pretrained, args.device)
+
+    def on_clip(index: int, total: int, name: str) -> None:
+        print(f"[{index + 1}/{total}] {name}", file=sys.stderr)
+
+    report = transcribe_list(list_path, transcriber, language=args.language, redo=args.redo, on_clip=on_clip)
+    for problem in report.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    print(
+        f"{list_path}: {len(report.done)} clip(s) transcribed with {transcriber.engine} "
+        f"({transcriber.model}), {report.kept} kept, {len(report.problems)} skipped; "
+        f"confidences in {confidence_path(list_path)}"
     )
     return 1 if report.problems else 0

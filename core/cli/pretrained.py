@@ -2,7 +2,8 @@
 
 Both handle what inference needs; `--training` adds the files only SoVITS fine-tuning uses. `check` exits 0
 when what was asked for is present (an absent optional file is listed with what it is for), 1 otherwise;
-a version Timbre cannot load, or a failed download, is an error (exit 2).
+a version Timbre cannot load, or a failed download, is an error (exit 2). `check` also lists the ASR
+models under DIR/asr/; `download --asr NAME` fetches one CTranslate2 Whisper model there (and nothing else).
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             help="also handle an optional download (repeatable)",
         )
         if name == "download":
+            sub.add_argument(
+                "--asr",
+                action="append",
+                default=[],
+                choices=list(pretrained.ASR_MODELS),
+                metavar="NAME",
+                help="download this CTranslate2 Whisper model into DIR/asr/NAME instead (repeatable): "
+                + ", ".join(pretrained.ASR_MODELS),
+            )
             sub.add_argument("--endpoint", default=pretrained.HUB_ENDPOINT, help="Hub endpoint (mirror)")
             sub.add_argument("--revision", default=pretrained.DEFAULT_REVISION, help="Hub revision")
             sub.add_argument("--timeout", type=float, default=5.0, help="connection timeout, seconds")
@@ -58,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> int:
     report = pretrained.check(args.dir, args.version, args.training, tuple(args.extra))
     print(report.describe())
+    print(pretrained.describe_asr(args.dir))
     return 0 if report.ok else 1
 
 
@@ -66,6 +77,18 @@ def _download(args: argparse.Namespace) -> int:
         if path:
             print(f"[{done + 1}/{total}] {path}", file=sys.stderr, flush=True)
 
+    if args.asr:  # only the ASR models asked for, not the version's files
+        for name in args.asr:
+            folder = pretrained.download_asr(
+                args.dir,
+                name,
+                progress,
+                endpoint=args.endpoint,
+                revision=args.revision,
+                timeout_s=args.timeout,
+            )
+            print(f"{folder}: {name} is ready")
+        return 0
     report = pretrained.download(
         args.dir,
         args.version,

@@ -6,6 +6,11 @@ of silence kept at each side) with the defaults of its web UI. Timbre adds `max_
 a clip still longer than that is split at its quietest point (lowest RMS averaged over `_QUIET_WINDOW_MS`),
 again until every piece fits. `normalize_clip` is the reference's per-clip level mix (`max`, `alpha`).
 
+`mode="vad"` finds the pauses with silero-vad (`core.data.vad`) instead of a volume threshold, for
+recordings whose noise or room tone sits above any useful threshold: a non-speech run at least
+`min_interval_ms` long is cut in its middle (at most `max_sil_kept_ms` of it kept on each side), once
+the clip so far is at least `min_length_ms` long; the maximum clip length rule is the same.
+
 Positions are sample indices at the rate of the signal handed in (the reference slices at 32 kHz).
 """
 
@@ -23,6 +28,7 @@ from core.audio import load_audio_ffmpeg, write_wav
 from core.errors import TimbreError
 
 SLICE_SR = 32000
+SLICER_MODES = ("rms", "vad")
 """The rate the reference decodes recordings to before slicing (and writes its clips at), Hz."""
 # Quietness for the max-length split: frame RMS averaged over this long, so a pause between sentences
 # wins over a short stop inside a word.
@@ -42,7 +48,9 @@ class SlicerSettings:
     threshold_db: frames quieter than this (RMS, dBFS) may be cut; min_length_ms: a clip is not ended
     before it is this long; min_interval_ms: shortest silence that is cut; hop_size_ms: RMS frame hop;
     max_sil_kept_ms: silence kept at each side of a cut; max_clip_seconds: longer clips are split at their
-    quietest point; normalize_max / normalize_alpha: the per-clip level mix (see `normalize_clip`).
+    quietest point; normalize_max / normalize_alpha: the per-clip level mix (see `normalize_clip`);
+    mode: "rms" (the reference's volume threshold) or "vad" (silero-vad's speech detection; threshold_db
+    is then unused).
     """
 
     threshold_db: float = -34.0
@@ -53,8 +61,11 @@ class SlicerSettings:
     max_clip_seconds: float = 12.0
     normalize_max: float = 0.9
     normalize_alpha: float = 0.25
+    mode: str = "rms"
 
     def __post_init__(self) -> None:
+        if self.mode not in SLICER_MODES:
+            raise SliceError(f"slicer mode {self.mode!r} is unknown; use one of {', '.join(SLICER_MODES)}")
         if not self.min_length_ms >= self.min_interval_ms >= self.hop_size_ms > 0:
             raise SliceError(
                 "slicer settings need min_length ≥ min_interval ≥ hop_size > 0 (ms), got "
@@ -158,15 +169,14 @@ def _silence_tags(rms: np.ndarray, threshold: float, min_length: int, min_interv
     return tags
 
 
-def _reference_clips(samples: np.ndarray, sr: int, settings: SlicerSettings) -> tuple[list[Clip], int, int]:
-    """Clips exactly as the reference's Slicer cuts them; also its hop and window (samples)."""
+def _reference_clips(samples: np.ndarray, sr: int, settings: SlicerSettings) -> list[Clip]:
+    """Clips exactly as the reference's Slicer cuts them."""
     min_interval = sr * settings.min_interval_ms / 1000
-    hop = round(sr * settings.hop_size_ms / 1000)
-    win = min(round(min_interval), 4 * hop)
+    hop, win = _frame_sizes(sr, settings)
     min_length = round(sr * settings.min_length_ms / 1000 / hop)
     n = samples.shape[0]
     if n <= min_length:  # (the reference compares samples with frames here; kept)
-        return [Clip(0, n)], hop, win
+        return [Clip(0, n)]
     rms = frame_rms(samples, win, hop)
     tags = _silence_tags(
         rms,
@@ -177,7 +187,7 @@ def _reference_clips(samples: np.ndarray, sr: int, settings: SlicerSettings) -> 
     )
     total = rms.shape[0]
     if not tags:
-        return [Clip(0, min(n, total * hop))], hop, win
+        return [Clip(0, min(n, total * hop))]
     bounds = []
     if tags[0][0] > 0:
         bounds.append((0, tags[0][0]))
@@ -185,7 +195,7 @@ def _reference_clips(samples: np.ndarray, sr: int, settings: SlicerSettings) -> 
     if tags[-1][1] < total:
         bounds.append((tags[-1][1], total))
     clips = [Clip(a * hop, min(n, b * hop)) for a, b in bounds]
-    return [c for c in clips if c.end > c.start], hop, win
+    return [c for c in clips if c.end > c.start]
 
 
 def _split_at_quiet(samples: np.ndarray, clip: Clip, max_len: int, sr: int, hop: int, win: int) -> list[Clip]:
@@ -209,11 +219,44 @@ def _split_at_quiet(samples: np.ndarray, clip: Clip, max_len: int, sr: int, hop:
     return out
 
 
+def _vad_clips(samples: np.ndarray, sr: int, settings: SlicerSettings) -> list[Clip]:
+    """Clips between silero-vad's non-speech runs (see the module's docstring); [] when it hears no speech."""
+    from core.data.vad import nonspeech_runs
+
+    n = samples.shape[0]
+    runs = nonspeech_runs(samples, sr)
+    if runs == [(0, n)]:
+        return []
+    keep = round(sr * settings.max_sil_kept_ms / 1000)
+    min_gap = round(sr * settings.min_interval_ms / 1000)
+    min_length = round(sr * settings.min_length_ms / 1000)
+    start = max(0, runs[0][1] - keep) if runs and runs[0][0] == 0 else 0
+    clips = []
+    for gap_start, gap_end in runs:
+        if gap_start == 0 or gap_end == n or gap_end - gap_start < min_gap:
+            continue
+        middle = (gap_start + gap_end) // 2
+        end, next_start = min(middle, gap_start + keep), max(middle, gap_end - keep)
+        if end - start >= min_length:
+            clips.append(Clip(start, end))
+            start = next_start
+    end = min(n, runs[-1][0] + keep) if runs and runs[-1][1] == n else n
+    clips.append(Clip(start, end))
+    return [c for c in clips if c.end > c.start]
+
+
+def _frame_sizes(sr: int, settings: SlicerSettings) -> tuple[int, int]:
+    """The reference slicer's RMS hop and window at `sr` (samples)."""
+    hop = round(sr * settings.hop_size_ms / 1000)
+    return hop, min(round(sr * settings.min_interval_ms / 1000), 4 * hop)
+
+
 def find_clips(wav: np.ndarray, sr: int, settings: SlicerSettings | None = None) -> list[Clip]:
     """Where to cut `wav` ((n,) or (channels, n) float, channels averaged for the decision) at `sr` Hz.
 
-    The reference's slicer, then every clip longer than `settings.max_clip_seconds` split at its quietest
-    points. Returns clips in order; they do not overlap (the removed silence lies between them).
+    The reference's slicer (or the VAD, `settings.mode == "vad"`), then every clip longer than
+    `settings.max_clip_seconds` split at its quietest points. Returns clips in order; they do not overlap
+    (the removed silence lies between them). In VAD mode, audio without speech gives no clip.
     """
     settings = settings or SlicerSettings()
     samples = np.asarray(wav, dtype=np.float32)
@@ -221,7 +264,9 @@ def find_clips(wav: np.ndarray, sr: int, settings: SlicerSettings | None = None)
         samples = samples.mean(axis=0)
     if samples.ndim != 1 or samples.shape[0] == 0:
         raise SliceError(f"expected a non-empty signal (n,) or (channels, n), got shape {np.shape(wav)}")
-    clips, hop, win = _reference_clips(samples, sr, settings)
+    hop, win = _frame_sizes(sr, settings)
+    find = _vad_clips if settings.mode == "vad" else _reference_clips
+    clips = find(samples, sr, settings)
     max_len = int(settings.max_clip_seconds * sr)
     out = []
     for clip in clips:

@@ -27,7 +27,7 @@ from typing import Any
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 from core.errors import TimbreError
-from core.jobs import batch, dataset_features, dataset_import, dataset_slice, synthesis
+from core.jobs import batch, dataset_features, dataset_import, dataset_slice, dataset_transcribe, synthesis
 from core.jobs.context import JobCancelled, JobContext
 from core.jobs.kind import JobKind
 from core.jobs.lease import DeviceLease, Urgency
@@ -39,7 +39,14 @@ log = logging.getLogger("timbre.jobs")
 
 KINDS: dict[str, JobKind] = {
     kind.name: kind
-    for kind in (synthesis.KIND, batch.KIND, dataset_import.KIND, dataset_slice.KIND, dataset_features.KIND)
+    for kind in (
+        synthesis.KIND,
+        batch.KIND,
+        dataset_import.KIND,
+        dataset_slice.KIND,
+        dataset_features.KIND,
+        dataset_transcribe.KIND,
+    )
 }
 QUEUE_FILE = Path("jobs") / "queue.sqlite3"  # inside the workspace
 HEARTBEAT_S = 2.0  # a worker writes that it is alive this often
