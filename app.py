@@ -10,7 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
+from core.cli.tts import add_watermark_flags
 from core.errors import TimbreError
+from core.ethics.marking import ResponsibleUse, start_marking
 from core.settings import Settings, check_device, check_gpu_jobs, read_credentials
 
 SHARE_LINK_HOURS = 72  # how long gradio's share server keeps a link (gradio.live)
@@ -24,6 +26,12 @@ def _port(value: str) -> int:
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
+    return parse_args(argv)[0]
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Settings, ResponsibleUse, str | None]:
+    """The settings, how to watermark and log (`--no-watermark`, `--private-log`), and the operator's
+    `--consent-statement` for api_v2 requests with a clip nobody confirmed consent for."""
     defaults = Settings()
     parser = argparse.ArgumentParser(description="Timbre voice studio")
     parser.add_argument("--host", default=defaults.host, help="address to listen on (default %(default)s)")
@@ -83,16 +91,25 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         "bearer key)",
     )
     parser.add_argument("--auth-file", type=Path, help="a file of USER:PASS lines, as --auth")
+    add_watermark_flags(parser)
+    parser.add_argument(
+        "--consent-statement",
+        metavar="TEXT",
+        help="api_v2 requests with a reference clip nobody confirmed consent for run under this statement "
+        "(logged with each); without it they are refused",
+    )
     values = vars(parser.parse_args(argv))
+    use = ResponsibleUse(watermark=not values.pop("no_watermark"), privacy=values.pop("private_log"))
+    consent_statement = values.pop("consent_statement")
     try:
         values["auth"] = read_credentials(values.pop("auth_pairs"), values.pop("auth_file"))
     except TimbreError as exc:
         parser.error(str(exc))
-    return Settings(**values)
+    return Settings(**values), use, consent_statement
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = parse_settings(argv)
+    settings, use, consent_statement = parse_args(argv)
     # The studio never phones home; set before gradio is imported.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.api import StudioApi
@@ -106,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except TimbreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    marking = start_marking(ctx.workspace.root, use)  # the self-check: a failure refuses every generation
+    if marking.notice:
+        print(f"warning: {marking.notice}", file=sys.stderr)
     worker = Worker(ctx.queue, ctx.models, gpu_jobs=settings.gpu_jobs).start() if settings.workers else None
     studio = build_studio(ctx)
     api = StudioApi(
@@ -114,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.queue,
         control=_control_actions(worker, argv),
         credentials=dict(settings.auth),
+        consent_statement=consent_statement,
     )
     if settings.open_to_others:
         print(

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from core import pretrained
 from core.audio import audio_info
 from core.errors import TimbreError
+from core.ethics.consent import ConsentStore
 from core.jobs import JobQueue, JobRecord, JobState, SynthesisJob
 from core.output import ENCODINGS, FragmentSpool, encode_audio, wav_stream_header
 from core.settings import Settings
@@ -323,6 +324,7 @@ class StudioApi:
         control: Mapping[str, Callable[[], None]] | None = None,
         credentials: Mapping[str, str] | None = None,
         wait_s: float = WAIT_S,
+        consent_statement: str | None = None,
     ) -> None:
         self.settings = settings
         self.workspace = workspace
@@ -330,6 +332,7 @@ class StudioApi:
         self.control = dict(control or {})
         self.credentials = dict(credentials or {})  # user -> password; empty: no login asked
         self.wait_s = wait_s
+        self.consent_statement = consent_statement  # the operator's, for clips nobody confirmed
         self.roots = (workspace.root, Path(settings.pretrained_dir).expanduser().resolve())
         self._callers: OrderedDict[str, CallerVoice] = OrderedDict()
         self._lock = threading.Lock()
@@ -403,7 +406,26 @@ class StudioApi:
         path = self.workspace.userdict_path
         return UserDictionary.load(path) if path.exists() else UserDictionary()
 
-    def job_for(self, params: BaseModel, caller: str) -> tuple[SynthesisJob, str, int]:
+    def consent_for(self, clips: tuple[Path, ...]) -> str:
+        """The consent statement a generation with `clips` runs under: the one confirmed for its voice, or
+        the operator's `--consent-statement` when any clip is new; `ApiError` (403) when there is none."""
+        store = ConsentStore(self.workspace.root)
+        confirmed = [store.statement(clip) for clip in clips]
+        if all(confirmed):
+            return str(confirmed[0])
+        if self.consent_statement:
+            return self.consent_statement
+        raise ApiError(
+            "no one has confirmed the speaker's consent for this reference clip; confirm it in the studio "
+            "(a first generation with the clip in the Synthesize tab), save it as a voice with consent=true "
+            "(POST /v1/audio/voices), or start the studio with --consent-statement TEXT to run api_v2 "
+            "requests with new clips under your statement",
+            403,
+        )
+
+    def job_for(
+        self, params: BaseModel, caller: str, user: str | None = None
+    ) -> tuple[SynthesisJob, str, int]:
         """The job a `/tts` request describes, its media type and streaming mode; `ApiError` when refused
         (checks in the reference's order, with its messages where it has one)."""
         voice = self.voice_of(caller)
@@ -474,7 +496,17 @@ class StudioApi:
             )
         except TimbreError as exc:
             raise ApiError(str(exc)) from exc
-        job = SynthesisJob(request, str(gpt), str(sovits), interface="api", name="api", stream=mode != 0)
+        consent = self.consent_for((ref, *map(Path, aux)))
+        job = SynthesisJob(
+            request,
+            str(gpt),
+            str(sovits),
+            interface="api",
+            name="api",
+            stream=mode != 0,
+            user=user,
+            consent=consent,
+        )
         return job, media_type, mode
 
     # -- running ------------------------------------------------------------------------------------------
@@ -482,8 +514,8 @@ class StudioApi:
     def _failed(self, record: JobRecord) -> ApiError:
         return ApiError("tts failed", 400, record.error or f"the job was {record.state}")
 
-    def tts(self, params: BaseModel, caller: str) -> Response:
-        return self.respond(*self.job_for(params, caller))
+    def tts(self, params: BaseModel, request: Request) -> Response:
+        return self.respond(*self.job_for(params, caller_key(request), authenticated_user(request)))
 
     def respond(self, job: SynthesisJob, media_type: str, mode: int) -> Response:
         """Queue `job` and answer with its audio as `media_type` (a key of `ENCODINGS`): the whole file when
@@ -585,11 +617,11 @@ class StudioApi:
 
         @router.get("/tts", summary="Read text aloud (api_v2)", response_class=Response)
         def tts_get(params: Annotated[TtsRequest, Query()], request: Request) -> Response:  # type: ignore[valid-type]
-            return answer(lambda: self.tts(params, caller_key(request)))
+            return answer(lambda: self.tts(params, request))
 
         @router.post("/tts", summary="Read text aloud (api_v2)", response_class=Response)
         def tts_post(params: TtsRequest, request: Request) -> Response:  # type: ignore[valid-type]
-            return answer(lambda: self.tts(params, caller_key(request)))
+            return answer(lambda: self.tts(params, request))
 
         def setter(field: str, what: str, check: Callable[[str], Path], missing: str, failed: str):
             def set_path(request: Request, value: str | None) -> Response:

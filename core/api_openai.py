@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from core.api import ApiError, caller_key
+from core.api import ApiError, authenticated_user, caller_key
 from core.audio import audio_info
 from core.errors import TimbreError
 from core.jobs import SynthesisJob
@@ -38,6 +38,22 @@ RESPONSE_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 STREAMED_FORMATS = ("mp3", "aac", "wav", "pcm")
 IGNORED_OPENAI_FIELDS = {"instructions": "a saved voice reads in its reference clip's manner"}
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 10 s reference clip is far smaller, even as 48 kHz stereo WAV
+# What `consent=true` records (any other non-empty text is recorded as the caller's own statement).
+API_CONSENT = "The API caller confirmed having the speaker's consent to clone this voice (consent=true)"
+_NO = ("", "false", "0", "no", "off")
+
+
+def consent_statement(value: str) -> str:
+    """The statement `consent` records: `true` (or 1, yes) records `API_CONSENT`, other text itself;
+    empty or false is refused (`ApiError`)."""
+    text = value.strip()
+    if text.lower() in _NO:
+        raise ApiError(
+            "consent: send consent=true to confirm that you have the speaker's consent to clone this voice "
+            "(Timbre saves no voice without it)",
+            param="consent",
+        )
+    return API_CONSENT if text.lower() in ("true", "1", "yes", "on") else text
 
 
 def _speech_model() -> type[BaseModel]:
@@ -132,11 +148,18 @@ def build_router(api: StudioApi) -> APIRouter:
         except TimbreError as exc:
             raise ApiError(str(exc), status, param=param) from exc
 
-    def speech(params: BaseModel) -> Response:
+    def speech(params: BaseModel, user: str | None) -> Response:
         req = params.model_dump()
         if req["model"] not in (MODEL_ID, *MODEL_ALIASES):
             raise ApiError(f"model {req['model']!r} does not exist here; use {MODEL_ID}", 404, param="model")
         voice = preset(req["voice"]["id"] if isinstance(req["voice"], dict) else req["voice"])
+        if not voice.consent.strip():  # saved before consent was required
+            raise ApiError(
+                f"voice {voice.name!r} was saved without the speaker's consent; "
+                "save it again with consent=true",
+                403,
+                param="voice",
+            )
         fmt = req["response_format"]
         if fmt not in RESPONSE_FORMATS:
             raise ApiError(
@@ -172,14 +195,23 @@ def build_router(api: StudioApi) -> APIRouter:
         except TimbreError as exc:
             raise ApiError(str(exc)) from exc
         streamed = fmt in STREAMED_FORMATS
-        job = SynthesisJob(request, str(gpt), str(sovits), interface="api", name=voice.name, stream=streamed)
+        job = SynthesisJob(
+            request,
+            str(gpt),
+            str(sovits),
+            interface="api",
+            name=voice.name,
+            stream=streamed,
+            user=user,
+            consent=voice.consent,
+        )
         return api.respond(job, fmt, 1 if streamed else 0)
 
     @router.post(
         "/v1/audio/speech", summary="Read text aloud in a saved voice (OpenAI)", response_class=Response
     )
-    def create_speech(params: SpeechRequest) -> Response:  # type: ignore[valid-type]
-        return answer(lambda: speech(params))
+    def create_speech(params: SpeechRequest, request: Request) -> Response:  # type: ignore[valid-type]
+        return answer(lambda: speech(params, authenticated_user(request)))
 
     @router.get("/v1/models", summary="The models (OpenAI)")
     def list_models() -> Response:
@@ -212,7 +244,9 @@ def build_router(api: StudioApi) -> APIRouter:
         language: Annotated[str, Form(description=f"language of text: {', '.join(LANGUAGES)}")] = "zh",
         gpt_weights_path: Annotated[str | None, Form(description="default: your current GPT weights")] = None,
         sovits_weights_path: Annotated[str | None, Form(description="default: your current SoVITS")] = None,
-        consent: Annotated[str, Form(description="the consent statement for this voice")] = "",
+        consent: Annotated[
+            str, Form(description="true: you have the speaker's consent (or your own statement); required")
+        ] = "",
     ) -> Response:
         def run() -> Response:
             try:
@@ -233,7 +267,8 @@ def build_router(api: StudioApi) -> APIRouter:
                 else current.sovits_path or default_sovits
             )
             clip = _import_clip(api, file)
-            voice = VoicePreset(name, str(clip), text, language, str(gpt), str(sovits), consent)
+            statement = consent_statement(consent)  # after the file's checks: their errors come first
+            voice = VoicePreset(name, str(clip), text, language, str(gpt), str(sovits), statement)
             return JSONResponse(_voice_json(store.save(voice)), status_code=201)
 
         return answer(run)

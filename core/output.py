@@ -1,13 +1,18 @@
 """The one output path: every interface (Synthesize tab, CLI, HTTP API, batch jobs, streams) hands the audio
-it made to `deliver` (or streams it through `AudioStream`), which writes the file atomically and returns it.
+it made to `deliver` (or streams it through `AudioStream`), which marks it, writes the file atomically, logs
+it and returns it.
 
-Watermarking and the usage log (core/ethics) hook in here once, for every interface: the log line is written
-before the first byte leaves (`AudioStream` calls the hooks before yielding its first chunk).
+Marking and the usage log (core/ethics) happen here once, for every interface: `deliver` embeds a fresh
+watermark payload (one generation id per file), writes the file, then appends the usage line; a line that
+cannot be written removes the file and raises, so nothing goes out unlogged. A stream (`AudioStream`) marks
+each piece as it goes (the mark continues across pieces) and writes its line before its first piece leaves.
+A failed start-up self-check refuses every delivery with its reason (`core.ethics.marking`).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import struct
@@ -23,6 +28,9 @@ import soundfile as sf
 
 from core.audio import write_wav
 from core.errors import AudioError, WorkspaceError
+from core.ethics.marking import marking_for
+from core.ethics.usage_log import Provenance, UsageRecord
+from core.ethics.watermark import Payload, StreamEmbedder
 from core.workspace import Workspace
 
 _UNSAFE_NAME = re.compile(r"[^\w\-]+", re.UNICODE)
@@ -31,13 +39,16 @@ MAX_NAME_CHARS = 60
 
 @dataclass(frozen=True)
 class Delivery:
-    """What was delivered, for the caller and for hooks (watermark, usage log)."""
+    """What was delivered: the file, its watermark payload (None: the operator turned marking off) and its
+    usage-log line."""
 
     path: Path
     sample_rate: int
     n_samples: int
     interface: str  # "ui", "cli", "api", "batch", ...
     meta: dict = field(default_factory=dict)
+    payload: Payload | None = None
+    record: UsageRecord | None = None
 
     @property
     def seconds(self) -> float:
@@ -50,13 +61,41 @@ def output_name(stem: str = "tts") -> str:
     return f"{safe}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}.wav"
 
 
+def output_path(workspace: Workspace, name: str | None = None) -> Path:
+    """Where output `name` (a new unique name when None) goes: straight into the workspace's `outputs/`."""
+    name = name or output_name()
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise WorkspaceError(f"{name!r} is not a plain file name; outputs go straight into outputs/")
+    return workspace.resolve(Path("outputs") / name)
+
+
 def deliver(
-    audio: np.ndarray, sample_rate: int, path: str | Path, *, interface: str, meta: dict | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    path: str | Path,
+    *,
+    interface: str,
+    workspace_root: str | os.PathLike,
+    provenance: Provenance | None = None,
+    meta: dict | None = None,
 ) -> Delivery:
-    """Write int16 (or float) `audio` (n,) at `sample_rate` to `path` as 16-bit WAV, atomically."""
+    """Mark int16 (or float) `audio` (n,) at `sample_rate`, write it to `path` as 16-bit WAV atomically and
+    log it in the usage log of the workspace at `workspace_root` (which also holds the install key).
+
+    Raises `WatermarkError` when marking is refused (failed self-check) and `WorkspaceError` when the log
+    line cannot be written (the file is then removed).
+    """
     path = Path(path)
-    write_wav(path, audio, sample_rate)
-    return Delivery(path, int(sample_rate), int(np.asarray(audio).shape[-1]), interface, dict(meta or {}))
+    marking = marking_for(workspace_root)
+    payload = marking.new_payload()
+    write_wav(path, marking.mark(audio, sample_rate, payload), sample_rate)
+    try:
+        record = marking.log(path, interface=interface, payload=payload, provenance=provenance)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    n_samples = int(np.asarray(audio).shape[-1])
+    return Delivery(path, int(sample_rate), n_samples, interface, dict(meta or {}), payload, record)
 
 
 def deliver_to_workspace(
@@ -66,42 +105,95 @@ def deliver_to_workspace(
     *,
     interface: str,
     name: str | None = None,
+    provenance: Provenance | None = None,
     meta: dict | None = None,
 ) -> Delivery:
     """`deliver` into the workspace's `outputs/` under `name` (a new unique name when None)."""
-    name = name or output_name()
-    if Path(name).name != name or name in ("", ".", ".."):
-        raise WorkspaceError(f"{name!r} is not a plain file name; outputs go straight into outputs/")
-    path = workspace.resolve(Path("outputs") / name)
-    return deliver(audio, sample_rate, path, interface=interface, meta=meta)
+    path = output_path(workspace, name)
+    return deliver(
+        audio,
+        sample_rate,
+        path,
+        interface=interface,
+        workspace_root=workspace.root,
+        provenance=provenance,
+        meta=meta,
+    )
 
 
 class AudioStream:
-    """Pass int16 chunks through to a client while keeping them; `close()` writes the whole file.
+    """One generation delivered piece by piece: `add` marks each int16 piece (the mark continues across
+    pieces, as if the whole were marked at once) and returns it to send; the usage line is written before the
+    first piece is returned; `finish` writes the whole file (the marked pieces, joined).
 
-        stream = AudioStream(path, sr, interface="api")
-        for chunk in stream.relay(chunks):   # yields each chunk as it comes
+        stream = AudioStream(workspace.root, path, sr, interface="api", provenance=...)
+        for chunk in stream.relay(chunks):   # yields each marked chunk as it comes
             send(chunk)
         delivery = stream.delivery          # set once the last chunk has passed
 
-    If the stream is abandoned (client gone, error), nothing is written.
+    If the stream is abandoned (client gone, error), no file is written; its log line stays (its audio left).
     """
 
-    def __init__(self, path: str | Path, sample_rate: int, *, interface: str, meta: dict | None = None):
+    def __init__(
+        self,
+        workspace_root: str | os.PathLike,
+        path: str | Path,
+        sample_rate: int,
+        *,
+        interface: str,
+        provenance: Provenance | None = None,
+        meta: dict | None = None,
+    ):
         self.path = Path(path)
         self.sample_rate = int(sample_rate)
         self.interface = interface
+        self.provenance = provenance
         self.meta = dict(meta or {})
+        self._marking = marking_for(workspace_root)
+        self.payload = self._marking.new_payload()  # refused here, before any audio exists
+        self._embedder = None if self.payload is None else StreamEmbedder(self.sample_rate, self.payload)
         self._chunks: list[np.ndarray] = []
+        self.record: UsageRecord | None = None
         self.delivery: Delivery | None = None
+
+    def _log(self) -> None:
+        if self.record is None:
+            self.record = self._marking.log(
+                self.path,
+                interface=self.interface,
+                payload=self.payload,
+                provenance=self.provenance,
+                streamed=True,
+            )
+
+    def add(self, chunk: np.ndarray) -> np.ndarray:
+        """`chunk` marked, to send; the first call writes the usage line first (raising if it cannot)."""
+        chunk = np.asarray(chunk)
+        self._log()
+        marked = chunk if self._embedder is None else self._embedder.mark(chunk)
+        self._chunks.append(marked)
+        return marked
+
+    def finish(self) -> Delivery:
+        """Write the whole stream (the marked pieces, joined) to `path` and return its delivery."""
+        self._log()
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+        write_wav(self.path, audio, self.sample_rate)
+        self.delivery = Delivery(
+            self.path,
+            self.sample_rate,
+            int(audio.shape[-1]),
+            self.interface,
+            self.meta,
+            self.payload,
+            self.record,
+        )
+        return self.delivery
 
     def relay(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for chunk in chunks:
-            chunk = np.asarray(chunk)
-            self._chunks.append(chunk)
-            yield chunk
-        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
-        self.delivery = deliver(audio, self.sample_rate, self.path, interface=self.interface, meta=self.meta)
+            yield self.add(chunk)
+        self.finish()
 
 
 STREAMS_DIR = Path("outputs") / ".streams"  # inside the workspace

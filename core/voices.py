@@ -22,6 +22,7 @@ from pathlib import Path
 
 from core.audio import audio_info
 from core.errors import TimbreError
+from core.ethics.consent import ConsentStore
 from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS
 from core.workspace import Workspace, atomic_write_text, confine
 
@@ -71,12 +72,20 @@ class VoiceStore:
 
     def __init__(self, workspace: Workspace) -> None:
         self.folder = workspace.root / VOICES_DIR
+        self.consents = ConsentStore(workspace.root)
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{check_name(name)}.json"
 
     def save(self, voice: VoicePreset) -> VoicePreset:
-        """Save `voice` under its name (replacing a voice of the same name)."""
+        """Save `voice` under its name (replacing a voice of the same name). A voice is saved only with a
+        consent statement, which is remembered for its clip (`core.ethics.consent`)."""
+        if not voice.consent.strip():
+            raise VoiceError(
+                f"voice {voice.name!r}: a voice is saved only with the speaker's consent; confirm it "
+                "(the studio's consent box, or consent=true in POST /v1/audio/voices)"
+            )
+        self.consents.confirm(voice.ref_audio_path, voice.consent, interface="voices")
         atomic_write_text(self._path(voice.name), json.dumps(asdict(voice), ensure_ascii=False, indent=1))
         return voice
 

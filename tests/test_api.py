@@ -21,6 +21,7 @@ import soundfile as sf
 
 from core.api import check_credentials
 from core.errors import SettingsError
+from core.ethics import ResponsibleUse, start_marking
 from core.jobs import JobContext, JobQueue, ModelCache, SynthesisJob
 from core.jobs import synthesis as synthesis_kind
 from core.output import WAV_STREAM_SIZE
@@ -34,6 +35,7 @@ TEXT = "欢迎来到音色工作室。"
 TWO_FRAGMENTS = "你好，我们来听听。这是第二句话，再听听。"
 MAX_CHARS = 200
 TIMEOUT_S = 120.0
+CONSENT_STATEMENT = "The fixtures' speakers consented to these tests"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,11 @@ def studio(conformance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     shutil.copy(voice_b.gpt, weights / Path(voice_b.gpt).name)
     shutil.copy(voice_b.sovits, weights / Path(voice_b.sovits).name)
     pretrained = conformance_dir / "models" / "pretrained"
-    with running_studio(workspace, pretrained, extra_args=["--max-chars", str(MAX_CHARS)]) as running:
+    # These tests compare model numerics (the API against the library): the watermark is off on both sides
+    # (tests/test_watermark_paths.py checks the marks). The fixtures' clips run under an operator statement.
+    start_marking(workspace, ResponsibleUse(watermark=False))
+    extra = ["--max-chars", str(MAX_CHARS), "--no-watermark", "--consent-statement", CONSENT_STATEMENT]
+    with running_studio(workspace, pretrained, extra_args=extra) as running:
         studio = Studio(
             running.url.rstrip("/"),
             workspace.resolve(),

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from playwright.sync_api import expect
 
+from core.ethics import ResponsibleUse, start_marking
 from core.jobs import BatchSynthesisJob, JobContext, JobQueue, JobState, ModelCache, SynthesisJob
 from core.jobs import synthesis as synthesis_kind
 from core.synthesis import SynthesisRequest, Synthesizer
@@ -33,12 +34,14 @@ def workspace(tmp_path_factory, conformance_dir: Path) -> Workspace:
     workspace.weights_dir.mkdir(parents=True)
     for name in ("tiny_v2-e1.ckpt", "tiny_v2_e1_s1.pth"):  # a fine-tuned voice, listed as "workspace: ..."
         shutil.copy(conformance_dir / "models" / "weights" / name, workspace.weights_dir / name)
+    # UI results are compared with the same requests run here (model numerics): unmarked on both sides.
+    start_marking(workspace.root, ResponsibleUse(watermark=False))
     return workspace
 
 
 @pytest.fixture(scope="module")
 def studio_url(workspace: Workspace, pretrained_dir: Path):
-    with running_studio(workspace.root, pretrained_dir) as running:
+    with running_studio(workspace.root, pretrained_dir, extra_args=["--no-watermark"]) as running:
         yield running.url
 
 
@@ -67,6 +70,7 @@ def _fill_voice(page, gpt_label: str, sovits_label: str, clip: Path, text: str, 
     page.locator("#synth-ref input[type=file]").set_input_files(str(clip))
     page.locator("#synth-ref-text textarea").fill(PROMPT_TEXT)
     page.locator("#synth-text textarea").fill(text)
+    page.locator("#synth-consent input").check()  # asked once per voice; ticking it again does no harm
     page.locator("#synth-sampling").get_by_text("Sampling").click()
     for name, value in knobs.items():
         _set(page, "synth-" + name.replace("_", "-"), value, "input[type=number]")

@@ -13,7 +13,7 @@ from webui.i18n import LANGS, request_lang, t, table, translate
 from webui.text import add_entry, remove_entry
 
 WEBUI_DIR = Path(__file__).resolve().parents[1] / "webui"
-KEY = re.compile(r"""["']((?:studio|synth|text|jobs|data|proof)\.[a-z_]+)["']""")
+KEY = re.compile(r"""["']((?:studio|synth|text|jobs|data|proof|detect)\.[a-z_]+)["']""")
 # Keys made from the request's tunable fields (webui/synthesize.py `knob_control`): a label and a hint each.
 KNOB_KEYS = {f"knob.{name}{suffix}" for name, _, _ in knob_fields() for suffix in ("", "_info")}
 FIELD = re.compile(r"\{(\w*)\}")

@@ -19,6 +19,7 @@ from core.cli import main
 from core.errors import WatermarkError, WorkspaceError
 from core.ethics import (
     InstallKey,
+    StreamEmbedder,
     append_usage,
     detect,
     embed,
@@ -135,6 +136,25 @@ def test_payload_survives(transform: str, marked: dict, tmp_path: Path) -> None:
         assert found.false_alarm_probability < wm.FALSE_ALARM_THRESHOLD
         assert found.payload == payload, f"{name} after {transform}: payload {found.payload}"
         assert found.signed_by_this_install is True
+
+
+@pytest.mark.parametrize("cuts_s", [(0.5, 1.7, 1.72, 3.1), (2.56, 5.12)])
+def test_a_stream_marked_piece_by_piece_carries_the_whole_marks_payload_after_mp3(
+    cuts_s: tuple[float, ...], clips: dict, tmp_path: Path
+) -> None:
+    """Pieces cut anywhere (even a few ms long, or on block edges), marked one by one as a stream sends
+    them, join into audio whose mark reads as one: the payload survives MP3, and the join is inaudible."""
+    payload = sign(KEY, GENERATION_ID)
+    for name in ("en", "fixture_model"):
+        audio, sr = clips[name]
+        marker = StreamEmbedder(sr, payload)
+        pieces = np.split(audio, [round(cut * sr) for cut in cuts_s])
+        joined = np.concatenate([marker.mark(piece) for piece in pieces])
+        assert joined.shape == audio.shape and joined.dtype == audio.dtype
+        mark = joined.astype(np.float64) - audio
+        assert 10 * np.log10(np.sum(audio.astype(np.float64) ** 2) / np.sum(mark**2)) >= MIN_SNR_DB - 0.5
+        found = detect(*TRANSFORMS["mp3_128k"](joined, sr, tmp_path), [KEY])
+        assert found.payload == payload and found.signed_by_this_install is True, (name, found)
 
 
 def test_mark_is_inaudible_by_snr(clips: dict, marked: dict) -> None:

@@ -64,6 +64,7 @@ def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):
         "studio.tab_proofread",
         "studio.tab_jobs",
         "studio.tab_text",
+        "studio.tab_detect",
     }
 
 
@@ -110,6 +111,7 @@ def test_uploads_are_copied_into_the_workspace_and_too_long_text_is_refused(tmp_
 def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_dir):
     import soundfile as sf
 
+    from core.ethics import ResponsibleUse, start_marking
     from core.jobs import JobContext, SynthesisJob
     from core.jobs import synthesis as synthesis_kind
     from core.synthesis import Synthesizer
@@ -117,6 +119,7 @@ def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_d
 
     pretrained = conformance_dir / "models" / "pretrained"
     ctx = _ctx(tmp_path, pretrained)
+    start_marking(ctx.workspace.root, ResponsibleUse(watermark=False))  # compares the model's own audio
     gpt = str(pretrained / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt")
     sovits = str(pretrained / "gsv-v2final-pretrained" / "s2G2333k.pth")
     ref = str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from webui import dataset, jobs, notices, proofread, synthesize, text
+from webui import dataset, detect, jobs, notices, proofread, synthesize, text
 from webui.context import StudioContext
 from webui.i18n import HEAD, language_switch, t
 
@@ -18,6 +18,7 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
             gr.Markdown("# " + t("studio.title"), elem_id="studio-title")
             language_switch(studio)
         notices.build(ctx)
+        detect.notice(ctx)
         with gr.Tab(t("studio.tab_synthesize"), id="synthesize"):
             synthesize.build(ctx)
         with gr.Tab(t("studio.tab_dataset"), id="dataset"):
@@ -28,4 +29,6 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
             jobs.build(ctx)
         with gr.Tab(t("studio.tab_text"), id="text"):
             text.build(ctx)
+        with gr.Tab(t("studio.tab_detect"), id="detect"):
+            detect.build(ctx)
     return studio

@@ -17,9 +17,11 @@ import gradio as gr
 
 from core import pretrained
 from core.errors import TimbreError
+from core.ethics import ConsentStore
 from core.jobs import BatchSynthesisJob, JobRecord, JobState, SynthesisJob
 from core.synthesis import Knob, SynthesisRequest, knob_fields, split_fragments
 from core.text import LANGUAGES, check_text_length
+from core.voices import UI_CONSENT
 from webui import voice_presets
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
@@ -119,11 +121,39 @@ def build_request(
     )
 
 
-def submit(ctx: StudioContext, voice: Voice, text: str, text_lang: str, knob_values: Sequence, lang_ui: str):
-    """Queue one synthesis; returns its record. Mistakes raise `gr.Error` in `lang_ui`."""
+def speaker_consent(
+    ctx: StudioContext, request: SynthesisRequest, confirmed: bool, lang_ui: str, user: str | None = None
+) -> str:
+    """The consent statement a generation with `request`'s clips runs under. A voice (clip content) used
+    here for the first time needs the consent box ticked; that is then remembered for the voice and logged."""
+    store = ConsentStore(ctx.workspace.root)
+    clips = (request.ref_audio_path, *request.aux_ref_audio_paths)
+    new = [clip for clip in clips if store.statement(clip) is None]
+    if new and not confirmed:
+        raise error("synth.need_consent", lang_ui)
+    for clip in new:
+        store.confirm(clip, UI_CONSENT, interface="ui", user=user)
+    return str(store.statement(request.ref_audio_path))
+
+
+def submit(
+    ctx: StudioContext,
+    voice: Voice,
+    text: str,
+    text_lang: str,
+    knob_values: Sequence,
+    lang_ui: str,
+    *,
+    consent: bool = False,
+    user: str | None = None,
+):
+    """Queue one synthesis; returns its record. Mistakes raise `gr.Error` in `lang_ui`. `consent`: the
+    consent box (needed the first time a voice is used); `user`: who is logged in (for the usage log)."""
     with user_errors(lang_ui):
         request = build_request(ctx, voice, text, text_lang, knob_values, lang_ui)
-        return ctx.queue.submit(SynthesisJob(request, voice.gpt, voice.sovits, interface="ui"))
+        statement = speaker_consent(ctx, request, consent, lang_ui, user)
+        job = SynthesisJob(request, voice.gpt, voice.sovits, interface="ui", user=user, consent=statement)
+        return ctx.queue.submit(job)
 
 
 def submit_batch(
@@ -133,14 +163,20 @@ def submit_batch(
     text_lang: str,
     knob_values: Sequence,
     lang_ui: str,
+    *,
+    consent: bool = False,
+    user: str | None = None,
 ) -> JobRecord:
     """Queue a batch: every line of `lines_file` in this voice, one output per line."""
     if not lines_file:
         raise error("synth.need_lines_file", lang_ui)
     with user_errors(lang_ui):
         request = build_request(ctx, voice, "batch", text_lang, knob_values, lang_ui)
+        statement = speaker_consent(ctx, request, consent, lang_ui, user)
         lines = ctx.workspace.import_upload(lines_file)
-        job = BatchSynthesisJob(request, voice.gpt, voice.sovits, str(lines), interface="ui")
+        job = BatchSynthesisJob(
+            request, voice.gpt, voice.sovits, str(lines), interface="ui", user=user, consent=statement
+        )
         return ctx.queue.submit(job)
 
 
@@ -220,12 +256,11 @@ def reuse_settings(ctx: StudioContext, job_id: str | None) -> list:
 # The tab
 
 
-def knob_control(name: str, default, knob: Knob) -> gr.components.Component:
+def knob_control(name: str, default, knob: Knob, prefix: str = "synth") -> gr.components.Component:
     """The control for one request field: a checkbox, a dropdown for choices, a slider for a range, else a
-    number box."""
-    common = dict(
-        label=t(f"knob.{name}"), info=t(f"knob.{name}_info"), elem_id="synth-" + name.replace("_", "-")
-    )
+    number box. Labels come from the locale keys `knob.NAME` (`PREFIX.knob.NAME` for other tabs)."""
+    key = "knob." + name if prefix == "synth" else f"{prefix}.knob.{name}"
+    common = dict(label=t(key), info=t(key + "_info"), elem_id=f"{prefix}-" + name.replace("_", "-"))
     if isinstance(default, bool):
         return gr.Checkbox(value=default, **common)
     if knob.choices:
@@ -266,6 +301,9 @@ def build(ctx: StudioContext) -> None:
             )
             aux_refs = gr.File(
                 file_count="multiple", file_types=["audio"], label=t("synth.aux_refs"), type="filepath"
+            )
+            consent = gr.Checkbox(
+                label=t("synth.consent"), info=t("synth.consent_info"), elem_id="synth-consent"
             )
         with gr.Column():
             text = gr.Textbox(label=t("synth.text"), lines=4, elem_id="synth-text")
@@ -324,12 +362,21 @@ def build(ctx: StudioContext) -> None:
 
     def run(request: gr.Request, values: tuple, progress: gr.Progress, *, preview: bool) -> Iterator[tuple]:
         lang_ui = request_lang(request)
-        voice, (text_value, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:]
+        voice, (text_value, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:-1]
         if preview:  # the first ~50 characters only: hear pitch, speed and the voice in a moment
             first = split_fragments(text_value or "", text_lang, PREVIEW_SPLIT)
             text_value = first[0] if first else text_value
         try:
-            record = submit(ctx, voice, text_value, text_lang, knob_values, lang_ui)
+            record = submit(
+                ctx,
+                voice,
+                text_value,
+                text_lang,
+                knob_values,
+                lang_ui,
+                consent=values[-1],
+                user=request.username,
+            )
         except gr.Error as exc:
             failed = translate("synth.failed", lang_ui, message=exc.message)
             yield gr.skip(), gr.skip(), failed, gr.skip(), gr.skip()
@@ -348,8 +395,10 @@ def build(ctx: StudioContext) -> None:
 
     def on_queue_batch(request: gr.Request, *values):
         lang_ui = request_lang(request)
-        voice, (lines, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:]
-        record = submit_batch(ctx, voice, lines, text_lang, knob_values, lang_ui)
+        voice, (lines, text_lang), knob_values = Voice(*values[:6]), values[6:8], values[8:-1]
+        record = submit_batch(
+            ctx, voice, lines, text_lang, knob_values, lang_ui, consent=values[-1], user=request.username
+        )
         return translate("synth.batch_queued", lang_ui, job=record.id)
 
     def on_pick(rows, event: gr.SelectData):
@@ -391,19 +440,19 @@ def build(ctx: StudioContext) -> None:
     )
     go.click(
         on_generate,
-        [*voice_inputs, text, lang, *knob_inputs],
+        [*voice_inputs, text, lang, *knob_inputs, consent],
         [player, download, status, job_id, history_view],
         api_name="synthesize",
         concurrency_limit=None,  # core's queue decides what runs when
     )
     preview.click(
         on_preview,
-        [*voice_inputs, text, lang, *knob_inputs],
+        [*voice_inputs, text, lang, *knob_inputs, consent],
         [player, download, status, job_id, history_view],
         concurrency_limit=None,
     )
     cancel.click(on_cancel, job_id, None, queue=False)
-    queue_batch.click(on_queue_batch, [*voice_inputs, lines_file, lang, *knob_inputs], batch_status)
+    queue_batch.click(on_queue_batch, [*voice_inputs, lines_file, lang, *knob_inputs, consent], batch_status)
     history_view.select(on_pick, history_view, [chosen, player, download])
     reuse.click(lambda job: reuse_settings(ctx, job), chosen, [*voice_inputs, text, lang, *knob_inputs])
     delete.click(on_delete, chosen, [chosen, history_view])

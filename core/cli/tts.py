@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import AudioError, SynthesisError, TextError
-from core.settings import check_device
+from core.settings import Settings, check_device
 from core.workspace import check_output_folder
+
+if TYPE_CHECKING:
+    from core.ethics import Marking
 
 _DEFAULT_PRETRAINED = "pretrained"
 
@@ -60,6 +64,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="user dictionary of fixed readings (.json, or word<TAB>reading lines)",
     )
     parser.add_argument("--out", required=True, help="output .wav (batch mode: OUT_001.wav, ...)")
+    marking = add_watermark_flags(parser)
+    marking.add_argument(
+        "--workspace",
+        type=Path,
+        default=Settings().workspace,
+        help="workspace holding this install's watermark key and the usage log (default %(default)s)",
+    )
 
     knobs = parser.add_argument_group("synthesis")
     for name, default, knob in knob_fields():  # one flag per tunable SynthesisRequest field
@@ -81,6 +92,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     knobs.add_argument("--no-parallel", action="store_true", help="decode fragments one at a time")
     parser.set_defaults(handler=_run)
+
+
+def add_watermark_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The watermark and usage-log flags shared by `tts` and `worker` (app.py has the same names)."""
+    group = parser.add_argument_group("watermark and usage log")
+    group.add_argument(
+        "--no-watermark",
+        action="store_true",
+        help="operator only: do not watermark the audio (every usage-log line says so)",
+    )
+    group.add_argument(
+        "--private-log", action="store_true", help="the usage log keeps the text's SHA-256, not the text"
+    )
+    return group
+
+
+def start_responsible_use(args: argparse.Namespace) -> Marking:
+    """Run the watermark self-check for `args.workspace` as the flags say (the generation refuses later,
+    with the reason, if it failed)."""
+    from core.ethics import ResponsibleUse, start_marking
+
+    return start_marking(args.workspace, ResponsibleUse(not args.no_watermark, args.private_log))
 
 
 def _utterances(args: argparse.Namespace) -> list[str]:
@@ -110,6 +143,7 @@ def _output_paths(out: str, n: int, batch: bool) -> list[Path]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from core.ethics import Provenance
     from core.output import deliver
     from core.synthesis import SynthesisRequest, Synthesizer, knob_fields
     from core.text import UserDictionary
@@ -140,6 +174,10 @@ def _run(args: argparse.Namespace) -> int:
     for clip in [args.ref, *args.aux_ref]:
         if not Path(clip).is_file():
             raise AudioError(f"{clip}: reference clip not found; check the path")
+    marking = start_responsible_use(args)
+    marking.ready()  # before loading models: a broken marker stops here, with the reason
+    if marking.notice:
+        print(f"warning: {marking.notice}; the usage log records it", file=sys.stderr)
     synth = Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device)
     failed = 0
     for number, (request, out) in enumerate(zip(requests, outputs, strict=True), start=1):
@@ -151,6 +189,14 @@ def _run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"error: line {number}: {exc}", file=sys.stderr)
             continue
-        delivery = deliver(result.audio, result.sample_rate, out, interface="cli", meta={"seed": result.seed})
+        delivery = deliver(
+            result.audio,
+            result.sample_rate,
+            out,
+            interface="cli",
+            workspace_root=args.workspace,
+            provenance=Provenance.of(request, args.gpt, args.sovits),
+            meta={"seed": result.seed},
+        )
         print(f"{out}: {delivery.seconds:.2f} s at {result.sample_rate} Hz, seed {result.seed}")
     return 1 if failed else 0

@@ -106,9 +106,9 @@ def _audio_files(paths: list[Path]) -> list[Path]:
 def _detect(args: argparse.Namespace) -> int:
     from core.audio import load_audio
     from core.ethics import detect
-    from core.ethics.install import install_key_path, load_install_key
+    from core.ethics.lookup import this_install_keys
 
-    keys = [load_install_key(args.workspace)] if install_key_path(args.workspace).exists() else []
+    keys = this_install_keys(args.workspace)
     failed = False
     for path in _audio_files(args.paths):
         try:

@@ -13,6 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
+from core.cli.tts import add_watermark_flags, start_responsible_use
 from core.settings import Settings
 
 
@@ -34,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--gpu-jobs", type=int, default=defaults.gpu_jobs, help="heavy jobs at once (default 1)"
     )
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N (default cpu)")
+    add_watermark_flags(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -46,6 +48,9 @@ def _run(args: argparse.Namespace) -> int:
     check_gpu_jobs(args.gpu_jobs)
     workspace = Workspace.open(args.workspace)
     queue = JobQueue.open(workspace, args.queue)
+    marking = start_responsible_use(args)  # the self-check; a failure refuses every generation, with why
+    if marking.notice:
+        print(f"warning: {marking.notice}", flush=True)
     worker = Worker(queue, ModelCache(args.pretrained, device=args.device), gpu_jobs=args.gpu_jobs).start()
     print(f"worker {worker.id}: taking jobs from {args.queue or workspace.root}; Ctrl-C stops it", flush=True)
     try:

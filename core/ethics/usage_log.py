@@ -18,12 +18,17 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import WorkspaceError
 from core.ethics.watermark import Payload
+
+if TYPE_CHECKING:
+    from core.synthesis import SynthesisRequest
 
 LOG_DIR = "logs"
 LOG_FILE = "usage.jsonl"
@@ -37,7 +42,7 @@ class UsageRecord:
     time: str
     interface: str
     output: str
-    output_sha256: str
+    output_sha256: str | None  # None for a stream: its line is written before its first byte leaves
     install_id: int | None
     generation_id: int | None
     watermark: str  # "on" or "off" (turned off by the operator at start-up)
@@ -61,6 +66,44 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=64)
+def _sha256_of_version(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def sha256_file_cached(path: str | os.PathLike) -> str:
+    """`sha256_file`, remembered per (path, size, modification time): weights are hundreds of MB and every
+    generation logs their hashes."""
+    stat = os.stat(path)
+    return _sha256_of_version(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a generation was made from, for its usage-log line (paths are hashed by content when logged)."""
+
+    text: str | None = None
+    reference_path: str | None = None
+    model_paths: Mapping[str, str] = field(default_factory=dict)
+    user: str | None = None  # the logged-in user, when the studio asks for a login
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. the consent statement it ran under
+
+    @classmethod
+    def of(
+        cls,
+        request: SynthesisRequest,
+        gpt_path: str | os.PathLike,
+        sovits_path: str | os.PathLike,
+        *,
+        user: str | None = None,
+        consent: str | None = None,
+    ) -> Provenance:
+        """The provenance of one synthesis request read by the (`gpt_path`, `sovits_path`) pair."""
+        extra = {"consent": consent} if consent else {}
+        models = {"gpt": str(gpt_path), "sovits": str(sovits_path)}
+        return cls(request.text, request.ref_audio_path, models, user, extra)
+
+
 def usage_record(
     workspace_root: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -70,11 +113,13 @@ def usage_record(
     text: str | None = None,
     privacy: bool = False,
     user: str | None = None,
-    model_paths: dict[str, str | os.PathLike] | None = None,
+    model_paths: Mapping[str, str | os.PathLike] | None = None,
     reference_path: str | os.PathLike | None = None,
-    extra: dict | None = None,
+    extra: Mapping | None = None,
+    streamed: bool = False,
 ) -> UsageRecord:
-    """The record for `output_path` (already written). `payload` None means the watermark is off.
+    """The record for `output_path` (already written, unless `streamed`: then it is not hashed, since the
+    line goes out before the stream's first byte). `payload` None means the watermark is off.
 
     `privacy`: keep only the text's SHA-256. Model and reference files are hashed by content.
     """
@@ -87,12 +132,12 @@ def usage_record(
         time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         interface=interface,
         output=shown,
-        output_sha256=sha256_file(output_path),
+        output_sha256=None if streamed else sha256_file(output_path),
         install_id=None if payload is None else payload.install_id,
         generation_id=None if payload is None else payload.generation_id,
         watermark="off" if payload is None else "on",
         user=user,
-        models={name: sha256_file(path) for name, path in (model_paths or {}).items()},
+        models={name: sha256_file_cached(path) for name, path in (model_paths or {}).items()},
         reference_sha256=None if reference_path is None else sha256_file(reference_path),
         text=None if privacy else text,
         text_sha256=text_hash,
@@ -120,8 +165,13 @@ def _locked_append(path: Path) -> Iterator[int]:
 
 def append_usage(workspace_root: str | os.PathLike, record: UsageRecord) -> Path:
     """Append `record` as one JSON line, fsync'd; raise `WorkspaceError` if it cannot be written."""
-    path = usage_log_path(workspace_root)
-    line = (json.dumps(asdict(record), ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    return append_json_line(usage_log_path(workspace_root), asdict(record), "the usage log")
+
+
+def append_json_line(path: Path, record: Mapping, what: str) -> Path:
+    """Append `record` to `what`, the JSON Lines file `path`, as one locked, fsync'd write; `WorkspaceError`
+    (naming `what`) if it cannot be written."""
+    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
     try:
         with _locked_append(path) as fd:
             written = os.write(fd, line)
@@ -130,7 +180,7 @@ def append_usage(workspace_root: str | os.PathLike, record: UsageRecord) -> Path
             os.fsync(fd)
     except OSError as exc:
         raise WorkspaceError(
-            f"cannot write the usage log {path}: {exc.strerror or exc}; generation refused until it can be "
+            f"cannot write {what} {path}: {exc.strerror or exc}; generation refused until it can be "
             "written (check the disk and the folder's permissions)"
         ) from exc
     return path
@@ -138,7 +188,11 @@ def append_usage(workspace_root: str | os.PathLike, record: UsageRecord) -> Path
 
 def read_usage(workspace_root: str | os.PathLike) -> list[dict]:
     """Every record, oldest first (no log: empty). A torn last line (crash mid-write) is skipped."""
-    path = usage_log_path(workspace_root)
+    return read_json_lines(usage_log_path(workspace_root))
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """Every record of a JSON Lines file, oldest first (no file: empty); torn lines are skipped."""
     if not path.exists():
         return []
     records = []

@@ -435,14 +435,16 @@ def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 # Embedding
 
 
-def _targets(levels: np.ndarray, coded: np.ndarray, layout: _Layout, params: WatermarkParams) -> np.ndarray:
+def _targets(
+    levels: np.ndarray, coded: np.ndarray, layout: _Layout, params: WatermarkParams, start_slot: int = 0
+) -> np.ndarray:
     """(n_slots, N_SUBBANDS) wanted tile levels: the nearest point of each tile's keyed lattice.
 
     Tile lattice: Δ·(k + d + bit/2), d the tile's dither (fraction of Δ), bit 0 on pilot tiles and the coded
-    bit on data tiles.
+    bit on data tiles. The first tile is at block position `start_slot` (a stream's later pieces).
     """
     n_slots = len(levels)
-    pos = np.arange(n_slots) % SLOTS_PER_BLOCK
+    pos = (start_slot + np.arange(n_slots)) % SLOTS_PER_BLOCK
     offset = np.angle(layout.dither[pos]) / (2 * np.pi)  # dither as a fraction of Δ, in [-0.5, 0.5)
     bits = np.where(layout.data_bit >= 0, coded[np.maximum(layout.data_bit, 0)], 0)[pos]
     offset = offset + 0.5 * bits
@@ -456,11 +458,13 @@ def embed(
     payload: Payload,
     key: InstallKey | None = None,
     params: WatermarkParams = WatermarkParams(),  # noqa: B008 (frozen dataclass)
+    start_slot: int = 0,
 ) -> np.ndarray:
     """Mark `audio` (n,) at `sr` Hz with `payload`; returns the same length and dtype.
 
     `key`: when given, the payload is (re)signed with it (its install id and MAC replace `payload`'s);
     without it `payload` is embedded as is. Digital silence stays silent; int16 is rounded and clipped.
+    `start_slot`: the block position of the audio's first slot (`StreamEmbedder` marks a stream's pieces).
     """
     if sr <= 0:
         raise AudioError(f"sample rate must be positive, got {sr}")
@@ -476,7 +480,7 @@ def embed(
     tiles = _tiles(_band_power(spec), 0)
     levels, active = tiles.levels, tiles.active
     n_slots = len(levels)
-    target = _targets(levels, coded, layout, params)
+    target = _targets(levels, coded, layout, params, start_slot)
     log_gain = np.zeros((n_slots, N_SUBBANDS))
     marked = spec
     for _ in range(params.iterations):
@@ -497,6 +501,45 @@ def embed(
     if np.asarray(audio).dtype == np.int16:
         return np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
     return y.astype(np.asarray(audio).dtype)
+
+
+class StreamEmbedder:
+    """Marks a stream piece by piece (`mark` each piece as it goes out) so that the pieces put together carry
+    the same continuous mark as the whole would: each piece is marked on the whole stream's slot grid, at its
+    block position, with the unmarked samples just before it (less than one slot) as analysis context.
+
+        marker = StreamEmbedder(sr, payload)
+        for piece in pieces:
+            send(marker.mark(piece))
+    """
+
+    def __init__(
+        self,
+        sr: int,
+        payload: Payload,
+        params: WatermarkParams = WatermarkParams(),  # noqa: B008 (frozen dataclass)
+    ) -> None:
+        if sr <= 0:
+            raise AudioError(f"sample rate must be positive, got {sr}")
+        self.sr = int(sr)
+        self.payload = payload
+        self.params = params
+        self.samples_marked = 0
+        self._slot = FRAMES_PER_SLOT * HOP * self.sr / WM_SR  # input samples per slot (may be fractional)
+        self._tail = np.zeros(0)  # the last unmarked input samples, context for the next piece
+
+    def mark(self, piece: np.ndarray) -> np.ndarray:
+        """`piece` (n,) marked as the continuation of the pieces before it; same length and dtype."""
+        piece = np.asarray(piece)
+        start_slot = int(self.samples_marked // self._slot)
+        n_context = min(len(self._tail), self.samples_marked - round(start_slot * self._slot))
+        context = self._tail[len(self._tail) - n_context :].astype(piece.dtype)
+        joined = np.concatenate([context, piece])
+        position = start_slot % SLOTS_PER_BLOCK
+        marked = embed(joined, self.sr, self.payload, params=self.params, start_slot=position)
+        self._tail = np.concatenate([self._tail, piece])[-(math.ceil(self._slot) + 1) :]
+        self.samples_marked += len(piece)
+        return marked[n_context:]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import TextError
+from core.ethics.usage_log import Provenance
 from core.jobs.context import JobContext
 from core.jobs.kind import JobKind
 from core.jobs.lease import Urgency
@@ -29,6 +30,8 @@ class BatchSynthesisJob:
     lines_path: str
     interface: str = "ui"
     name: str = "batch"
+    user: str | None = None  # who asked, when the studio asks for a login (for the usage log)
+    consent: str | None = None  # the consent statement this batch runs under (for the usage log)
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -71,6 +74,9 @@ def run(params: BatchSynthesisJob, job: JobContext) -> JobResult:
                 result.sample_rate,
                 interface=params.interface,
                 name=f"{stem}_{number:0{width}d}.wav",
+                provenance=Provenance.of(
+                    request, params.gpt_path, params.sovits_path, user=params.user, consent=params.consent
+                ),
                 meta={"job": job.job_id, "line": number, "seed": result.seed},
             )
             files.append(str(delivery.path))
