@@ -6,6 +6,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from core.jobs.voice_training import knob_fields as training_knob_fields
 from core.settings import Settings
 from core.synthesis import knob_fields
 from webui import StudioContext, build_studio
@@ -13,9 +14,12 @@ from webui.i18n import LANGS, request_lang, t, table, translate
 from webui.text import add_entry, remove_entry
 
 WEBUI_DIR = Path(__file__).resolve().parents[1] / "webui"
-KEY = re.compile(r"""["']((?:studio|synth|text|jobs|data|proof|detect)\.[a-z_]+)["']""")
-# Keys made from the request's tunable fields (webui/synthesize.py `knob_control`): a label and a hint each.
-KNOB_KEYS = {f"knob.{name}{suffix}" for name, _, _ in knob_fields() for suffix in ("", "_info")}
+KEY = re.compile(r"""["']((?:studio|synth|text|jobs|data|proof|detect|train)\.[a-z_]+)["']""")
+# Keys made from the tunable fields of a request and of a training job (webui `knob_control`): a label and
+# a hint each.
+KNOB_KEYS = {f"knob.{name}{suffix}" for name, _, _ in knob_fields() for suffix in ("", "_info")} | {
+    f"train.knob.{name}{suffix}" for name, _, _ in training_knob_fields() for suffix in ("", "_info")
+}
 FIELD = re.compile(r"\{(\w*)\}")
 
 

@@ -296,3 +296,47 @@ def test_cli_fine_tunes_both_models_which_then_synthesize(experiment, conformanc
     )  # fmt: skip
     assert tts.returncode == 0, tts.stdout + tts.stderr
     assert wav.stat().st_size > 1000
+
+
+def test_a_run_that_cannot_fit_is_refused_before_it_starts_with_a_batch_size_that_would():
+    from core.training import preflight
+
+    cpu = torch.device("cpu")
+    small = preflight.estimate("sovits", 1_000_000, 2, 300, cpu)
+    assert small.fits
+    huge = preflight.estimate("sovits", 100_000_000, 4096, 1900, cpu)
+    assert not huge.fits and huge.peak_bytes > small.peak_bytes * 100
+    with pytest.raises(
+        TrainingError, match=rf"will not fit in memory .* try --batch-size {huge.fitting_batch}\b"
+    ):
+        preflight.require_fit(huge)
+    assert preflight.estimate("sovits", 100_000_000, huge.fitting_batch, 1900, cpu).fits
+    longer = preflight.estimate("gpt", 1_000_000, 2, 800, cpu)
+    assert longer.peak_bytes > preflight.estimate("gpt", 1_000_000, 2, 400, cpu).peak_bytes
+
+
+def test_a_cancel_between_steps_keeps_the_last_epoch_and_the_next_run_resumes_it(conformance_dir, tmp_path):
+    """What the Jobs tab's cancel does: the job's step callback raises `JobCancelled` between two steps."""
+    from core.jobs.context import JobCancelled
+    from core.training.gpt import train_gpt
+
+    exp = tmp_path / "exp"
+    shutil.copytree(conformance_dir / "dataprep" / "exp" / "dp_public", exp)  # made by the reference
+    settings = _settings(tmp_path, exp, _pretrained(conformance_dir), epochs=4, batch_size=2, epoch_items=8)
+    seen: list[tuple[str, int]] = []
+
+    def cancel_in_epoch_3(event) -> None:
+        seen.append((event.kind, event.epoch))
+        if event.kind == "step" and event.epoch == 3:
+            raise JobCancelled("cancelled from the Jobs tab")
+
+    with pytest.raises(JobCancelled):
+        train_gpt(settings, cancel_in_epoch_3, log=lambda _: None)
+    state = torch.load(state_path(exp, "gpt"), weights_only=False)
+    assert state["epoch"] == 2 and ("epoch", 2) in seen
+    resumed: list = []
+    written = train_gpt(settings, resumed.append, log=lambda _: None)
+    assert resumed[0].kind == "resumed" and resumed[0].epoch == 2 and resumed[0].step == state["step"]
+    assert {e.epoch for e in resumed if e.kind == "step"} == {3, 4}
+    assert [p.name for p in written] == ["tiny-e4.ckpt"]
+    load_t2s(written[0])

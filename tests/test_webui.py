@@ -1,5 +1,6 @@
 """Tab logic without a browser: what the Synthesize tab says, lists and submits."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):
         "studio.tab_synthesize",
         "studio.tab_dataset",
         "studio.tab_proofread",
+        "studio.tab_train",
         "studio.tab_jobs",
         "studio.tab_text",
         "studio.tab_detect",
@@ -84,9 +86,8 @@ def test_a_generation_that_cannot_start_keeps_the_last_result_and_says_why(tmp_p
 
 def test_an_emptied_number_box_is_named_and_an_empty_max_sec_means_the_files_own(tmp_path, conformance_dir):
     ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
-    voice = Voice(
-        "g.ckpt", "s.pth", str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav"), None, "", "zh"
-    )
+    upload = shutil.copy(conformance_dir / "cases" / "_inputs" / "ref_16k.wav", tmp_path)  # as Gradio's
+    voice = Voice("g.ckpt", "s.pth", str(upload), None, "", "zh")
     with pytest.raises(gr.Error, match="seed"):
         build_request(ctx, voice, "你好。", "zh", _knob_defaults(seed=None), "en")
     knobs = _knob_defaults(max_sec=None, pitch=3, reference_compat=True)
@@ -122,7 +123,7 @@ def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_d
     start_marking(ctx.workspace.root, ResponsibleUse(watermark=False))  # compares the model's own audio
     gpt = str(pretrained / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt")
     sovits = str(pretrained / "gsv-v2final-pretrained" / "s2G2333k.pth")
-    ref = str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav")
+    ref = str(shutil.copy(conformance_dir / "cases" / "_inputs" / "ref_16k.wav", tmp_path))  # an upload
     dictionary = UserDictionary({"银行": "yin2 xing2"})
     dictionary.save(ctx.workspace.userdict_path)
 

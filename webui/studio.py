@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from webui import dataset, detect, jobs, notices, proofread, synthesize, text
+from webui import dataset, detect, jobs, notices, proofread, synthesize, text, train
 from webui.context import StudioContext
 from webui.i18n import HEAD, language_switch, t
 
@@ -25,6 +25,8 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
             dataset.build(ctx)
         with gr.Tab(t("studio.tab_proofread"), id="proofread"):
             proofread.build(ctx)
+        with gr.Tab(t("studio.tab_train"), id="train"):
+            train.build(ctx)
         with gr.Tab(t("studio.tab_jobs"), id="jobs"):
             jobs.build(ctx)
         with gr.Tab(t("studio.tab_text"), id="text"):

@@ -27,7 +27,15 @@ from typing import Any
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 from core.errors import TimbreError
-from core.jobs import batch, dataset_features, dataset_import, dataset_slice, dataset_transcribe, synthesis
+from core.jobs import (
+    batch,
+    dataset_features,
+    dataset_import,
+    dataset_slice,
+    dataset_transcribe,
+    synthesis,
+    voice_training,
+)
 from core.jobs.context import JobCancelled, JobContext
 from core.jobs.kind import JobKind
 from core.jobs.lease import DeviceLease, Urgency
@@ -46,6 +54,7 @@ KINDS: dict[str, JobKind] = {
         dataset_slice.KIND,
         dataset_features.KIND,
         dataset_transcribe.KIND,
+        voice_training.KIND,
     )
 }
 QUEUE_FILE = Path("jobs") / "queue.sqlite3"  # inside the workspace

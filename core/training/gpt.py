@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from core.checkpoints.s1 import load_t2s, save_t2s
 from core.errors import TrainingError
 from core.pretrained import model_paths, require_supported
+from core.training import preflight
 from core.training.data import Experiment, GPTData, GPTOrder
 from core.training.optim import ScaledAdam, gpt_learning_rate
 from core.training.run import (
@@ -99,6 +100,10 @@ def train_gpt(settings: TrainSettings, on_event: OnEvent | None = None, log=prin
     if data.skipped and processes.main:
         log(f"left out {len(set(data.skipped))} clips (too long, unreadable, or phones/second outside 3-25)")
     batch_size = max(min(settings.batch_size, len(data) // 4), 1)
+    longest = max(len(item.phone_ids) + len(item.codes) for item in data.items)
+    need = preflight.estimate("gpt", sum(p.numel() for p in model.parameters()), batch_size, longest, device)
+    log(f"memory: {need.describe()}")
+    preflight.require_fit(need)
     order = GPTOrder(data, batch_size, processes.world, processes.rank)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=order, collate_fn=data.collate)
     optimizer = ScaledAdam(model.parameters())

@@ -38,7 +38,7 @@ from core.errors import CheckpointError, TrainingError
 from core.models.discriminator import MultiPeriodDiscriminator
 from core.models.sovits import SoVITS, SoVITSConfig, slice_segments
 from core.pretrained import model_paths, require_supported
-from core.training import weight_norm
+from core.training import preflight, weight_norm
 from core.training.data import Experiment, SoVITSBatches, SoVITSData, collate_sovits
 from core.training.losses import discriminator_loss, feature_loss, generator_loss, kl_loss
 from core.training.mel import mel_filters, mel_spectrogram, spec_to_mel
@@ -123,16 +123,12 @@ def build(settings: TrainSettings, device: torch.device, log=print) -> SoVITSTra
             f"{stored.name} has no posterior encoder (enc_q): it is a fine-tuned inference file; "
             "training starts from the pretrained s2G file"
         )
-    config = stored.config
-    generator = SoVITS(config, posterior_encoder=True)
+    generator = SoVITS(stored.config, posterior_encoder=True)
     weight_norm.attach(generator, TRAINING_WEIGHT_NORM_LAYERS)
     try:
         generator.load_state_dict({k: v.float() for k, v in weight_norm.official_to_torch(state).items()})
     except RuntimeError as exc:
         raise TrainingError(f"{stored.name}: its weights do not fit its config ({exc})") from exc
-    for part in FROZEN_PARTS:
-        generator.get_submodule(part).requires_grad_(False)
-
     discriminator = MultiPeriodDiscriminator()
     if paths.sovits_d.is_file():
         raw = read_checkpoint(paths.sovits_d, kind="SoVITS discriminator").content
@@ -146,7 +142,24 @@ def build(settings: TrainSettings, device: torch.device, log=print) -> SoVITSTra
     else:
         log(f"discriminator: {paths.sovits_d.name} not found, starting from random weights")
 
-    train = _train_section(stored.raw_config)
+    return prepare(generator, discriminator, stored.raw_config, statistics, settings, device)
+
+
+def prepare(
+    generator: SoVITS,
+    discriminator: MultiPeriodDiscriminator,
+    raw_config: Any,
+    statistics: Mapping[str, torch.Tensor],
+    settings: TrainSettings,
+    device: torch.device,
+) -> SoVITSTraining:
+    """Optimisers and settings for loaded models (`build`; the benchmark passes random-weight ones):
+    `raw_config` is the pretrained file's stored config, `statistics` its codebook statistics."""
+    config = generator.config
+    for part in FROZEN_PARTS:
+        generator.get_submodule(part).requires_grad_(False)
+    paths = model_paths(settings.pretrained_dir, settings.version)
+    train = _train_section(raw_config)
     rate = float(train["learning_rate"]) * settings.lr_scale
     slow = [p for part in SLOWER_PARTS for p in generator.get_submodule(part).parameters()]
     slow_ids = {id(p) for p in slow}
@@ -156,7 +169,7 @@ def build(settings: TrainSettings, device: torch.device, log=print) -> SoVITSTra
     optim_g = torch.optim.AdamW([{"params": base, "lr": rate}, {"params": slow, "lr": low}], rate, **adam)
     optim_d = torch.optim.AdamW(discriminator.parameters(), rate, **adam)
 
-    hparams = config_to_dict(stored.raw_config)
+    hparams = config_to_dict(raw_config)
     segment = settings.segment_size or int(train["segment_size"])
     if segment % config.hop_length:
         raise TrainingError(f"segment size {segment} is not a multiple of the hop length {config.hop_length}")
@@ -296,6 +309,17 @@ def train_sovits(settings: TrainSettings, on_event: OnEvent | None = None, log=p
     data = SoVITSData(Experiment(settings.exp_dir), run.config, settings.epoch_items)
     if data.skipped and processes.main:
         log(f"left out {len(set(data.skipped))} clips (length outside 0.6-54 s or unreadable phones)")
+    trainable = sum(p.numel() for m in (run.model, run.disc) for p in m.parameters() if p.requires_grad)
+    need = preflight.estimate(
+        "sovits",
+        trainable,
+        settings.batch_size,
+        max(data.lengths),
+        device,
+        run.segment_frames * run.config.hop_length,
+    )
+    log(f"memory: {need.describe()}")
+    preflight.require_fit(need)
     batches = SoVITSBatches(data.lengths, settings.batch_size, processes.world, processes.rank)
     loader = torch.utils.data.DataLoader(data, batch_sampler=batches, collate_fn=collate_sovits)
     steps_per_epoch = len(batches)
