@@ -286,7 +286,7 @@ class PretrainedPaths:
 
 
 def model_paths(root: str | os.PathLike, version: str = "v2") -> PretrainedPaths:
-    """Paths of the BERT and HuBERT folders and the base T2S / SoVITS (+ discriminator) files for `version`."""
+    """Paths of the BERT and HuBERT folders and the base T2S / SoVITS (+ discriminator) files of `version`."""
     root = Path(root)
     by_role = {f.role: root / f.path for f in files_for(version)}
     return PretrainedPaths(
