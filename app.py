@@ -10,10 +10,10 @@ import signal
 import sys
 from pathlib import Path
 
-from core.cli.tts import add_watermark_flags
+from core.cli.tts import add_precision_flag, add_watermark_flags
 from core.errors import TimbreError
 from core.ethics.marking import ResponsibleUse, start_marking
-from core.settings import Settings, check_device, check_gpu_jobs, read_credentials
+from core.settings import Settings, check_device, check_gpu_jobs, check_precision, read_credentials
 
 SHARE_LINK_HOURS = 72  # how long gradio's share server keeps a link (gradio.live)
 
@@ -23,6 +23,16 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
     return port
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
+    return number
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
@@ -55,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, ResponsibleUse,
         choices=["cpu", "cuda"],
         help="where models run (default %(default)s)",
     )
+    add_precision_flag(parser)
     parser.add_argument("--share", action="store_true", help="also open a temporary public link")
     parser.add_argument(
         "--queue",
@@ -80,6 +91,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, ResponsibleUse,
         type=int,
         default=defaults.max_text_chars,
         help="longest text one request may read (default %(default)s characters)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=_positive,
+        default=defaults.max_upload_mb,
+        help="largest file one upload may be, in the UI and the API (default %(default)g MB)",
+    )
+    parser.add_argument(
+        "--max-aux-seconds",
+        dest="max_aux_ref_seconds",
+        type=_positive,
+        default=defaults.max_aux_ref_seconds,
+        help="longest extra reference clip (default %(default)g s)",
     )
     parser.add_argument(
         "--auth",
@@ -114,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.api import StudioApi
     from core.jobs import Worker
+    from core.models.precision import describe
     from webui import StudioContext, build_studio, studio_i18n
 
     try:
         check_device(settings.device)
+        check_precision(settings.precision, settings.device)
         check_gpu_jobs(settings.gpu_jobs)
         ctx = StudioContext.open(settings)
     except TimbreError as exc:
@@ -160,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 quiet=True,
                 prevent_thread_lock=True,
                 auth=list(settings.auth) or None,
+                max_file_size=settings.max_upload_bytes,  # gradio answers a bigger upload with 413
                 # The HTTP API lives in Gradio's own app (so --share serves it too), before Gradio's routes.
                 app_kwargs={"routes": list(api.router.routes), "docs_url": "/docs"},
             )
@@ -174,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     studio.app.openapi = api.openapi_schema  # /docs shows the HTTP API, not Gradio's internals
     print(f"* Running on local URL:  {studio.local_url}")
     print(f"* HTTP API (GPT-SoVITS api_v2 compatible): {studio.local_url}docs")
+    print(f"* Models: {describe(settings.precision)}")
     if settings.share and studio.share_url:  # gradio printed the public URL itself
         print(f"* The public link expires {SHARE_LINK_HOURS} hours from now; start again for a new one.")
     elif settings.share:

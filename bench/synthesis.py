@@ -3,15 +3,19 @@
 Times T2S per generated token, SoVITS per second of audio, HuBERT and BERT per call, and the end-to-end
 real-time factor (RTF = seconds of compute / seconds of audio) of a sentence that yields 5 s of speech.
 EOS is masked (its output row zeroed) and the token budget set to 125, so exactly 125 tokens = 5 s of
-audio are generated, whatever the random weights would do. Prints a table with min / median / max over
-repeats and the machine's load average: another process on the same cores can slow a run many times.
+audio are generated, whatever the random weights would do. Each `--precision` (fp32, the exact path, and the
+fast modes of `core.models.precision`) is timed on the same models, side by side, followed by its quality
+check against fp32 (T2S logits' relative error and greedy agreement over `--drift-steps` tokens, BERT and
+HuBERT features' relative error). Cells are "median (min-max)" over repeats; the machine's load average is
+printed before and after: another process on the same cores can slow a run many times.
 
-    python bench/synthesis.py [--threads 2] [--repeats 3] [--device cpu|cuda|all]
+    python bench/synthesis.py [--threads 2] [--repeats 3] [--device cpu|cuda|all] [--precision fp32,int8]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -29,14 +33,22 @@ from core.audio import write_wav  # noqa: E402
 from core.checkpoints import LoadedSoVITS, LoadedT2S, ModelVersion  # noqa: E402
 from core.models.bert import BertPhoneFeatures  # noqa: E402
 from core.models.hubert import HubertContent  # noqa: E402
+from core.models.precision import (  # noqa: E402
+    MAX_FEATURE_REL_ERROR,
+    convert_synthesizer,
+    relative_error,
+    t2s_drift,
+)
 from core.models.sovits import SoVITS, SoVITSConfig  # noqa: E402
 from core.models.t2s import T2SConfig, T2SModel  # noqa: E402
+from core.settings import FP32, PRECISIONS, check_precision  # noqa: E402
 from core.synthesis import SynthesisRequest, Synthesizer  # noqa: E402
 from core.text import text_to_phones  # noqa: E402
 
 TOKENS = 125  # 5 s of audio at 25 tokens/s
-# The reference implementation on a 2-core CPU, 2 threads, fp32 (shared/design.md), and Timbre's target.
-REFERENCE_CPU = {"HuBERT": 0.42, "BERT": 0.2, "T2S": 22.0, "SoVITS": 0.22, "RTF": 0.95}
+# The reference implementation (GPT-SoVITS at 48b1a01) on a quiet 2-core CPU, 2 threads, fp32, measured
+# beside Timbre on 2026-12-06 (shared/design.md); its RTF sums its model stages with the clip cached.
+REFERENCE_CPU = {"HuBERT": 0.50, "BERT": 0.18, "T2S": 19.6, "SoVITS": 0.218, "RTF": 0.75}
 TARGET_CPU_RTF = 0.35
 TOKENS_PER_SECOND = 25
 BERT_TEXT = "今天天气很好，我们一起去公园散步吧。然后去吃午饭，再回家休息。"  # 30 characters
@@ -84,49 +96,77 @@ def build_synthesizer(root: Path, device: str) -> Synthesizer:
     )
 
 
-def timed(fn: Callable[[], object], repeats: int, device: str) -> list[float]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""`--clock cpu` counts this process's CPU seconds (all its threads): at 1 thread it equals wall time on a
+quiet machine and is far less disturbed by other processes on the same cores; at 2 threads it sums both."""
+
+
+def timed(fn: Callable[[], object], repeats: int, device: str, clock: str = "wall") -> list[float]:
+    now = CLOCKS[clock]
     fn()  # warm-up (allocations, lazy dictionaries)
     times = []
     for _ in range(repeats):
         if device == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = now()
         fn()
         if device == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     return times
 
 
-def run(device: str, root: Path, repeats: int) -> list[tuple[str, str, list[float]]]:
-    synth = build_synthesizer(root, device)
-    rng = np.random.default_rng(0)
-    ref_path = root / "ref.wav"
-    t = np.arange(int(REF_SECONDS * 16000)) / 16000
-    write_wav(ref_path, (0.3 * np.sin(2 * np.pi * 150 * t) + 0.02 * rng.standard_normal(t.size)), 16000)
+def with_precision(synth: Synthesizer, precision: str) -> Synthesizer:
+    """A synthesizer sharing `synth`'s SoVITS, with its own T2S, BERT and HuBERT converted to `precision`."""
+    if precision == FP32:
+        return synth
+    fast = Synthesizer(
+        copy.deepcopy(synth.t2s),
+        synth.sovits,
+        copy.deepcopy(synth.hubert),
+        copy.deepcopy(synth.bert),
+        device=synth.device,
+    )
+    return convert_synthesizer(fast, precision)
 
-    wav_16k = torch.from_numpy(0.1 * rng.standard_normal(int(REF_SECONDS * 16000)).astype(np.float32))[None]
-    wav_16k = wav_16k.to(device)
-    bert_phones = text_to_phones(BERT_TEXT, "zh")
-    zh = bert_phones.segments[0]
-    reference = synth.reference(ref_path)
-    features = synth.text_features(PROMPT_TEXT + TARGET_TEXT, "zh")
-    phones = torch.tensor(features.phone_ids, device=device)
-    bert = features.bert.to(device)
-    codes = torch.randint(0, 1024, (1, 1, TOKENS), device=device)
+
+class Inputs:
+    """What every precision is timed on: a 5 s clip, the 30-character BERT text, T2S inputs, random codes."""
+
+    def __init__(self, synth: Synthesizer, root: Path, device: str) -> None:
+        rng = np.random.default_rng(0)
+        self.ref_path = root / "ref.wav"
+        t = np.arange(int(REF_SECONDS * 16000)) / 16000
+        clip = 0.3 * np.sin(2 * np.pi * 150 * t) + 0.02 * rng.standard_normal(t.size)
+        write_wav(self.ref_path, clip, 16000)
+        wav = torch.from_numpy(0.1 * rng.standard_normal(int(REF_SECONDS * 16000)).astype(np.float32))
+        self.wav_16k = wav[None].to(device)
+        self.zh = text_to_phones(BERT_TEXT, "zh").segments[0]
+        self.reference = synth.reference(self.ref_path)
+        features = synth.text_features(PROMPT_TEXT + TARGET_TEXT, "zh")
+        self.phones = torch.tensor(features.phone_ids, device=device)
+        self.bert = features.bert.to(device)
+        self.codes = torch.randint(0, 1024, (1, 1, TOKENS), device=device)
+
+
+def run(
+    synth: Synthesizer, inputs: Inputs, repeats: int, device: str, clock: str
+) -> list[tuple[str, str, str, list[float]]]:
+    """(key, what, unit, values per repeat) for each stage and the whole pipeline."""
+    reference = inputs.reference
 
     def t2s_decode():
         synth.t2s.model.generate(
-            [phones], [bert], reference.prompt_codes[None], top_k=15, early_stop_num=TOKENS
+            [inputs.phones], [inputs.bert], reference.prompt_codes[None], top_k=15, early_stop_num=TOKENS
         )
 
     def sovits_decode():
-        synth.sovits.model.decode(codes, phones[None].to(device), [reference.spec], noise_scale=0.5)
+        synth.sovits.model.decode(inputs.codes, inputs.phones[None], [reference.spec], noise_scale=0.5)
 
     request = SynthesisRequest(
         text=TARGET_TEXT,
         text_lang="zh",
-        ref_audio_path=ref_path,
+        ref_audio_path=inputs.ref_path,
         prompt_text=PROMPT_TEXT,
         prompt_lang="zh",
         text_split_method="cut0",
@@ -139,30 +179,84 @@ def run(device: str, root: Path, repeats: int) -> list[tuple[str, str, list[floa
         sr, audio = synth.synthesize(request)
         audio_seconds.append((len(audio) / sr) - request.fragment_interval)
 
+    zh = inputs.zh
+    t2s_times = timed(t2s_decode, repeats, device, clock)
     rows = [
         (
             "HuBERT",
             "HuBERT, 5 s clip",
             "s/call",
-            timed(lambda: synth.hubert.content(wav_16k), repeats, device),
+            timed(lambda: synth.hubert.content(inputs.wav_16k), repeats, device, clock),
         ),
         (
             "BERT",
             "BERT, 30 characters",
             "s/call",
-            timed(lambda: synth.bert.features(zh.norm_text, zh.word2ph), repeats, device),
+            timed(lambda: synth.bert.features(zh.norm_text, zh.word2ph), repeats, device, clock),
         ),
-        ("T2S", "T2S decode", "ms/token", [1000 * s / TOKENS for s in timed(t2s_decode, repeats, device)]),
+        ("T2S", "T2S decode", "ms/token", [1000 * t / TOKENS for t in t2s_times]),
         (
             "SoVITS",
             "SoVITS decode",
             "s per s of audio",
-            [s / (TOKENS / TOKENS_PER_SECOND) for s in timed(sovits_decode, repeats, device)],
+            [s / (TOKENS / TOKENS_PER_SECOND) for s in timed(sovits_decode, repeats, device, clock)],
         ),
     ]
-    e2e = timed(end_to_end, repeats, device)
-    rows.append(("RTF", "end to end (RTF)", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
+    e2e = timed(end_to_end, repeats, device, clock)
+    rows.append(("RTF", "end to end, clip kept", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
     return rows
+
+
+def quality(exact: Synthesizer, fast: Synthesizer, inputs: Inputs, steps: int) -> list[tuple[str, str]]:
+    """The quality check of `fast` against `exact` (fp32): (what, figure) rows."""
+    drift = t2s_drift(
+        exact.t2s.model,
+        fast.t2s.model,
+        inputs.phones,
+        inputs.bert,
+        inputs.reference.prompt_codes[None],
+        steps,
+    )
+    zh = inputs.zh
+    bert_error = relative_error(
+        fast.bert.features(zh.norm_text, zh.word2ph), exact.bert.features(zh.norm_text, zh.word2ph)
+    )
+    hubert_error = relative_error(fast.hubert.content(inputs.wav_16k), exact.hubert.content(inputs.wav_16k))
+    features_pass = max(bert_error, hubert_error) <= MAX_FEATURE_REL_ERROR
+    return [
+        ("T2S logits rel. error", f"{drift.logit_rel_error:.4f}"),
+        (f"T2S greedy agreement ({steps} tok)", f"{drift.top1_agreement:.3f}"),
+        ("T2S free-running agreement", f"{drift.free_agreement:.3f}"),
+        ("BERT features rel. error", f"{bert_error:.4f}"),
+        ("HuBERT features rel. error", f"{hubert_error:.4f}"),
+        ("SoVITS output SNR", "fp32 (unchanged)"),
+        ("quality check", "passes" if drift.passes and features_pass else "FAILS"),
+    ]
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _print_table(
+    device: str, precisions: list[str], timings: dict[str, list], checks: dict[str, list], known: bool
+) -> None:
+    """Timings side by side per precision, the reference's column, then the quality check's figures."""
+    width = 24
+    header = f"{device:6} | {'what':22} | {'unit':16} | " + " | ".join(f"{p:>{width}}" for p in precisions)
+    print(header + f" | {'reference':>9}")
+    print("-" * len(header + " | reference"))
+    for i, (key, name, unit, _) in enumerate(timings[FP32]):
+        cells = " | ".join(f"{_cell(timings[p][i][3]):>{width}}" for p in precisions)
+        reference = f"{REFERENCE_CPU[key]:9.3f}" if known else f"{'-':>9}"
+        print(f"{device:6} | {name:22} | {unit:16} | {cells} | {reference}")
+    for j, (name, _) in enumerate(next(iter(checks.values()), [])):
+        cells = " | ".join(f"{(checks[p][j][1] if p in checks else '-'):>{width}}" for p in precisions)
+        print(f"{device:6} | {name:41} | {cells} |")
 
 
 def main() -> int:
@@ -172,36 +266,48 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
+    parser.add_argument(
+        "--precision",
+        default=",".join(PRECISIONS),
+        help="comma-separated precisions to time side by side (default %(default)s; fp32 always runs)",
+    )
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="what a time is (see CLOCKS)")
+    parser.add_argument("--drift-steps", type=int, default=200, help="tokens of the quality check's decode")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    wanted = [p for p in args.precision.split(",") if p and p != FP32]
     with tempfile.TemporaryDirectory(prefix="timbre-bench-") as tmp:
         root = Path(tmp)
         _write_hf_models(root)
         print(
-            f"torch {torch.__version__}, {args.threads} thread(s), fp32, repeats {args.repeats}, "
-            f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+            f"torch {torch.__version__}, CPU {torch.backends.cpu.get_cpu_capability()}, "
+            f"{args.threads} thread(s), {args.clock} clock, repeats {args.repeats}, "
+            f"load average before: {_load()}"
         )
-        print(
-            f"{'device':6} | {'what':22} | {'unit':17} | {'min':>8} | {'median':>8} | {'max':>8} | "
-            f"{'reference':>9}"
-        )
-        print("-" * 96)
         for device in devices:
-            for key, name, unit, values in run(device, root, args.repeats):
-                known = device == "cpu" and args.threads == 2
-                reference = f"{REFERENCE_CPU[key]:9.3f}" if known else f"{'-':>9}"
-                print(
-                    f"{device:6} | {name:22} | {unit:17} | {min(values):8.3f} | "
-                    f"{statistics.median(values):8.3f} | {max(values):8.3f} | {reference}"
-                )
+            precisions = [FP32, *(p for p in wanted if check_precision(p, device))]
+            exact = build_synthesizer(root, device)
+            inputs = Inputs(exact, root, device)
+            known = device == "cpu" and args.threads == 2 and args.clock == "wall"
+            timings: dict[str, list] = {}
+            checks: dict[str, list] = {}
+            for precision in precisions:
+                synth = with_precision(exact, precision)
+                timings[precision] = run(synth, inputs, args.repeats, device, args.clock)
+                done = ", ".join(f"{key} {statistics.median(v):.3f}" for key, _, _, v in timings[precision])
+                print(f"({device} {precision}: {done}; load {_load()})", file=sys.stderr, flush=True)
+                if precision != FP32:
+                    checks[precision] = quality(exact, synth, inputs, args.drift_steps)
+                del synth
+            _print_table(device, precisions, timings, checks, known)
         print(
-            "reference: GPT-SoVITS on a 2-core CPU, 2 threads, fp32 (shared/design.md); "
-            f"Timbre's CPU target: RTF <= {TARGET_CPU_RTF}"
+            "reference: GPT-SoVITS at 48b1a01 on a quiet 2-core CPU, 2 threads, fp32, measured beside Timbre "
+            f"(shared/design.md), not in this run; Timbre's CPU target: RTF <= {TARGET_CPU_RTF}"
         )
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average after: {_load()}")
     return 0
 
 

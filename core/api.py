@@ -12,7 +12,9 @@ Where Timbre differs from the reference, on purpose:
 - fields the reference accepts and Timbre ignores are listed by name (`IGNORED_API_V2_FIELDS`); any other
   unknown field is a 422, not silently dropped;
 - streamed WAV starts with a header that says "length unknown", so players read it to the end;
-  `streaming_mode` 2 and 3 stream whole fragments as 1 does (no token-chunked decoder yet);
+  `streaming_mode` 2 and 3 send audio every `min_chunk_length` semantic tokens while the fragment is still
+  being read (3: exactly; 2: at the next pause-like token), cross-faded over `overlap_length` tokens
+  (`SynthesisRequest.chunk_tokens`); with `pitch` or `speed_factor` set they send whole fragments, as 1;
 - `/control` answers only callers on this machine (never a request that came through the share link) or,
   when the studio asks for a login, logged-in callers.
 
@@ -51,7 +53,7 @@ from core.ethics.consent import ConsentStore
 from core.jobs import JobQueue, JobRecord, JobState, SynthesisJob
 from core.output import ENCODINGS, FragmentSpool, encode_audio, wav_stream_header
 from core.settings import Settings
-from core.synthesis import REF_MAX_SECONDS, SynthesisRequest, knob_fields
+from core.synthesis import MAX_CHUNK_TOKENS, REF_MAX_SECONDS, SynthesisRequest, knob_fields
 from core.text import LANGUAGES, UserDictionary, check_text_length
 from core.workspace import Workspace, confine
 
@@ -62,17 +64,14 @@ API_V2_MEDIA_TYPES = ("wav", "raw", "ogg", "aac")
 # api_v2's defaults where they differ from `SynthesisRequest`'s (the reference's WebUI and api_v2 disagree).
 API_V2_DEFAULTS: dict[str, Any] = {"text_split_method": "cut5"}
 # Fields api_v2 takes that Timbre accepts and ignores, with why (they only matter for models Timbre does not
-# run, or for the reference's token-chunked streaming, which Timbre replaces with fragment streaming).
+# run).
 IGNORED_API_V2_FIELDS: dict[str, tuple[Any, str]] = {
     "sample_steps": (32, "v3/v4 models only"),
     "super_sampling": (False, "v3 models only"),
-    "overlap_length": (2, "token-chunked streaming (Timbre streams whole fragments)"),
-    "min_chunk_length": (16, "token-chunked streaming (Timbre streams whole fragments)"),
 }
 # Languages the reference reads and Timbre does not yet: answered like any unsupported language, with a plan.
 NOT_YET_LANGUAGES = ("ja", "ko", "yue", "all_ja", "all_ko", "all_yue", "auto_yue")
 STREAMING_MODES = (0, 1, 2, 3)
-MAX_AUX_REF_SECONDS = 30.0  # an extra reference clip only gives timbre; longer ones are refused
 MAX_CALLERS = 1024  # callers whose "current" weights and clip are remembered (least recently used forgotten)
 WAIT_S = 3600.0  # longest a request waits for its job (queue + synthesis) before giving up
 _POLL_S = 0.02
@@ -157,7 +156,21 @@ def _tts_model() -> type[BaseModel]:
     fields["media_type"] = (str, Field("wav", description=f"one of {', '.join(API_V2_MEDIA_TYPES)}"))
     fields["streaming_mode"] = (
         bool | int,
-        Field(False, description="0/false: whole file; 1/true, 2, 3: fragments as they finish"),
+        Field(
+            False,
+            description="0/false: whole file; 1/true: fragments as they finish; 2: chunks cut at pauses "
+            "while a fragment is read; 3: fixed-length chunks (fastest first audio)",
+        ),
+    )
+    fields["overlap_length"] = (
+        int,
+        Field(2, ge=0, le=MAX_CHUNK_TOKENS, description="streaming_mode 2/3: tokens cross-faded at a cut"),
+    )
+    fields["min_chunk_length"] = (
+        int,
+        Field(
+            16, ge=1, le=MAX_CHUNK_TOKENS, description="streaming_mode 2/3: semantic tokens per chunk (25/s)"
+        ),
     )
     for name, (default, why) in IGNORED_API_V2_FIELDS.items():
         fields[name] = (type(default), Field(default, description=f"accepted and ignored: {why}"))
@@ -379,8 +392,13 @@ class StudioApi:
         try:
             return confine(path, self.roots, what)
         except TimbreError as exc:
-            message = str(exc).replace(str(self.roots[0]), "the workspace")
-            raise ApiError(message.replace(str(self.roots[1]), "the pretrained folder")) from exc
+            raise ApiError(self.public(str(exc))) from exc
+
+    def public(self, message: str) -> str:
+        """`message` with the server's folders named, not spelled out (a caller through the share link need
+        not learn them)."""
+        message = message.replace(str(self.roots[0]), "the workspace")
+        return message.replace(str(self.roots[1]), "the pretrained folder")
 
     def weights(self, path: str, what: str, suffix: str) -> Path:
         found = self.confine(path, what)
@@ -390,15 +408,18 @@ class StudioApi:
             )
         return found
 
-    def clip(self, path: str, what: str, max_seconds: float) -> Path:
+    def clip(self, path: str, what: str, max_seconds: float, flag: str = "") -> Path:
+        """The confined audio file `path` names, at most `max_seconds` long (`flag`: the option that sets
+        that limit, named in the refusal)."""
         found = self.confine(path, what)
         try:
             seconds, _, _ = audio_info(found)
         except TimbreError as exc:
             raise ApiError(f"{what} {path!r} is not audio Timbre can read: {exc}") from exc
         if seconds > max_seconds:
+            limit = f"the studio's limit, set with {flag}" if flag else "the limit"
             raise ApiError(
-                f"{what} {path!r} is {seconds:.1f} s long; use a clip of at most {max_seconds:g} s"
+                f"{what} {path!r} is {seconds:.1f} s long; use a clip of at most {max_seconds:g} s ({limit})"
             )
         return found
 
@@ -477,7 +498,7 @@ class StudioApi:
         )
         ref = self.clip(req["ref_audio_path"] or str(voice.ref_audio_path), "ref_audio_path", REF_MAX_SECONDS)
         aux = tuple(
-            str(self.clip(p, "aux_ref_audio_paths", MAX_AUX_REF_SECONDS))
+            str(self.clip(p, "aux_ref_audio_paths", self.settings.max_aux_ref_seconds, "--max-aux-seconds"))
             for p in req["aux_ref_audio_paths"] or ()
         )
         knobs = {name: req[name] for name, _, _ in knob_fields()}
@@ -492,6 +513,9 @@ class StudioApi:
                 split_bucket=req["split_bucket"],
                 parallel_infer=req["parallel_infer"],
                 user_dict=self.user_dictionary(),
+                chunk_tokens=req["min_chunk_length"] if mode in (2, 3) else 0,
+                chunk_at_pauses=mode == 2,
+                chunk_overlap_tokens=req["overlap_length"],
                 **knobs,
             )
         except TimbreError as exc:
@@ -519,7 +543,8 @@ class StudioApi:
 
     def respond(self, job: SynthesisJob, media_type: str, mode: int) -> Response:
         """Queue `job` and answer with its audio as `media_type` (a key of `ENCODINGS`): the whole file when
-        `mode` is 0, else a stream of its fragments as they finish (WAV: one header, then raw samples)."""
+        `mode` is 0, else a stream of its pieces (fragments, or chunks in modes 2 and 3) as they come (WAV:
+        one header, then raw samples)."""
         record = self.queue.submit(job)
         headers = {"X-Timbre-Job": record.id}
         if mode == 0:

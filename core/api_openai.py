@@ -1,6 +1,8 @@
 """OpenAI-compatible routes: `POST /v1/audio/speech`, `GET /v1/models`, and saved voices
-(`POST/GET /v1/audio/voices`, `GET/DELETE /v1/audio/voices/{name}`), over the same queue and checks as the
-api_v2 routes (`core.api.StudioApi`). A `voice` is a preset saved in the workspace (`core.voices`).
+(`POST/GET /v1/audio/voices`, `GET/DELETE /v1/audio/voices/{name}`, and as one file: `GET
+/v1/audio/voices/{name}/export`, `POST /v1/audio/voices/import`), over the same queue and checks as the
+api_v2 routes (`core.api.StudioApi`). A `voice` is a preset saved in the workspace (`core.voices`); its file
+is the one the Synthesize tab exports and imports.
 Errors come back in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, so its clients raise
 their usual exceptions.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,7 +28,15 @@ from core.errors import TimbreError
 from core.jobs import SynthesisJob
 from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS, SynthesisRequest, knob_fields
 from core.text import LANGUAGES, check_text_length
-from core.voices import VoicePreset, VoiceStore, check_name
+from core.voices import (
+    ARCHIVE_SUFFIX,
+    VoiceExistsError,
+    VoicePreset,
+    VoiceStore,
+    check_name,
+    export_voice,
+    import_voice,
+)
 
 if TYPE_CHECKING:
     from core.api import StudioApi
@@ -37,7 +48,6 @@ RESPONSE_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 # Formats whose fragments can be sent one after another as they finish (the others come whole).
 STREAMED_FORMATS = ("mp3", "aac", "wav", "pcm")
 IGNORED_OPENAI_FIELDS = {"instructions": "a saved voice reads in its reference clip's manner"}
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 10 s reference clip is far smaller, even as 48 kHz stereo WAV
 # What `consent=true` records (any other non-empty text is recorded as the caller's own statement).
 API_CONSENT = "The API caller confirmed having the speaker's consent to clone this voice (consent=true)"
 _NO = ("", "false", "0", "no", "off")
@@ -273,16 +283,68 @@ def build_router(api: StudioApi) -> APIRouter:
 
         return answer(run)
 
+    @router.get(
+        "/v1/audio/voices/{name}/export",
+        summary=f"A saved voice as one file ({ARCHIVE_SUFFIX}: its clip and settings, not its weights)",
+        response_class=Response,
+    )
+    def export_voice_file(name: str) -> Response:
+        def run() -> Response:
+            voice = preset(name, "name", 404)
+            try:
+                data = export_voice(voice, api.roots)
+            except TimbreError as exc:
+                raise ApiError(api.public(str(exc)), param="name") from exc
+            quoted = urllib.parse.quote(name + ARCHIVE_SUFFIX)
+            disposition = f"attachment; filename=\"voice{ARCHIVE_SUFFIX}\"; filename*=UTF-8''{quoted}"
+            return Response(data, media_type="application/zip", headers={"Content-Disposition": disposition})
+
+        return answer(run)
+
+    @router.post(
+        "/v1/audio/voices/import", summary="Save a voice from an exported voice file", status_code=201
+    )
+    def import_voice_file(
+        file: Annotated[UploadFile, File(description=f"a {ARCHIVE_SUFFIX} file (as exported)")],
+        name: Annotated[str | None, Form(description="save it under this name (default: its own)")] = None,
+        overwrite: Annotated[bool, Form(description="replace a saved voice of the same name")] = False,
+    ) -> Response:
+        def run() -> Response:
+            limit = api.settings.max_upload_bytes
+            data = _read_upload(file, limit, f"a voice file exported by Timbre ({ARCHIVE_SUFFIX})")
+            try:
+                voice = import_voice(data, api.workspace, api.roots, name or None, max_bytes=limit)
+                saved = store.save(voice, overwrite=overwrite)
+            except VoiceExistsError as exc:
+                raise ApiError(str(exc), 409, param="name") from exc
+            except TimbreError as exc:
+                raise ApiError(api.public(str(exc)), param="file") from exc
+            return JSONResponse(_voice_json(saved), status_code=201)
+
+        return answer(run)
+
     return router
+
+
+def _read_upload(upload: UploadFile, limit: int, wanted: str) -> bytes:
+    """The bytes of the multipart field `file`; `ApiError` when it is empty (400) or over `limit` bytes
+    (413, naming the limit and the option that sets it)."""
+    data = upload.file.read(limit + 1)
+    if not data:
+        raise ApiError(f"file is empty (0 bytes); upload {wanted}", param="file")
+    if len(data) > limit:
+        raise ApiError(
+            f"file is over the studio's upload limit of {limit / 2**20:g} MB (set with --max-upload-mb); "
+            f"upload {wanted}",
+            413,
+            param="file",
+        )
+    return data
 
 
 def _import_clip(api: StudioApi, upload: UploadFile) -> Path:
     """Check an uploaded reference clip (not empty, not too big, audio, 3-10 s) and copy it into uploads/."""
-    data = upload.file.read(MAX_UPLOAD_BYTES + 1)
-    if not data:
-        raise ApiError("file is empty (0 bytes); upload a 3-10 s recording", param="file")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ApiError(f"file is over {MAX_UPLOAD_BYTES // 2**20} MB; upload a short clip", 413, param="file")
+    data = _read_upload(upload, api.settings.max_upload_bytes, "a 3-10 s recording")
     suffix = "".join(c for c in Path(upload.filename or "clip.wav").suffix.lower() if c.isalnum() or c == ".")
     with tempfile.TemporaryDirectory() as folder:
         temp = Path(folder) / f"upload{suffix[:10] or '.wav'}"

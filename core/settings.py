@@ -8,6 +8,11 @@ from pathlib import Path
 from core.errors import SettingsError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# How inference weights are stored (core/models/precision.py): fp32 is the exact path (the reference's
+# numbers); bf16 and int8 are faster on CPU and drift slightly.
+PRECISIONS = ("fp32", "bf16", "int8")
+FP32, BF16, INT8 = PRECISIONS
+DEFAULT_PRECISION = FP32  # until a fast mode passes the quality check on real weights (see precision.py)
 
 
 @dataclass(frozen=True)
@@ -17,16 +22,26 @@ class Settings:
     workspace: Path = Path("workspace")
     pretrained_dir: Path = Path("pretrained")
     device: str = "cpu"
+    precision: str = DEFAULT_PRECISION  # one of PRECISIONS
     share: bool = False
     # Longest text one request may read (characters). 5,000 is about 1,000 English words or 20 minutes of
     # Chinese speech: a long article, but bounded work per request; longer texts are split by the caller.
     max_text_chars: int = 5000
+    # Largest file one upload may be (MB; --max-upload-mb): a 10 s reference clip is far smaller, even as
+    # 48 kHz stereo WAV, and an exported voice is its clip plus a few kB.
+    max_upload_mb: float = 20.0
+    # Longest extra reference clip (--max-aux-seconds): an extra clip only lends timbre, so longer only costs.
+    max_aux_ref_seconds: float = 30.0
     # The job queue: None = SQLite in the workspace; "redis://HOST:PORT/DB" when several machines serve it.
     queue_url: str | None = None
     gpu_jobs: int = 1  # heavy jobs running at once on this machine's device (the device lease)
     workers: bool = True  # run jobs in this process (False: only submit; `python -m core worker` runs them)
     # Who may use the studio and its API: (user, password) pairs; empty = anyone who can reach the port.
     auth: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
 
     @property
     def open_to_others(self) -> bool:
@@ -51,6 +66,23 @@ def check_device(device: str) -> str:
             )
         return device
     raise SettingsError(f"device {device!r} is unknown; use cpu, cuda or cuda:N")
+
+
+def check_precision(precision: str, device: str = "cpu") -> str:
+    """`precision` if it is one of `PRECISIONS` and runs on `device`, else a `SettingsError` saying what to
+    use instead."""
+    import torch  # deferred: importing settings must stay cheap
+
+    if precision not in PRECISIONS:
+        raise SettingsError(f"precision {precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
+    if precision == INT8 and device != "cpu":
+        raise SettingsError(f"precision {INT8} runs on the CPU only; on {device} use {BF16} or {FP32}")
+    if precision == INT8 and not hasattr(torch.ops.aten, "_weight_int8pack_mm"):
+        raise SettingsError(
+            f"precision {INT8} needs torch's int8 CPU kernel, which torch {torch.__version__} lacks; "
+            f"use {BF16} or {FP32}"
+        )
+    return precision
 
 
 MAX_GPU_JOBS = 64

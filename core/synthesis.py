@@ -33,7 +33,7 @@ from core.features import text_features as _text_features
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HUBERT_SR, HubertContent
 from core.models.sovits import CODE_UPSAMPLE
-from core.models.t2s import SEMANTIC_HZ_FOR_EARLY_STOP
+from core.models.t2s import SEMANTIC_HZ_FOR_EARLY_STOP, T2SDecodeSettings
 from core.pretrained import BERT_DIR, HUBERT_DIR
 from core.text import LANGUAGES, UserDictionary
 from core.text.g2pw import G2PW, load_if_present
@@ -57,6 +57,11 @@ MAX_FRAGMENT_CHARS = 510  # BERT's 512 positions minus [CLS] and [SEP]
 MIN_FRAGMENT_CHARS = 5  # shorter fragments are merged into their neighbours
 _MIN_FIRST_CLAUSE_CHARS = 4  # a shorter first clause gets a leading 。 (or `.` for English)
 
+MAX_CHUNK_TOKENS = 1000  # 40 s of speech: longer chunks are not streaming any more
+# Chunked streaming: SoVITS decodes each chunk with this many earlier tokens as context (its flow's
+# convolutions reach about 16 tokens back; on the tiny test models joins stop improving past 4).
+CHUNK_CONTEXT_TOKENS = 12
+PAUSE_TOKEN = 486  # the semantic token of silence (the reference's `mute_tokens`), for pause-aware cuts
 REF_MIN_SECONDS = 3.0
 REF_MAX_SECONDS = 10.0
 # Peak below which a reference clip counts as silent (-60 dBFS).
@@ -186,6 +191,13 @@ class SynthesisRequest:
         slider=(-MAX_PITCH_SEMITONES, MAX_PITCH_SEMITONES, 0.5),
     )
     prompt_cached: bool = False
+    # Chunked streaming (api_v2's streaming_mode 3, and 2 with `chunk_at_pauses`): with an `on_fragment`
+    # callback, audio is handed on every `chunk_tokens` semantic tokens while T2S still runs (0: whole
+    # fragments); `chunk_at_pauses` cuts at the first pause-like token past that length instead; each cut
+    # is cross-faded over `chunk_overlap_tokens`. Faster first audio, slightly rougher joins.
+    chunk_tokens: int = 0
+    chunk_at_pauses: bool = False
+    chunk_overlap_tokens: int = 2
 
     def __post_init__(self) -> None:
         if isinstance(self.aux_ref_audio_paths, str | Path):
@@ -208,6 +220,8 @@ class SynthesisRequest:
                     raise SynthesisError(f"{name} {value!r} is unknown; use one of {', '.join(knob.choices)}")
             elif not (value is None and default is None):
                 _check_range(name, value, knob.low, knob.high, integer=knob.integer)
+        _check_range("chunk_tokens", self.chunk_tokens, 0, MAX_CHUNK_TOKENS, integer=True)
+        _check_range("chunk_overlap_tokens", self.chunk_overlap_tokens, 0, MAX_CHUNK_TOKENS, integer=True)
 
 
 def _check_language(name: str, lang: str) -> None:
@@ -740,6 +754,16 @@ class Synthesizer:
                 f"nothing to read in {_excerpt(request.text)}: it has no words or characters to speak"
             )
 
+        if (
+            on_fragment is not None
+            and request.chunk_tokens
+            and request.pitch == 0
+            and request.speed_factor == 1
+        ):
+            audio, tokens = self._synthesize_chunked(
+                fragments, prompt, reference, specs, request, generator, report, on_fragment
+            )
+            return self._result(audio, seed, fragments, tokens)
         buckets = make_buckets(
             [len(f.norm_text) for f in fragments], request.batch_size, request.batch_threshold, split_bucket
         )
@@ -786,9 +810,14 @@ class Synthesizer:
         shifted = pitch_shift(joined, self.sample_rate, request.pitch)
         if on_fragment is not None and not per_fragment:
             on_fragment(0, shifted)
+        return self._result(shifted, seed, fragments, tokens)
+
+    def _result(
+        self, audio: np.ndarray, seed: int, fragments: list[TextFeatures], tokens: list[torch.Tensor]
+    ) -> SynthesisResult:
         return SynthesisResult(
             sample_rate=self.sample_rate,
-            audio=shifted,
+            audio=audio,
             seed=seed,
             fragments=tuple(f.norm_text for f in fragments),
             tokens=tuple(tuple(int(t) for t in tok.tolist()) for tok in tokens),
@@ -805,24 +834,8 @@ class Synthesizer:
         on_step: Callable[[int, int], None] | None = None,
     ) -> list[torch.Tensor]:
         """T2S for one bucket: semantic tokens (n_i,) per item, prompt tokens excluded."""
-        phones, berts = [], []
-        for item in items:
-            ids, bert = item.phone_ids, item.bert
-            if prompt is not None:
-                ids = prompt.phone_ids + ids
-                bert = torch.cat([prompt.bert, bert], dim=1)
-            phones.append(torch.tensor(ids, dtype=torch.long, device=self.device))
-            berts.append(bert.to(self.device))
-        codes = None if prompt is None else reference.prompt_codes.to(self.device)
-        kwargs = dict(
-            top_k=request.top_k,
-            top_p=request.top_p,
-            temperature=request.temperature,
-            repetition_penalty=request.repetition_penalty,
-            early_stop_num=early_stop,
-            generator=generator,
-            on_step=on_step,
-        )
+        phones, berts, codes = self._t2s_inputs(items, prompt, reference)
+        kwargs = dict(**_sampling(request, early_stop), generator=generator, on_step=on_step)
         if request.parallel_infer and codes is not None:
             prompts = codes[None].expand(len(items), -1)
             return list(self.t2s.model.generate(phones, berts, prompts, **kwargs))
@@ -832,6 +845,80 @@ class Synthesizer:
             prompts = None if codes is None else codes[None]
             out.extend(self.t2s.model.generate([ids], [bert], prompts, one_at_a_time=True, **kwargs))
         return out
+
+    def _t2s_inputs(
+        self, items: list[TextFeatures], prompt: TextFeatures | None, reference: Reference
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor | None]:
+        """T2S's inputs: per item, phone ids (T_i,) and BERT features (1024, T_i), the prompt's first; and
+        the prompt's semantic codes (None without a prompt)."""
+        phones, berts = [], []
+        for item in items:
+            ids, bert = item.phone_ids, item.bert
+            if prompt is not None:
+                ids = prompt.phone_ids + ids
+                bert = torch.cat([prompt.bert, bert], dim=1)
+            phones.append(torch.tensor(ids, dtype=torch.long, device=self.device))
+            berts.append(bert.to(self.device))
+        codes = None if prompt is None else reference.prompt_codes.to(self.device)
+        return phones, berts, codes
+
+    def _synthesize_chunked(
+        self,
+        fragments: list[TextFeatures],
+        prompt: TextFeatures | None,
+        reference: Reference,
+        specs: list[torch.Tensor],
+        request: SynthesisRequest,
+        generator: torch.Generator,
+        report: ProgressCallback,
+        on_chunk: FragmentCallback,
+    ) -> tuple[np.ndarray, list[torch.Tensor]]:
+        """`synthesize_result`'s audio and tokens when streaming in chunks (`SynthesisRequest.chunk_tokens`):
+        each fragment alone, in reading order (as the reference streams), its T2S stepped here so that
+        SoVITS decodes the tokens made so far and `on_chunk` gets their audio before the fragment ends."""
+        early_stop = self._early_stop_tokens(request.max_sec)
+        pieces: list[np.ndarray] = []
+
+        def emit(audio: np.ndarray) -> None:
+            on_chunk(len(pieces), audio)
+            pieces.append(audio)
+
+        silence = np.zeros(int(self.sample_rate * request.fragment_interval), dtype=np.int16)
+        tokens = []
+        for index, item in enumerate(fragments):
+            expected = max(8, 3 * len(item.phone_ids))
+            phones, berts, codes = self._t2s_inputs([item], prompt, reference)
+            settings = T2SDecodeSettings(
+                **_sampling(request, early_stop), one_at_a_time=not request.parallel_infer or codes is None
+            )
+            model = self.t2s.model
+            state = model.prefill(
+                phones, berts, None if codes is None else codes[None], settings, generator=generator
+            )
+            decoder = _ChunkDecoder(self, item, specs, request, generator, emit)
+            while model.step(state):
+                report(
+                    (index + min(state.step / expected, 0.9)) / len(fragments),
+                    f"reading fragment {index + 1}",
+                )
+                decoder.offer(state.y[0, state.n_prompt : -1])  # the newest token may yet be dropped
+            # What was sampled, less a dropped last token (the reference's streaming keeps the first token,
+            # which its one-at-a-time whole-fragment path drops when the budget ends a fragment).
+            fragment_tokens = state.full[0][state.n_prompt :].clone()
+            decoder.offer(fragment_tokens, final=True)
+            tokens.append(fragment_tokens)
+            if silence.size:
+                emit(silence)
+            report((index + 1) / len(fragments), f"read {index + 1} of {len(fragments)} fragments")
+        return (np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)), tokens
+
+    def _pause_similarity(self) -> torch.Tensor | None:
+        """Per semantic token, the cosine similarity of its T2S embedding to the pause token's (None when the
+        model has no such token)."""
+        table = self.t2s.model.audio_embedding.weight.float()  # (V, C)
+        if table.shape[0] <= PAUSE_TOKEN:
+            return None
+        return torch.nn.functional.cosine_similarity(table[PAUSE_TOKEN][None], table, dim=-1)  # (V,)
 
     def _decode(
         self,
@@ -859,6 +946,90 @@ class Synthesizer:
             audio = decode(codes, phones, specs, noise_scale=noise, speed=speed, generator=generator)
             out.append(audio[0, 0])
         return out
+
+
+def _sampling(request: SynthesisRequest, early_stop: float) -> dict:
+    """The request's T2S sampling settings, as `T2SModel.generate` and `T2SDecodeSettings` name them."""
+    return dict(
+        top_k=request.top_k,
+        top_p=request.top_p,
+        temperature=request.temperature,
+        repetition_penalty=request.repetition_penalty,
+        early_stop_num=early_stop,
+    )
+
+
+class _ChunkDecoder:
+    """SoVITS for one fragment, chunk by chunk, while its tokens are still being made (chunked streaming).
+
+    `offer` the tokens made so far (a growing prefix of the fragment's); when they reach a cut (every
+    `chunk_tokens`, or at a pause past that many with `chunk_at_pauses`) the new tokens are decoded with up
+    to `CHUNK_CONTEXT_TOKENS` earlier ones as context, the last `chunk_overlap_tokens` tokens' audio is held
+    back and cross-faded with the next chunk's decode of the same tokens, and the rest goes to `emit` as
+    int16. The `final` offer sends everything: the pieces add up to exactly 1 token's samples per token, the
+    length a whole-fragment decode of the same tokens has.
+    """
+
+    def __init__(
+        self,
+        synth: Synthesizer,
+        item: TextFeatures,
+        specs: list[torch.Tensor],
+        request: SynthesisRequest,
+        generator: torch.Generator,
+        emit: Callable[[np.ndarray], None],
+    ) -> None:
+        self.synth, self.specs, self.request, self.generator, self.emit = (
+            synth,
+            specs,
+            request,
+            generator,
+            emit,
+        )
+        self.phones = torch.tensor(item.phone_ids, device=synth.device)[None]  # (1, N)
+        self.pauses = synth._pause_similarity() if request.chunk_at_pauses else None
+        self.spt = synth._samples_per_token
+        self.done = 0  # tokens decoded so far
+        self.tail = np.zeros(0, dtype=np.float32)  # decoded, unsent audio of the last tokens decoded
+
+    def _cut(self, tokens: torch.Tensor) -> int | None:
+        """Where the next chunk ends (a token index), or None to wait for more tokens."""
+        size, new = self.request.chunk_tokens, tokens.shape[0] - self.done
+        if self.pauses is None:
+            return tokens.shape[0] if new >= size else None
+        if new <= size:
+            return None
+        score = self.pauses[tokens[self.done :]].clone()  # the reference's split rule, threshold 0
+        score[score < 0] = -1
+        score[:-1] += score[1:].clone()  # two pause-like tokens in a row
+        best = int(score.argmax())
+        return self.done + best + 1 if score[best] >= 0 and best + 1 >= size else None
+
+    def offer(self, tokens: torch.Tensor, final: bool = False) -> None:
+        end = tokens.shape[0] if final else self._cut(tokens)
+        if end is None:
+            return
+        audio = self.tail
+        if end > self.done:
+            start = self.done - len(self.tail) // self.spt  # first token whose audio is not sent yet
+            window = max(0, start - CHUNK_CONTEXT_TOKENS)
+            codes = tokens[window:end].to(self.synth.device)[None, None]  # (1, 1, T)
+            decoded = self.synth.sovits.model.decode(
+                codes,
+                self.phones,
+                self.specs,
+                noise_scale=self.request.noise_scale,
+                generator=self.generator,
+            )[0, 0]
+            audio = decoded.float().cpu().numpy()[(start - window) * self.spt :]  # tokens start..end
+            if len(self.tail):
+                fade = np.linspace(0.0, 1.0, len(self.tail), endpoint=False, dtype=np.float32)
+                audio[: len(self.tail)] = self.tail * (1 - fade) + audio[: len(self.tail)] * fade
+        held = 0 if final else min(self.request.chunk_overlap_tokens, end - self.done) * self.spt
+        self.done = end
+        send, self.tail = audio[: len(audio) - held], audio[len(audio) - held :]
+        if send.size:
+            self.emit(to_int16(send))
 
 
 def _check_not_silent(wav: np.ndarray, name: str) -> None:

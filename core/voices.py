@@ -23,6 +23,7 @@ from pathlib import Path
 from core.audio import audio_info
 from core.errors import TimbreError
 from core.ethics.consent import ConsentStore
+from core.settings import Settings
 from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS
 from core.workspace import Workspace, atomic_write_text, confine
 
@@ -35,11 +36,14 @@ ARCHIVE_SUFFIX = ".timbre-voice.zip"
 ARCHIVE_FORMAT = 1
 _ARCHIVE_JSON = "voice.json"
 _ARCHIVE_CLIP = re.compile(r"^clip\.[a-z0-9]{1,5}$")
-MAX_ARCHIVE_BYTES = 25 * 2**20  # a 10 s clip is far smaller, even as 48 kHz stereo WAV
 
 
 class VoiceError(TimbreError):
     """A voice name that is not allowed, or a voice that is not saved."""
+
+
+class VoiceExistsError(VoiceError):
+    """A voice of that name is already saved (and the caller did not ask to replace it)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,15 @@ class VoiceStore:
     def _path(self, name: str) -> Path:
         return self.folder / f"{check_name(name)}.json"
 
-    def save(self, voice: VoicePreset) -> VoicePreset:
-        """Save `voice` under its name (replacing a voice of the same name). A voice is saved only with a
-        consent statement, which is remembered for its clip (`core.ethics.consent`)."""
+    def save(self, voice: VoicePreset, *, overwrite: bool = True) -> VoicePreset:
+        """Save `voice` under its name (replacing a voice of the same name, unless `overwrite` is False: then
+        a `VoiceExistsError`). A voice is saved only with a consent statement, which is remembered for its
+        clip (`core.ethics.consent`)."""
+        if not overwrite and self._path(voice.name).is_file():
+            raise VoiceExistsError(
+                f"a voice named {voice.name!r} is already saved; choose another name, or replace it "
+                "(overwrite=true)"
+            )
         if not voice.consent.strip():
             raise VoiceError(
                 f"voice {voice.name!r}: a voice is saved only with the speaker's consent; confirm it "
@@ -160,14 +170,21 @@ def export_voice(voice: VoicePreset, roots: tuple[Path, ...]) -> bytes:
 
 
 def import_voice(
-    data: bytes, workspace: Workspace, roots: tuple[Path, ...], name: str | None = None
+    data: bytes,
+    workspace: Workspace,
+    roots: tuple[Path, ...],
+    name: str | None = None,
+    max_bytes: int = Settings().max_upload_bytes,
 ) -> VoicePreset:
     """The voice in an `export_voice` archive, its clip copied into the workspace's uploads/ (not saved yet:
     `VoiceStore.save` it). Refuses anything but `voice.json` and one `clip.<ext>` at the archive's top
     (no folders, `..` or absolute names), JSON that is not a preset, a clip that is not a 3-10 s recording,
-    and weights that are not in `roots` here. `name` renames the voice."""
-    if len(data) > MAX_ARCHIVE_BYTES:
-        raise VoiceError(f"the voice file is over {MAX_ARCHIVE_BYTES // 2**20} MB; it is not a Timbre voice")
+    and weights that are not in `roots` here, and files (packed or unpacked) over `max_bytes`. `name`
+    renames the voice."""
+    if len(data) > max_bytes:
+        raise VoiceError(
+            f"the voice file is over the upload limit of {max_bytes / 2**20:g} MB (set with --max-upload-mb)"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -184,8 +201,11 @@ def import_voice(
                 f"the voice file holds {', '.join(map(repr, names)) or 'nothing'}; expected exactly "
                 f"{_ARCHIVE_JSON!r} and one 'clip.<ext>' (no folders); it was not made by Timbre"
             )
-        if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
-            raise VoiceError(f"the voice file unpacks to over {MAX_ARCHIVE_BYTES // 2**20} MB; refused")
+        if sum(m.file_size for m in members) > max_bytes:
+            raise VoiceError(
+                f"the voice file unpacks to over the upload limit of {max_bytes / 2**20:g} MB "
+                "(set with --max-upload-mb); refused"
+            )
         record = _read_record(archive.read(_ARCHIVE_JSON))
         clip_bytes = archive.read(clips[0])
     gpt, sovits = (

@@ -49,6 +49,15 @@ def manifest_entries(kind: str) -> list[dict]:
     return entries
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gradio_uploads_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Files tests hand the tabs' handlers stand for Gradio's temporary uploads, which the handlers take only
+    from Gradio's upload folder (`webui.uploads`): that folder is the tests' temporary root."""
+    root = tmp_path_factory.getbasetemp()
+    os.environ["GRADIO_TEMP_DIR"] = str(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     """Tiny official-format models and the reference's outputs for them (tests/conformance by default)."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import shutil
 import subprocess
 import urllib.parse
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from core.jobs import synthesis as synthesis_kind
 from core.output import WAV_STREAM_SIZE
 from core.settings import read_credentials
 from core.synthesis import SynthesisRequest
+from core.voices import VoiceStore, export_voice
 from core.workspace import Workspace, confine
 from tests.browser import running_studio
 from tests.jobs_fixtures import PROMPT_TEXT, holds, peak_overlap, read_audio, voices
@@ -36,6 +39,8 @@ TWO_FRAGMENTS = "你好，我们来听听。这是第二句话，再听听。"
 MAX_CHARS = 200
 TIMEOUT_S = 120.0
 CONSENT_STATEMENT = "The fixtures' speakers consented to these tests"
+MAX_UPLOAD_MB = 1.5
+MAX_AUX_SECONDS = 4.0  # the fixture clip lasts 4.6 s
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ def studio(conformance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     # (tests/test_watermark_paths.py checks the marks). The fixtures' clips run under an operator statement.
     start_marking(workspace, ResponsibleUse(watermark=False))
     extra = ["--max-chars", str(MAX_CHARS), "--no-watermark", "--consent-statement", CONSENT_STATEMENT]
+    extra += ["--max-upload-mb", str(MAX_UPLOAD_MB), "--max-aux-seconds", str(MAX_AUX_SECONDS)]
     with running_studio(workspace, pretrained, extra_args=extra) as running:
         studio = Studio(
             running.url.rstrip("/"),
@@ -174,7 +180,7 @@ def test_every_media_type_decodes_to_the_same_length(studio: Studio) -> None:
         assert abs(len(decoded) - len(reference)) <= 2048, media_type
 
 
-@pytest.mark.parametrize("mode", [1, 3, "true"])
+@pytest.mark.parametrize("mode", [1, "true"])
 def test_streamed_wav_decodes_to_the_non_streamed_audio(studio: Studio, mode) -> None:
     whole = library(studio, VOICE_A, TWO_FRAGMENTS)
     with httpx.stream(
@@ -189,6 +195,25 @@ def test_streamed_wav_decodes_to_the_non_streamed_audio(studio: Studio, mode) ->
     assert body[:4] == b"RIFF" and int.from_bytes(body[40:44], "little") == WAV_STREAM_SIZE
     np.testing.assert_array_equal(wav(body), whole)
     np.testing.assert_array_equal(ffmpeg_decode(body), whole)
+
+
+@pytest.mark.parametrize("mode", [2, 3])
+def test_chunked_streams_play_and_last_as_long_as_the_whole_file(studio: Studio, mode: int) -> None:
+    # Greedy T2S (top_k=1) makes the same tokens whatever the random draws, so the chunks add up to exactly
+    # the whole file's length (each token is 1280 samples either way). With sampling, a chunked run draws
+    # SoVITS noise between T2S steps, so its tokens (and length) differ as two samplings of a request do.
+    # noise_scale=0 makes SoVITS deterministic: what differs is only the chunks' shorter context and their
+    # cross-faded joins.
+    query = params(VOICE_A, TWO_FRAGMENTS, top_k=1, noise_scale=0, max_sec=1.2)
+    whole = wav(get(studio, "/tts", query).content).astype(np.float64)
+    chunked = {**query, "streaming_mode": mode, "min_chunk_length": 4, "overlap_length": 1}
+    with httpx.stream("GET", studio.url + "/tts", params=chunked, timeout=TIMEOUT_S) as answer:
+        assert answer.status_code == 200
+        body = b"".join(answer.iter_bytes())
+    streamed = wav(body).astype(np.float64)
+    assert len(streamed) == len(whole) == len(ffmpeg_decode(body))
+    snr_db = 10 * np.log10(np.sum(whole**2) / max(np.sum((streamed - whole) ** 2), 1e-9))
+    assert snr_db > 25, snr_db
 
 
 @pytest.mark.parametrize(
@@ -375,6 +400,126 @@ def test_bad_voice_uploads_get_clear_errors(studio: Studio, form, content, messa
     assert message in answer.json()["error"]["message"]
 
 
+def _save_voice(studio: Studio, name: str) -> None:
+    created = httpx.post(
+        studio.url + "/v1/audio/voices",
+        data={"name": name, "text": PROMPT_TEXT, "language": "zh", "consent": "I agree"},
+        files={"file": ("v.wav", (studio.workspace / "uploads" / "a.wav").read_bytes(), "audio/wav")},
+        timeout=TIMEOUT_S,
+    )
+    assert created.status_code == 201, created.text
+
+
+def _zip_entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _import(studio: Studio, data: bytes, **form) -> httpx.Response:
+    files = {"file": ("bea.timbre-voice.zip", data, "application/zip")}
+    return httpx.post(studio.url + "/v1/audio/voices/import", data=form, files=files, timeout=TIMEOUT_S)
+
+
+def test_a_voice_travels_as_one_file_through_the_api(studio: Studio) -> None:
+    _save_voice(studio, "bea")
+    exported = get(studio, "/v1/audio/voices/bea/export")
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"] == "application/zip"
+    assert "bea.timbre-voice.zip" in exported.headers["content-disposition"]
+    # The Synthesize tab's export (the same core function) holds the same entries.
+    roots = (studio.workspace, studio.pretrained)
+    tab_file = export_voice(VoiceStore(Workspace.open(studio.workspace)).get("bea"), roots)
+    assert _zip_entries(exported.content) == _zip_entries(tab_file)
+    clash = _import(studio, exported.content)
+    assert clash.status_code == 409 and "overwrite=true" in clash.json()["error"]["message"]
+    renamed = _import(studio, exported.content, name="bea_2")
+    assert renamed.status_code == 201, renamed.text
+    original = get(studio, "/v1/audio/voices/bea").json()
+    assert {**renamed.json(), "id": "bea", "name": "bea"} == original
+    assert _import(studio, exported.content, overwrite="true").status_code == 201
+    assert get(studio, "/v1/audio/voices/nobody/export").status_code == 404
+    for name in ("bea", "bea_2"):
+        assert httpx.delete(f"{studio.url}/v1/audio/voices/{name}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "message"),
+    [
+        (b"", 400, "file is empty"),
+        (b"hello, not a zip", 400, "not a zip archive"),
+        ({"../voice.json": b"{}", "clip.wav": b"RIFF"}, 400, "no folders"),
+        ({"/etc/voice.json": b"{}", "clip.wav": b"RIFF"}, 400, "no folders"),
+        ({"voice.json": b"{not json", "clip.wav": b"RIFF"}, 400, "not valid JSON"),
+        ("weights outside", 400, "outside the allowed folders"),
+        ("clip too long", 400, "a reference clip must be 3-10 s"),
+    ],
+)
+def test_bad_voice_files_are_refused(studio: Studio, content, status, message) -> None:
+    if isinstance(content, str):  # a real export, altered
+        _save_voice(studio, "cid")
+        entries = _zip_entries(get(studio, "/v1/audio/voices/cid/export").content)
+        httpx.delete(studio.url + "/v1/audio/voices/cid")
+        if content == "weights outside":
+            record = json.loads(entries["voice.json"])
+            entries["voice.json"] = json.dumps({**record, "gpt_path": "weights/link.ckpt"}).encode()
+            link = studio.workspace / "weights" / "link.ckpt"
+            link.unlink(missing_ok=True)
+            link.symlink_to(studio.pretrained.parent / "weights" / "tiny_v2-e1.ckpt")  # out of both roots
+        else:
+            buffer = io.BytesIO()
+            sf.write(buffer, np.full(12 * 16000, 1000, dtype=np.int16), 16000, format="WAV")
+            entries["clip.wav"] = buffer.getvalue()
+        content = _zip(entries)
+    elif isinstance(content, dict):
+        content = _zip(content)
+    answer = _import(studio, content)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]["message"]
+    assert str(studio.workspace) not in answer.text  # the server's folders are not spelled out
+    assert "cid" not in [v["id"] for v in get(studio, "/v1/audio/voices").json()["data"]]
+
+
+def test_the_upload_and_extra_clip_limits_are_the_studios_settings(studio: Studio) -> None:
+    big = b"\0" * int(MAX_UPLOAD_MB * 2**20 + 1)
+    answer = httpx.post(
+        studio.url + "/v1/audio/voices",
+        data={"name": "big", "consent": "true"},
+        files={"file": ("big.wav", big)},
+        timeout=TIMEOUT_S,
+    )
+    assert answer.status_code == 413
+    assert "upload limit of 1.5 MB (set with --max-upload-mb)" in answer.json()["error"]["message"]
+    answer = _import(studio, big)
+    assert answer.status_code == 413 and "--max-upload-mb" in answer.json()["error"]["message"]
+    # The studio's own upload route (Gradio) has the same limit.
+    answer = httpx.post(
+        studio.url + "/gradio_api/upload", files={"files": ("big.wav", big)}, timeout=TIMEOUT_S
+    )
+    assert answer.status_code == 413
+    answer = get(studio, "/tts", params(VOICE_A, aux_ref_audio_paths=["uploads/b.wav"]))
+    assert answer.status_code == 400
+    assert "at most 4 s (the studio's limit, set with --max-aux-seconds)" in answer.json()["message"]
+
+
+def test_limit_flags_become_settings() -> None:
+    from app import parse_settings
+
+    settings = parse_settings(["--max-upload-mb", "5", "--max-aux-seconds", "12.5"])
+    assert (settings.max_upload_bytes, settings.max_aux_ref_seconds) == (5 * 2**20, 12.5)
+    assert (parse_settings([]).max_upload_mb, parse_settings([]).max_aux_ref_seconds) == (20.0, 30.0)
+    for bad in (["--max-upload-mb", "0"], ["--max-aux-seconds", "-1"], ["--max-upload-mb", "lots"]):
+        with pytest.raises(SystemExit):
+            parse_settings(bad)
+
+
 def test_with_auth_every_route_asks_for_a_login(conformance_dir: Path, tmp_path: Path) -> None:
     openai = pytest.importorskip("openai")
     workspace = tmp_path / "ws"
@@ -388,6 +533,8 @@ def test_with_auth_every_route_asks_for_a_login(conformance_dir: Path, tmp_path:
             answer = httpx.get(url + route)
             assert answer.status_code == 401, route
             assert answer.headers["www-authenticate"].startswith("Basic")
+        assert httpx.get(url + "/v1/audio/voices/anna/export").status_code == 401
+        assert httpx.post(url + "/v1/audio/voices/import", files={"file": b"x"}).status_code == 401
         assert "error" in httpx.get(url + "/v1/models").json()  # OpenAI's shape on its routes
         assert httpx.get(url + "/tts", auth=("alice", "wrong")).status_code == 401
         # Logged in, the request reaches the checks (no text: the reference's 400).
@@ -425,8 +572,11 @@ CURL_EXAMPLES = [
     "curl -f $URL/v1/audio/voices",
     "curl -f -o hello.mp3 $URL/v1/audio/speech -H 'Content-Type: application/json' "
     """-d '{"model": "timbre", "voice": "anna", "input": "欢迎来到音色工作室。", "max_sec": 0.6}'""",
+    "curl -f -o anna.timbre-voice.zip $URL/v1/audio/voices/anna/export",
+    "curl -f $URL/v1/audio/voices/import -F file=@anna.timbre-voice.zip -F name=anna_copy",
     "curl -f $URL/v1/models",
     "curl -f -X DELETE $URL/v1/audio/voices/anna",
+    "curl -f -X DELETE $URL/v1/audio/voices/anna_copy",
 ]
 
 

@@ -32,7 +32,8 @@ class StudioContext:
         """The workspace, the queue it names (SQLite inside it, or `settings.queue_url`) and a model cache."""
         workspace = Workspace.open(settings.workspace)
         queue = JobQueue.open(workspace, settings.queue_url)
-        return cls(settings, workspace, queue, ModelCache(settings.pretrained_dir, device=settings.device))
+        models = ModelCache(settings.pretrained_dir, device=settings.device, precision=settings.precision)
+        return cls(settings, workspace, queue, models)
 
     def user_dictionary(self) -> UserDictionary:
         """The workspace's dictionary of fixed readings, read fresh (the Text tab may have changed it)."""

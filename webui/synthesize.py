@@ -16,13 +16,14 @@ from pathlib import Path
 import gradio as gr
 
 from core import pretrained
-from core.errors import TimbreError
+from core.audio import audio_info
+from core.errors import AudioError, TimbreError
 from core.ethics import ConsentStore
 from core.jobs import BatchSynthesisJob, JobRecord, JobState, SynthesisJob
 from core.synthesis import Knob, SynthesisRequest, knob_fields, split_fragments
 from core.text import LANGUAGES, check_text_length
 from core.voices import UI_CONSENT
-from webui import voice_presets
+from webui import uploads, voice_presets
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
 from webui.jobs import watch_job
@@ -103,21 +104,44 @@ def _knob_values(values: Sequence, lang_ui: str) -> dict:
 def build_request(
     ctx: StudioContext, voice: Voice, text: str, text_lang: str, knob_values: Sequence, lang_ui: str
 ) -> SynthesisRequest:
-    """The request the controls describe, its clips copied into the workspace (uploads are temporary)."""
+    """The request the controls describe, its clips copied into the workspace (uploads are temporary; a path
+    that is not an upload is refused before it is read, `webui.uploads`)."""
     if not voice.gpt or not voice.sovits:
         raise error("synth.need_weights", lang_ui)
     if not voice.ref_audio:
         raise error("synth.need_reference", lang_ui)
     check_text_length(text or "", ctx.settings.max_text_chars)
+    ref = uploads.checked_upload(ctx, voice.ref_audio, "the reference clip")
+    aux = [_aux_clip(ctx, path) for path in voice.aux_refs or ()]  # all checked before any is copied
     return SynthesisRequest(
         text=text or "",
         text_lang=text_lang,
-        ref_audio_path=str(ctx.workspace.import_upload(voice.ref_audio)),
-        aux_ref_audio_paths=tuple(str(ctx.workspace.import_upload(p)) for p in voice.aux_refs or ()),
+        ref_audio_path=str(ctx.workspace.import_upload(ref)),
+        aux_ref_audio_paths=tuple(str(ctx.workspace.import_upload(path)) for path in aux),
         prompt_text=voice.ref_text or "",
         prompt_lang=voice.ref_lang,
         user_dict=ctx.user_dictionary(),  # readings fixed in the Text tab apply here too
         **_knob_values(knob_values, lang_ui),
+    )
+
+
+def _aux_clip(ctx: StudioContext, path: str) -> Path:
+    clip = uploads.checked_upload(ctx, path, "an extra reference clip")
+    seconds, _, _ = audio_info(clip)
+    limit = ctx.settings.max_aux_ref_seconds
+    if seconds > limit:
+        raise AudioError(
+            f"the extra reference clip {Path(path).name} is {seconds:.1f} s long; use one of at most "
+            f"{limit:g} s (the studio's limit, set with --max-aux-seconds)"
+        )
+    return clip
+
+
+def checked_weights(ctx: StudioContext, voice: Voice) -> tuple[str, str]:
+    """The voice's GPT and SoVITS paths, if both lie in the workspace or the pretrained folder."""
+    return (
+        str(uploads.checked_weights(ctx, voice.gpt or "", "GPT weights")),
+        str(uploads.checked_weights(ctx, voice.sovits or "", "SoVITS weights")),
     )
 
 
@@ -151,8 +175,9 @@ def submit(
     consent box (needed the first time a voice is used); `user`: who is logged in (for the usage log)."""
     with user_errors(lang_ui):
         request = build_request(ctx, voice, text, text_lang, knob_values, lang_ui)
+        gpt, sovits = checked_weights(ctx, voice)
         statement = speaker_consent(ctx, request, consent, lang_ui, user)
-        job = SynthesisJob(request, voice.gpt, voice.sovits, interface="ui", user=user, consent=statement)
+        job = SynthesisJob(request, gpt, sovits, interface="ui", user=user, consent=statement)
         return ctx.queue.submit(job)
 
 
@@ -171,11 +196,13 @@ def submit_batch(
     if not lines_file:
         raise error("synth.need_lines_file", lang_ui)
     with user_errors(lang_ui):
+        lines_upload = uploads.checked_upload(ctx, lines_file, "the lines file")
         request = build_request(ctx, voice, "batch", text_lang, knob_values, lang_ui)
+        gpt, sovits = checked_weights(ctx, voice)
+        lines = ctx.workspace.import_upload(lines_upload)
         statement = speaker_consent(ctx, request, consent, lang_ui, user)
-        lines = ctx.workspace.import_upload(lines_file)
         job = BatchSynthesisJob(
-            request, voice.gpt, voice.sovits, str(lines), interface="ui", user=user, consent=statement
+            request, gpt, sovits, str(lines), interface="ui", user=user, consent=statement
         )
         return ctx.queue.submit(job)
 

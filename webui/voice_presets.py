@@ -21,9 +21,10 @@ from core.voices import (
     export_voice,
     import_voice,
 )
-from core.workspace import atomic_write_bytes, confine
+from core.workspace import atomic_write_bytes
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
+from webui.uploads import checked_upload, checked_weights
 
 EXPORTS_DIR = "exports"  # in the workspace: where exported voice files are written for download
 
@@ -57,14 +58,15 @@ def save_preset(
         raise error("synth.need_reference", lang_ui)
     with user_errors(lang_ui):
         check_name((name or "").strip())
-        check_reference_clip(ref_audio)
+        clip = checked_upload(ctx, ref_audio, "the reference clip")  # refused before it is read
+        check_reference_clip(clip)
         voice = VoicePreset(
             name=name.strip(),
-            ref_audio_path=str(ctx.workspace.import_upload(ref_audio)),
+            ref_audio_path=str(ctx.workspace.import_upload(clip)),
             prompt_text=ref_text or "",
             prompt_lang=ref_lang,
-            gpt_path=str(confine(gpt, _roots(ctx), "GPT weights")),
-            sovits_path=str(confine(sovits, _roots(ctx), "SoVITS weights")),
+            gpt_path=str(checked_weights(ctx, gpt, "GPT weights")),
+            sovits_path=str(checked_weights(ctx, sovits, "SoVITS weights")),
             consent=UI_CONSENT,
         )
         return VoiceStore(ctx.workspace).save(voice)
@@ -92,7 +94,8 @@ def import_preset(ctx: StudioContext, path: str | None, lang_ui: str) -> VoicePr
     if not path:
         raise error("synth.preset_need_file", lang_ui)
     try:
-        voice = import_voice(Path(path).read_bytes(), ctx.workspace, _roots(ctx))
+        data = checked_upload(ctx, path, "the voice file").read_bytes()
+        voice = import_voice(data, ctx.workspace, _roots(ctx), max_bytes=ctx.settings.max_upload_bytes)
         return VoiceStore(ctx.workspace).save(voice)
     except TimbreError as exc:
         raise gr.Error(str(exc), title=translate("studio.error", lang_ui)) from exc

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import AudioError, SynthesisError, TextError
-from core.settings import Settings, check_device
+from core.settings import DEFAULT_PRECISION, PRECISIONS, Settings, check_device, check_precision
 from core.workspace import check_output_folder
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="folder with chinese-hubert-base/ and chinese-roberta-wwm-ext-large/ (default: ./pretrained)",
     )
     models.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    add_precision_flag(models)
 
     voice = parser.add_argument_group("voice")
     voice.add_argument("--ref", required=True, help="reference clip, 3-10 s, any common audio format")
@@ -94,6 +95,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run)
 
 
+def add_precision_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--precision`, shared by `tts`, `worker` and app.py."""
+    parser.add_argument(
+        "--precision",
+        default=DEFAULT_PRECISION,
+        choices=PRECISIONS,
+        help="inference weights: fp32 is exact (the reference's numbers); bf16 and int8 are faster on CPU "
+        "and drift slightly (default %(default)s)",
+    )
+
+
 def add_watermark_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The watermark and usage-log flags shared by `tts` and `worker` (app.py has the same names)."""
     group = parser.add_argument_group("watermark and usage log")
@@ -144,6 +156,7 @@ def _output_paths(out: str, n: int, batch: bool) -> list[Path]:
 
 def _run(args: argparse.Namespace) -> int:
     from core.ethics import Provenance
+    from core.models.precision import convert_synthesizer, describe
     from core.output import deliver
     from core.synthesis import SynthesisRequest, Synthesizer, knob_fields
     from core.text import UserDictionary
@@ -152,6 +165,7 @@ def _run(args: argparse.Namespace) -> int:
     batch = args.text_file is not None
     outputs = _output_paths(args.out, len(utterances), batch)
     check_device(args.device)
+    check_precision(args.precision, args.device)
     for path in outputs:
         check_output_folder(path)
 
@@ -178,7 +192,10 @@ def _run(args: argparse.Namespace) -> int:
     marking.ready()  # before loading models: a broken marker stops here, with the reason
     if marking.notice:
         print(f"warning: {marking.notice}; the usage log records it", file=sys.stderr)
-    synth = Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device)
+    synth = convert_synthesizer(
+        Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device), args.precision
+    )
+    print(describe(args.precision), file=sys.stderr)
     failed = 0
     for number, (request, out) in enumerate(zip(requests, outputs, strict=True), start=1):
         try:

@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from core.cli.tts import add_watermark_flags, start_responsible_use
+from core.cli.tts import add_precision_flag, add_watermark_flags, start_responsible_use
 from core.settings import Settings
 
 
@@ -35,12 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--gpu-jobs", type=int, default=defaults.gpu_jobs, help="heavy jobs at once (default 1)"
     )
     parser.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N (default cpu)")
+    add_precision_flag(parser)
     add_watermark_flags(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from core.jobs import JobQueue, ModelCache, Worker
+    from core.models.precision import describe
     from core.settings import check_device, check_gpu_jobs
     from core.workspace import Workspace
 
@@ -51,7 +53,9 @@ def _run(args: argparse.Namespace) -> int:
     marking = start_responsible_use(args)  # the self-check; a failure refuses every generation, with why
     if marking.notice:
         print(f"warning: {marking.notice}", flush=True)
-    worker = Worker(queue, ModelCache(args.pretrained, device=args.device), gpu_jobs=args.gpu_jobs).start()
+    models = ModelCache(args.pretrained, device=args.device, precision=args.precision)
+    print(describe(args.precision), flush=True)
+    worker = Worker(queue, models, gpu_jobs=args.gpu_jobs).start()
     print(f"worker {worker.id}: taking jobs from {args.queue or workspace.root}; Ctrl-C stops it", flush=True)
     try:
         while True:

@@ -4,6 +4,9 @@ Nothing above `core` holds a model. A worker asks for `synthesizer(gpt, sovits)`
 lacks, shares HuBERT, BERT and G2PW between every pair (one cache per process, so each is loaded once), and
 evicts the least recently used GPT/SoVITS models when their weights exceed `max_bytes`. Keys are SHA-256
 digests of the files, so a renamed copy is not loaded twice and a file replaced in place is loaded afresh.
+The cache's `precision` (`--precision`) converts the synthesizers' T2S, BERT and HuBERT as they load
+(`core.models.precision`); fp32 leaves them untouched. Dataset features (`shared`) always use fp32 models:
+they are stored and trained on, so their numbers must be the reference's.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from core.checkpoints import LoadedSoVITS, load_sovits, load_t2s
 from core.errors import CheckpointError
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HubertContent
+from core.models.precision import ENCODER_PRECISION, convert_linears, weights_bytes
 from core.pretrained import BERT_DIR, HUBERT_DIR
+from core.settings import DEFAULT_PRECISION, FP32, check_precision
 from core.synthesis import Synthesizer
 from core.text.g2pw import G2PW, load_if_present
 
@@ -28,22 +31,23 @@ DEFAULT_MAX_BYTES = 4 * 1024**3  # GPT + SoVITS weights kept loaded (a v2 pair i
 _HASH_CHUNK = 1 << 20
 
 
-def _weights_bytes(module: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
 class ModelCache:
     def __init__(
-        self, pretrained_dir: str | Path, device: str = "cpu", max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        pretrained_dir: str | Path,
+        device: str = "cpu",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         self.pretrained_dir = Path(pretrained_dir)
         self.device = device
+        self.precision = check_precision(precision, device)
         self.max_bytes = max_bytes
         self._lock = threading.RLock()
         self._digests: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
         self._models: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()  # LRU: (model, bytes)
         self._pairs: OrderedDict[tuple[str, str], Synthesizer] = OrderedDict()
-        self._shared: tuple[HubertContent, BertPhoneFeatures] | None = None
+        self._shared: dict[str, tuple[HubertContent, BertPhoneFeatures]] = {}  # precision -> models
         self._g2pw: tuple[G2PW | None] | None = None  # (model or None when absent), once looked for
 
     def digest(self, path: str | Path) -> str:
@@ -77,7 +81,9 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return self._models[key][0]
             loaded = load(path, device=self.device)
-            self._models[key] = (loaded, _weights_bytes(loaded.model))
+            if kind == "t2s":  # SoVITS stays fp32 (its time is in convolutions)
+                convert_linears(loaded.model, self.precision)
+            self._models[key] = (loaded, weights_bytes(loaded.model))
             while len(self._models) > 1 and self.loaded_bytes > self.max_bytes:
                 evicted, _ = self._models.popitem(last=False)
                 for pair in [p for p in self._pairs if evicted in (("t2s", p[0]), ("sovits", p[1]))]:
@@ -92,16 +98,18 @@ class ModelCache:
                 self._g2pw = (load_if_present(self.pretrained_dir),)
             return self._g2pw[0]
 
-    def shared(self) -> tuple[HubertContent, BertPhoneFeatures]:
-        """HuBERT and BERT: loaded once, shared by every pair."""
+    def shared(self, precision: str = FP32) -> tuple[HubertContent, BertPhoneFeatures]:
+        """HuBERT and BERT in `precision` (fp32: exact, what dataset features need), loaded once and shared
+        by every pair."""
         with self._lock:
-            if self._shared is None:
+            if precision not in self._shared:
                 root = self.pretrained_dir
-                self._shared = (
-                    HubertContent.from_pretrained(root / HUBERT_DIR, device=self.device),
-                    BertPhoneFeatures.from_pretrained(root / BERT_DIR, device=self.device),
-                )
-            return self._shared
+                hubert = HubertContent.from_pretrained(root / HUBERT_DIR, device=self.device)
+                bert = BertPhoneFeatures.from_pretrained(root / BERT_DIR, device=self.device)
+                convert_linears(hubert.model, precision)
+                convert_linears(bert.model, precision)
+                self._shared[precision] = (hubert, bert)
+            return self._shared[precision]
 
     def sovits(self, sovits_path: str | Path) -> LoadedSoVITS:
         """A SoVITS file (loaded on first use; dataset features use the pretrained one's quantizer)."""
@@ -115,7 +123,7 @@ class ModelCache:
             sovits = self._model("sovits", Path(sovits_path), load_sovits)
             key = (self.digest(gpt_path), self.digest(sovits_path))
             if key not in self._pairs:
-                hubert, bert = self.shared()
+                hubert, bert = self.shared(ENCODER_PRECISION[self.precision])
                 self._pairs[key] = Synthesizer(
                     t2s, sovits, hubert, bert, device=self.device, g2pw=self.g2pw()
                 )

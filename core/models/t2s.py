@@ -149,7 +149,7 @@ class SelfAttention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C); allowed (B, 1 or n_head, T, S) bool, True = may attend, S = cached + T keys."""
         batch, n_query, width = x.shape
-        q, k, v = F.linear(x, self.qkv.weight, self.qkv.bias).chunk(3, dim=-1)  # (B, T, C) each
+        q, k, v = self.qkv(x).chunk(3, dim=-1)  # (B, T, C) each
         if cache is not None and cache.length > 0:
             k, v = cache.write(layer, k, v)  # (B, S, C)
         elif cache is not None:
@@ -485,8 +485,9 @@ class T2SModel(nn.Module):
             )
         if settings.max_steps < 1:
             raise ValueError(f"T2S decode: max_steps must be at least 1, got {settings.max_steps}")
-        device = self.lm_head.weight.device
-        dtype = self.lm_head.weight.dtype
+        # the embedding's weight, not a linear's: a `--precision` linear keeps an int8 or bf16 weight
+        device = self.audio_embedding.weight.device
+        dtype = self.audio_embedding.weight.dtype
         lengths = [int(p.shape[0]) for p in phones]
         n_text = max(lengths) if max_len is None else int(max_len)
         if n_text < max(lengths):

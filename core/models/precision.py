@@ -1,0 +1,232 @@
+"""Lower-precision inference weights (`--precision fp32|bf16|int8`) and the quality check that gates them.
+
+fp32 is the exact path: nothing is converted, so `--reference-compat` stays bit-compatible with the reference.
+The fast modes replace every `nn.Linear` of T2S, BERT and HuBERT (where nearly all of their bytes are: T2S
+reads its 77.6M weights, 310 MB in fp32, once per generated token) by a `LowPrecisionLinear`:
+
+- bf16: weights stored in bfloat16 (2 bytes), input rounded to bfloat16, product accumulated in fp32.
+- int8: T2S's weights in weight-only int8 with one symmetric scale per output channel (1 byte), input in
+  bfloat16, through ATen's `_weight_int8pack_mm` CPU kernel (the one torchao's int8 weight-only mode uses);
+  BERT and HuBERT in bf16 (`ENCODER_PRECISION`). That kernel wins for T2S's decode, a matrix-vector product
+  per token that is bound by reading the weights, but not for encoders that run 30-250 positions at once
+  and are bound by arithmetic, where bf16's AVX512-BF16 dot products win: measured (bench/synthesis.py, one
+  thread, CPU time) BERT 0.34 s fp32, 0.18 s bf16, 0.34 s int8; HuBERT 0.96, 0.62, 0.97.
+
+Only the matrix products change: biases are added in fp32, outputs are returned in the input's dtype, and
+layer norms, softmax, attention and T2S's KV cache stay fp32, so the decode loop is the same code in every
+mode. SoVITS stays fp32 (its time is in convolutions, not linears). Measured on this machine's Zen 4 CPU
+(AVX512-BF16, VNNI, no AMX) with torch 2.9, one thread, CPU time over T2S-sized weights: fp32 33.6 ms per
+pass, bf16 20.0 ms, int8 7.6 ms. `torch.ao.quantization.quantize_dynamic` (int8 activations too) was
+measured 1.7-2.5x *slower* than fp32 per decode token here (its kernels are tuned for large batches, and it
+re-quantizes the activation of every call), so it is not used.
+
+Quality check (`t2s_drift`), on full-size random-weight models (bench/synthesis.py) and the tiny fixture
+models (tests/test_precision.py). No real weights can be downloaded here, so these thresholds bound the
+*numeric drift* of a mode against fp32, not voice quality:
+
+- logits' relative error ||l - l_fp32|| / ||l_fp32||, teacher-forced on the fp32 decode's tokens (so the
+  two runs see the same inputs): ≤ `MAX_LOGIT_REL_ERROR` (5%). One bf16 rounding of an activation is a
+  0.4% relative error, one int8 weight row about 0.5%; measured per linear layer: 0.8-0.9%. Through 24
+  post-norm layers these add up like independent errors (√24 × 0.9% ≈ 4.4%) when nothing amplifies them; a
+  mode above 5% amplifies errors somewhere and is rejected.
+- teacher-forced greedy agreement: the share of decode steps whose argmax equals fp32's, ≥
+  `MIN_TOP1_AGREEMENT` (0.95). A flip only happens where fp32's top two logits are closer than the drift;
+  a trained model samples from its top 15 anyway (top_k=15), so a rare flip between near-equal
+  candidates is within what sampling does, while more than one step in 20 would mean the mode changes
+  which tokens are likely. A free-running greedy decode (`free_agreement`, the share of positions equal
+  to fp32's) is reported too, but not gated: after the first flip the two runs decode different sequences,
+  so one early flip between near-equal candidates scores as a total loss.
+- BERT and HuBERT features' relative error against fp32: ≤ `MAX_FEATURE_REL_ERROR` (5%), the same bound
+  as the logits and for the same reason (24 and 12 layers of ~1% errors each). BERT's features enter T2S
+  through a projection added to the phone embedding, HuBERT's pick the prompt's nearest codebook entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.settings import BF16, FP32, INT8
+
+if TYPE_CHECKING:
+    from core.synthesis import Synthesizer
+
+MAX_LOGIT_REL_ERROR = 0.05
+"""Largest teacher-forced relative logit error a fast mode may show against fp32 (see the docstring)."""
+MAX_FEATURE_REL_ERROR = 0.05
+"""Largest relative error of BERT or HuBERT features against fp32 (see the docstring)."""
+MIN_TOP1_AGREEMENT = 0.95
+"""Smallest share of teacher-forced decode steps whose greedy token must equal fp32's."""
+_INT8_MAX = 127
+
+
+ENCODER_PRECISION = {FP32: FP32, BF16: BF16, INT8: BF16}
+"""What BERT and HuBERT run in under each `--precision` (see the module docstring for why int8 -> bf16)."""
+
+
+def describe(precision: str) -> str:
+    """One line for start-up output: which weights the user's numbers come from."""
+    if precision == FP32:
+        return "precision fp32 (exact: the reference's numbers)"
+    capability = torch.backends.cpu.get_cpu_capability()
+    return (
+        f"precision {precision}: T2S linear layers in {precision}, BERT and HuBERT in "
+        f"{ENCODER_PRECISION[precision]}, SoVITS fp32 (CPU {capability}); results drift slightly from fp32"
+    )
+
+
+class LowPrecisionLinear(nn.Module):
+    """A frozen `nn.Linear` whose weight is bf16 or int8 (per-output-channel scale); see the module docstring.
+
+    x (..., in_features) float -> (..., out_features) in x's dtype. Inference only: it holds buffers, no
+    parameters.
+    """
+
+    def __init__(self, linear: nn.Linear, precision: str) -> None:
+        super().__init__()
+        if precision not in (BF16, INT8):
+            raise ValueError(f"LowPrecisionLinear: precision {precision!r}; use {BF16} or {INT8}")
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.precision = precision
+        weight = linear.weight.detach().float()  # (out, in)
+        if precision == INT8:
+            scale = weight.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / _INT8_MAX  # (out,)
+            quantized = torch.round(weight / scale[:, None]).clamp(-_INT8_MAX, _INT8_MAX).to(torch.int8)
+            self.register_buffer("weight_q", quantized.contiguous())
+            self.register_buffer("scale", scale.to(torch.bfloat16))
+        else:
+            self.register_buffer("weight_q", weight.to(torch.bfloat16).contiguous())
+            self.scale = None
+        bias = None if linear.bias is None else linear.bias.detach().float().clone()
+        self.register_buffer("bias", bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # (N, in)
+        if self.precision == INT8:
+            y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_q, self.scale)  # (N, out)
+        else:
+            y = F.linear(flat, self.weight_q)  # (N, out)
+        y = y.float()
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, {self.precision}"
+
+
+def convert_linears(module: nn.Module, precision: str) -> nn.Module:
+    """Replace every `nn.Linear` inside `module` (in place) by a `LowPrecisionLinear`; fp32 changes nothing.
+
+    Returns `module`, in eval mode when converted (the converted layers cannot train).
+    """
+    if precision == FP32:
+        return module
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Linear):
+            setattr(module, name, LowPrecisionLinear(child, precision))
+        else:
+            convert_linears(child, precision)
+    return module.eval()
+
+
+def convert_synthesizer(synth: Synthesizer, precision: str) -> Synthesizer:
+    """Convert a loaded synthesizer's T2S, BERT and HuBERT in place (SoVITS stays fp32); returns it."""
+    convert_linears(synth.t2s.model, precision)
+    for module in (synth.bert.model, synth.hubert.model):
+        convert_linears(module, ENCODER_PRECISION[precision])
+    return synth
+
+
+def weights_bytes(module: nn.Module) -> int:
+    """Bytes of a module's parameters and buffers (a converted module keeps its weights in buffers)."""
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+# ----- quality check -------------------------------------------------------------------------------------
+
+
+def relative_error(new: torch.Tensor, reference: torch.Tensor) -> float:
+    """||new - reference|| / ||reference|| over all elements (both float, same shape)."""
+    new, reference = new.detach().float(), reference.detach().float()
+    return float((new - reference).norm() / reference.norm())
+
+
+@dataclass(frozen=True)
+class T2SDrift:
+    """How far a converted T2S decodes from fp32 (see the module docstring for what each figure means)."""
+
+    logit_rel_error: float
+    top1_agreement: float
+    free_agreement: float
+    steps: int
+
+    @property
+    def passes(self) -> bool:
+        return self.logit_rel_error <= MAX_LOGIT_REL_ERROR and self.top1_agreement >= MIN_TOP1_AGREEMENT
+
+    def summary(self) -> str:
+        verdict = "passes" if self.passes else "FAILS"
+        return (
+            f"logits rel. error {self.logit_rel_error:.4f} (max {MAX_LOGIT_REL_ERROR}), greedy agreement "
+            f"{self.top1_agreement:.3f} (min {MIN_TOP1_AGREEMENT}), free-running "
+            f"{self.free_agreement:.3f} of {self.steps} tokens: {verdict}"
+        )
+
+
+@torch.inference_mode()
+def _greedy_decode(
+    model: nn.Module,
+    phones: torch.Tensor,
+    bert: torch.Tensor,
+    prompt: torch.Tensor,
+    steps: int,
+    forced: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens (steps,) and logits (steps, V - 1) of a decode that never stops (the EOS column is dropped).
+
+    Each step feeds back its greedy token, or `forced[i]` when `forced` (steps,) is given (teacher forcing,
+    so two models see the same inputs). Uses the model's own prefill / transformer / KV cache.
+    """
+    from core.models.t2s import T2SDecodeSettings
+
+    eos = model.config.eos
+    state = model.prefill([phones], [bert], prompt, T2SDecodeSettings(max_steps=steps))
+    tokens, rows = torch.empty(steps, dtype=torch.long), []
+    for i in range(steps):
+        state.cache.reserve(state.inputs.shape[1])
+        h = model.transformer(state.inputs, state.allowed, state.cache)  # (1, T, C)
+        rows.append(model.lm_head(h[:, -1]).float()[0, :eos])  # (V - 1,)
+        tokens[i] = rows[-1].argmax() if forced is None else forced[i]
+        # from now on each query is the newest token: it sees every earlier key and itself
+        allowed = state.allowed[:, :, -1:, :] if i == 0 else state.allowed
+        state.allowed = F.pad(allowed, (0, 1), value=True)
+        state.inputs = model.embed_audio(tokens[None, i : i + 1], prompt.shape[1] + i)  # (1, 1, C)
+    return tokens, torch.stack(rows)
+
+
+def t2s_drift(
+    reference: nn.Module,
+    converted: nn.Module,
+    phones: torch.Tensor,
+    bert: torch.Tensor,
+    prompt: torch.Tensor,
+    steps: int = 200,
+) -> T2SDrift:
+    """Compare a converted T2S model with its fp32 original over a greedy decode of `steps` tokens.
+
+    phones (T,) int64, bert (1024, T) float32, prompt (1, T_prompt) int64 semantic codes.
+    """
+    ref_tokens, ref_logits = _greedy_decode(reference, phones, bert, prompt, steps)
+    free_tokens, _ = _greedy_decode(converted, phones, bert, prompt, steps)
+    _, new_logits = _greedy_decode(converted, phones, bert, prompt, steps, forced=ref_tokens)
+    return T2SDrift(
+        logit_rel_error=relative_error(new_logits, ref_logits),
+        top1_agreement=float((new_logits.argmax(dim=-1) == ref_tokens).float().mean()),
+        free_agreement=float((free_tokens == ref_tokens).float().mean()),
+        steps=steps,
+    )
