@@ -92,9 +92,11 @@ def _knob(default, flag: str, help: str, **limits):
     return field(default=default, metadata={"knob": Knob(flag, help, **limits)})
 
 
-def knob_fields() -> list[tuple[str, object, Knob]]:
-    """(field name, default, Knob) of every setting of `SynthesisRequest` a person can tune, in order."""
-    return [(f.name, f.default, f.metadata["knob"]) for f in fields(SynthesisRequest) if "knob" in f.metadata]
+def knob_fields(owner: type | None = None) -> list[tuple[str, object, Knob]]:
+    """(field name, default, Knob) of every setting a person can tune, in order, of the dataclass `owner`
+    (default: `SynthesisRequest`)."""
+    owner = owner or SynthesisRequest
+    return [(f.name, f.default, f.metadata["knob"]) for f in fields(owner) if "knob" in f.metadata]
 
 
 @dataclass(frozen=True)

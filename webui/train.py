@@ -46,6 +46,15 @@ def loss_figure(ctx: StudioContext, dataset: str | None) -> Figure | None:
     return figure
 
 
+def losses_stamp(ctx: StudioContext, dataset: str) -> tuple[int, int] | None:
+    """(size, modification time) of the dataset's losses file, None before it exists."""
+    try:
+        stat = losses_path(ctx.workspace, dataset).stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def newest_sample(ctx: StudioContext, name: str) -> str | None:
     samples = sorted(ctx.workspace.outputs_dir.glob(f"{name}_sample_*.wav"), key=lambda p: p.stat().st_mtime)
     return str(samples[-1]) if samples else None
@@ -96,11 +105,17 @@ def build(ctx: StudioContext) -> None:
         submitted = submit(ctx, dataset_value, name_value, consent_value, knob_values, lang_ui)
         voice = (name_value or "").strip() or dataset_value
         yield submitted.id, translate("train.queued", lang_ui), loss_figure(ctx, dataset_value), gr.update()
+        drawn = None  # the losses file as last drawn: the plot is redrawn only when training wrote more
         for line, record in watch_job(
             ctx, submitted.id, lang_ui, None, queued_key="train.queued_at", running_key="train.running"
         ):
             if not record.state.finished:
                 message = f"{line} · {record.message}" if record.message else line
+                stamp = losses_stamp(ctx, dataset_value)
+                if stamp == drawn:
+                    yield record.id, message, gr.update(), gr.update()
+                    continue
+                drawn = stamp
                 yield record.id, message, loss_figure(ctx, dataset_value), newest_sample(ctx, voice)
         if record.state is JobState.DONE:
             paused = record.result is not None and record.result.info.get("paused") == "proofread"

@@ -21,7 +21,6 @@ samples use as the voice.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,8 +41,9 @@ from core.jobs.lease import Urgency
 from core.jobs.records import JobResult
 from core.pretrained import model_paths, require_supported
 from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS, Knob, SynthesisRequest
+from core.synthesis import knob_fields as synthesis_knob_fields
 from core.training.gpt import train_gpt
-from core.training.run import STATE_DIR, TrainEvent, TrainSettings
+from core.training.run import STATE_DIR, TrainEvent, TrainSettings, saved_weights
 from core.training.sovits import train_sovits
 
 EXP_DIR = "exp"
@@ -84,9 +84,7 @@ class VoiceTrainingJob:
 
 def knob_fields() -> list[tuple[str, object, Knob]]:
     """(field name, default, Knob) of the settings the Train tab offers, in order."""
-    from dataclasses import fields
-
-    return [(f.name, f.default, f.metadata["knob"]) for f in fields(VoiceTrainingJob) if "knob" in f.metadata]
+    return synthesis_knob_fields(VoiceTrainingJob)
 
 
 def exp_dir(workspace, dataset: str) -> Path:  # noqa: ANN001 - a Workspace
@@ -125,17 +123,6 @@ class _Stages:
 
     def report(self, stage: str, fraction: float, message: str) -> None:
         self.job.progress(self.start[stage] + self.share[stage] * min(max(fraction, 0.0), 1.0), message)
-
-
-def latest_weights(out_dir: Path, name: str, model: str) -> Path | None:
-    """The newest file of voice `name` for `model` in `out_dir` (by epoch), or None."""
-    pattern, regex = (
-        (f"{name}_e*_s*.pth", rf"{name}_e(\d+)_s\d+\.pth")
-        if model == "sovits"
-        else (f"{name}-e*.ckpt", rf"{name}-e(\d+)\.ckpt")
-    )
-    found = [(int(m.group(1)), p) for p in out_dir.glob(pattern) if (m := re.fullmatch(regex, p.name))]
-    return max(found)[1] if found else None
 
 
 def _needs_transcripts(path: Path) -> bool:
@@ -261,10 +248,10 @@ def run(params: VoiceTrainingJob, job: JobContext) -> JobResult:
     )
     losses = losses_path(workspace, params.dataset)
     losses.parent.mkdir(parents=True, exist_ok=True)
-    newest = {
-        model: latest_weights(workspace.weights_dir, params.model_name, model) or base
-        for model, base in (("gpt", paths.t2s), ("sovits", paths.sovits))
-    }
+    newest = {}  # the pair the samples read with: this voice's newest files, else the base models
+    for model, base in (("gpt", paths.t2s), ("sovits", paths.sovits)):
+        saved = saved_weights(workspace.weights_dir, params.model_name, model)
+        newest[model] = saved[-1] if saved else base
     samples: list[str] = []
     started = time.monotonic()
 

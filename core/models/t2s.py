@@ -757,17 +757,6 @@ class T2SModel(nn.Module):
 
     # ----- training --------------------------------------------------------------------------------
 
-    def forward(
-        self,
-        phones: torch.Tensor,
-        phone_lens: torch.Tensor,
-        codes: torch.Tensor,
-        code_lens: torch.Tensor,
-        bert: torch.Tensor,
-    ) -> tuple[torch.Tensor, float]:
-        """The training pass (what `DistributedDataParallel` calls): `loss`."""
-        return self.loss(phones, phone_lens, codes, code_lens, bert)
-
     def loss(
         self,
         phones: torch.Tensor,
@@ -820,3 +809,5 @@ class T2SModel(nn.Module):
             n_counted = int(counted.sum())
             accuracy = float(hit.sum()) / n_counted if n_counted else 0.0
         return loss, accuracy
+
+    forward = loss  # the training pass: what `DistributedDataParallel` calls

@@ -42,6 +42,7 @@ from core.training.run import (
     save_state,
     start_processes,
     state_path,
+    weights_path,
 )
 
 ACCUMULATE = 4  # batches per optimiser step
@@ -148,11 +149,10 @@ def train_gpt(settings: TrainSettings, on_event: OnEvent | None = None, log=prin
         if processes.main:
             files: tuple[str, ...] = ()
             if epoch % settings.save_every == 0 or epoch == settings.epochs:
-                out = save_t2s(
-                    model, config, settings.out_dir / f"{settings.name}-e{epoch}.ckpt", f"GPT-e{epoch}"
-                )
+                target = weights_path(settings.out_dir, settings.name, "gpt", epoch, step)
+                out = save_t2s(model, config, target, f"GPT-e{epoch}")
                 written.append(out)
-                prune(settings.out_dir, rf"{settings.name}-e(\d+)\.ckpt", settings.keep_last)
+                prune(settings.out_dir, settings.name, "gpt", settings.keep_last)
                 files = (str(out),)
             state = {
                 "model": "gpt",

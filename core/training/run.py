@@ -204,18 +204,33 @@ def load_state(path: Path, model: str, settings: TrainSettings) -> dict[str, Any
     return state
 
 
-def prune(out_dir: Path, pattern: str, keep_last: int) -> list[Path]:
-    """Delete all but the newest `keep_last` files matching `pattern` (by epoch); returns the deleted."""
-    if keep_last <= 0:
-        return []
-    regex = re.compile(pattern)
+# the inference files a run writes, as the reference names them: (name format, pattern with the epoch)
+WEIGHT_FILES = {
+    "sovits": ("{name}_e{epoch}_s{step}.pth", r"_e(\d+)_s\d+\.pth"),
+    "gpt": ("{name}-e{epoch}.ckpt", r"-e(\d+)\.ckpt"),
+}
+
+
+def weights_path(out_dir: Path, name: str, model: str, epoch: int, step: int) -> Path:
+    return out_dir / WEIGHT_FILES[model][0].format(name=name, epoch=epoch, step=step)
+
+
+def saved_weights(out_dir: Path, name: str, model: str) -> list[Path]:
+    """The inference files of voice `name` for `model` in `out_dir`, oldest epoch first."""
+    regex = re.compile(re.escape(name) + WEIGHT_FILES[model][1])
     found = []
-    for path in out_dir.iterdir():
+    for path in out_dir.iterdir() if out_dir.is_dir() else ():
         match = regex.fullmatch(path.name)
         if match:
             found.append((int(match.group(1)), path))
-    found.sort()
-    deleted = [path for _, path in found[:-keep_last]]
+    return [path for _, path in sorted(found)]
+
+
+def prune(out_dir: Path, name: str, model: str, keep_last: int) -> list[Path]:
+    """Delete all but the newest `keep_last` inference files of voice `name`; returns the deleted."""
+    if keep_last <= 0:
+        return []
+    deleted = saved_weights(out_dir, name, model)[:-keep_last]
     for path in deleted:
         path.unlink(missing_ok=True)
     return deleted

@@ -55,6 +55,7 @@ from core.training.run import (
     save_state,
     start_processes,
     state_path,
+    weights_path,
 )
 
 # the reference's `configs/s2.json` training section, used when the pretrained file's config lacks a key
@@ -275,7 +276,7 @@ def official_weights(run: SoVITSTraining) -> dict[str, torch.Tensor]:
 
 
 def save_inference(run: SoVITSTraining, settings: TrainSettings, epoch: int, step: int) -> Path:
-    path = settings.out_dir / f"{settings.name}_e{epoch}_s{step}.pth"
+    path = weights_path(settings.out_dir, settings.name, "sovits", epoch, step)
     save_sovits(
         path, official_weights(run), StoredHParams.from_dict(run.hparams), f"{epoch}epoch_{step}iteration"
     )
@@ -357,7 +358,7 @@ def train_sovits(settings: TrainSettings, on_event: OnEvent | None = None, log=p
             if epoch % settings.save_every == 0 or epoch == settings.epochs:
                 path = save_inference(run, settings, epoch, step)
                 written.append(path)
-                prune(settings.out_dir, rf"{settings.name}_e(\d+)_s\d+\.pth", settings.keep_last)
+                prune(settings.out_dir, settings.name, "sovits", settings.keep_last)
                 files = (str(path),)
             save_state(state_path(settings.exp_dir, "sovits"), _state(run, settings, epoch, step))
             event = "saved" if files else "epoch"
