@@ -13,9 +13,14 @@ from pathlib import Path
 from core.cli.tts import add_precision_flag, add_watermark_flags
 from core.errors import TimbreError
 from core.ethics.marking import ResponsibleUse, start_marking
-from core.settings import Settings, check_device, check_gpu_jobs, check_precision, read_credentials
-
-SHARE_LINK_HOURS = 72  # how long gradio's share server keeps a link (gradio.live)
+from core.settings import (
+    SHARE_LINK_HOURS,
+    Settings,
+    check_device,
+    check_gpu_jobs,
+    check_precision,
+    read_credentials,
+)
 
 
 def _port(value: str) -> int:

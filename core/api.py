@@ -105,8 +105,10 @@ class ApiError(TimbreError):
         return JSONResponse(status_code=self.status_code, content={"error": error}, headers=self._headers())
 
 
-def _knob_field(name: str, default: Any, knob) -> tuple[Any, Any]:
-    default = API_V2_DEFAULTS.get(name, default)
+def knob_field(name: str, default: Any, knob, defaults: dict[str, Any] = API_V2_DEFAULTS) -> tuple[Any, Any]:
+    """The pydantic field of one `SynthesisRequest` knob (`knob_fields`), its default taken from `defaults`
+    when named there."""
+    default = defaults.get(name, default)
     if knob.choices:  # checked by the handler: the reference answers a bad choice with a 400
         return str, Field(default, description=f"{knob.help}; one of {', '.join(knob.choices)}")
     kind: Any = int if knob.integer else float
@@ -118,6 +120,36 @@ def _knob_field(name: str, default: Any, knob) -> tuple[Any, Any]:
     if default is None:
         kind = kind | None
     return kind, Field(default, description=knob.help, **bounds)
+
+
+def chunk_fields() -> dict[str, Any]:
+    """The settings of chunked streaming (modes 2 and 3), as api_v2 names them."""
+    return {
+        "overlap_length": (
+            int,
+            Field(
+                2, ge=0, le=MAX_CHUNK_TOKENS, description="streaming_mode 2/3: tokens cross-faded at a cut"
+            ),
+        ),
+        "min_chunk_length": (
+            int,
+            Field(
+                16,
+                ge=1,
+                le=MAX_CHUNK_TOKENS,
+                description="streaming_mode 2/3: semantic tokens per chunk (25/s)",
+            ),
+        ),
+    }
+
+
+def chunk_settings(mode: int, req: dict[str, Any]) -> dict[str, Any]:
+    """`SynthesisRequest`'s chunking fields for streaming `mode` and a request holding `chunk_fields`."""
+    return {
+        "chunk_tokens": req["min_chunk_length"] if mode in (2, 3) else 0,
+        "chunk_at_pauses": mode == 2,
+        "chunk_overlap_tokens": req["overlap_length"],
+    }
 
 
 class _TtsBase(BaseModel):
@@ -150,7 +182,7 @@ def _tts_model() -> type[BaseModel]:
         "prompt_lang": (str | None, Field(None, description="language of prompt_text (required)")),
     }
     for name, default, knob in knob_fields():
-        fields[name] = _knob_field(name, default, knob)
+        fields[name] = knob_field(name, default, knob)
     fields["split_bucket"] = (bool, Field(True, description="batch fragments of similar length together"))
     fields["parallel_infer"] = (bool, Field(True, description="decode a batch in parallel"))
     fields["media_type"] = (str, Field("wav", description=f"one of {', '.join(API_V2_MEDIA_TYPES)}"))
@@ -162,16 +194,7 @@ def _tts_model() -> type[BaseModel]:
             "while a fragment is read; 3: fixed-length chunks (fastest first audio)",
         ),
     )
-    fields["overlap_length"] = (
-        int,
-        Field(2, ge=0, le=MAX_CHUNK_TOKENS, description="streaming_mode 2/3: tokens cross-faded at a cut"),
-    )
-    fields["min_chunk_length"] = (
-        int,
-        Field(
-            16, ge=1, le=MAX_CHUNK_TOKENS, description="streaming_mode 2/3: semantic tokens per chunk (25/s)"
-        ),
-    )
+    fields.update(chunk_fields())
     for name, (default, why) in IGNORED_API_V2_FIELDS.items():
         fields[name] = (type(default), Field(default, description=f"accepted and ignored: {why}"))
     fields["gpt_weights_path"] = (
@@ -513,9 +536,7 @@ class StudioApi:
                 split_bucket=req["split_bucket"],
                 parallel_infer=req["parallel_infer"],
                 user_dict=self.user_dictionary(),
-                chunk_tokens=req["min_chunk_length"] if mode in (2, 3) else 0,
-                chunk_at_pauses=mode == 2,
-                chunk_overlap_tokens=req["overlap_length"],
+                **chunk_settings(mode, req),
                 **knobs,
             )
         except TimbreError as exc:

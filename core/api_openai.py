@@ -9,7 +9,6 @@ their usual exceptions.
 
 from __future__ import annotations
 
-import math
 import tempfile
 import urllib.parse
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from core.api import ApiError, authenticated_user, caller_key
+from core.api import ApiError, authenticated_user, caller_key, chunk_fields, chunk_settings, knob_field
 from core.audio import audio_info
 from core.errors import TimbreError
 from core.jobs import SynthesisJob
@@ -78,19 +77,20 @@ def _speech_model() -> type[BaseModel]:
         "stream_format": (str, Field("audio", description="audio (sse is not offered)")),
         "text_lang": (str, Field("auto", description=f"language of input: {', '.join(LANGUAGES)}")),
     }
+    fields["streaming_mode"] = (
+        int,
+        Field(
+            1,
+            ge=1,
+            le=3,
+            description=f"how {', '.join(STREAMED_FORMATS)} stream: 1 fragments as they finish; 2 chunks cut "
+            "at pauses while a fragment is read; 3 fixed-length chunks (fastest first audio, lower quality)",
+        ),
+    )
+    fields.update(chunk_fields())
     for name, default, knob in knob_fields():
-        if name == "speed_factor":
-            continue
-        kind: Any = str if knob.choices else int if knob.integer else float
-        bounds = {}
-        if not knob.choices and math.isfinite(knob.low):
-            bounds["ge"] = knob.low
-        if not knob.choices and math.isfinite(knob.high):
-            bounds["le"] = knob.high
-        fields[name] = (
-            kind | None if default is None else kind,
-            Field(default, description=knob.help, **bounds),
-        )
+        if name != "speed_factor":
+            fields[name] = knob_field(name, default, knob, defaults={})
     return create_model("SpeechRequest", __config__=ConfigDict(extra="forbid"), **fields)
 
 
@@ -191,6 +191,8 @@ def build_router(api: StudioApi) -> APIRouter:
         gpt = api.weights(voice.gpt_path, "the voice's GPT weights", ".ckpt")
         sovits = api.weights(voice.sovits_path, "the voice's SoVITS weights", ".pth")
         knobs = {name: req[name] for name, _, _ in knob_fields() if name in req}
+        streamed = fmt in STREAMED_FORMATS
+        mode = req["streaming_mode"] if streamed else 0
         try:
             request = SynthesisRequest(
                 text=req["input"],
@@ -200,11 +202,11 @@ def build_router(api: StudioApi) -> APIRouter:
                 prompt_lang=voice.prompt_lang,
                 speed_factor=req["speed"],
                 user_dict=api.user_dictionary(),
+                **chunk_settings(mode, req),
                 **knobs,
             )
         except TimbreError as exc:
             raise ApiError(str(exc)) from exc
-        streamed = fmt in STREAMED_FORMATS
         job = SynthesisJob(
             request,
             str(gpt),
@@ -215,7 +217,7 @@ def build_router(api: StudioApi) -> APIRouter:
             user=user,
             consent=voice.consent,
         )
-        return api.respond(job, fmt, 1 if streamed else 0)
+        return api.respond(job, fmt, mode)
 
     @router.post(
         "/v1/audio/speech", summary="Read text aloud in a saved voice (OpenAI)", response_class=Response

@@ -8,6 +8,7 @@ from pathlib import Path
 from core.errors import SettingsError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SHARE_LINK_HOURS = 72  # how long gradio's share server (gradio.live) keeps a link
 # How inference weights are stored (core/models/precision.py): fp32 is the exact path (the reference's
 # numbers); bf16 and int8 are faster on CPU and drift slightly.
 PRECISIONS = ("fp32", "bf16", "int8")

@@ -24,7 +24,7 @@ import soundfile as sf
 from core.api import check_credentials
 from core.errors import SettingsError
 from core.ethics import ResponsibleUse, start_marking
-from core.jobs import JobContext, JobQueue, ModelCache, SynthesisJob
+from core.jobs import BatchSynthesisJob, JobContext, JobQueue, JobState, ModelCache, SynthesisJob
 from core.jobs import synthesis as synthesis_kind
 from core.output import WAV_STREAM_SIZE
 from core.settings import read_credentials
@@ -103,19 +103,22 @@ def params(voice: dict, text: str = TEXT, **overrides) -> dict:
     return {**base, **voice, **overrides}
 
 
-def library(studio: Studio, voice: dict, text: str = TEXT, **overrides) -> np.ndarray:
-    """The same request run through the library: the job kind's `run`, no queue, no HTTP."""
+def library_job(studio: Studio, voice: dict, text: str = TEXT, **overrides) -> SynthesisJob:
+    """The job a `/tts` request with these parameters stands for, built as the library's caller would."""
     p = {**params({**VOICE_A, **voice}, text, **overrides)}
-    key = tuple(sorted(p.items()))
-    if key in studio.alone:
-        return studio.alone[key]
     roots = (studio.workspace, studio.pretrained)
     gpt, sovits = (str(confine(p.pop(key), roots)) for key in ("gpt_weights_path", "sovits_weights_path"))
     p["ref_audio_path"] = str(confine(p["ref_audio_path"], roots))
-    request = SynthesisRequest(**{"text_split_method": "cut5", **p})  # api_v2's default split
-    job = SynthesisJob(request, gpt, sovits)
-    result = synthesis_kind.run(job, JobContext.standalone(Workspace.open(studio.workspace), studio.models))
-    studio.alone[key] = read_audio(result.files[0])
+    return SynthesisJob(SynthesisRequest(**{"text_split_method": "cut5", **p}), gpt, sovits)  # api_v2's split
+
+
+def library(studio: Studio, voice: dict, text: str = TEXT, **overrides) -> np.ndarray:
+    """The same request run through the library: the job kind's `run`, no queue, no HTTP."""
+    key = tuple(sorted(params({**VOICE_A, **voice}, text, **overrides).items()))
+    if key not in studio.alone:
+        job = library_job(studio, voice, text, **overrides)
+        context = JobContext.standalone(Workspace.open(studio.workspace), studio.models)
+        studio.alone[key] = read_audio(synthesis_kind.run(job, context).files[0])
     return studio.alone[key]
 
 
@@ -311,22 +314,41 @@ def test_docs_list_the_api(studio: Studio) -> None:
     assert get(studio, "/docs").status_code == 200
 
 
-def test_concurrent_requests_in_two_voices_equal_each_alone(studio: Studio) -> None:
+def test_concurrent_requests_in_two_voices_and_a_batch_equal_each_alone(studio: Studio) -> None:
     requests = [(VOICE_A, TEXT, 11), (VOICE_B, TEXT, 11), (VOICE_A, TEXT, 12), (VOICE_B, TEXT, 12)]
     requests += requests[:2]  # the same request twice at once, too
+    # A batch in voice B is queued beside them (as the Synthesize tab queues one): its lines read alone too.
+    lines = ["第一行，来读一下。", TEXT, "第三行。"]
+    lines_path = studio.workspace / "uploads" / "batch_lines.txt"
+    lines_path.write_text("\n".join(lines), encoding="utf-8")
+    batch_voice = library_job(studio, VOICE_B, seed=13)
+    batch = BatchSynthesisJob(
+        batch_voice.request,
+        batch_voice.gpt_path,
+        batch_voice.sovits_path,
+        str(lines_path),
+        interface="api",
+        consent=CONSENT_STATEMENT,
+    )
 
     def call(item):
         voice, text, seed = item
         return httpx.post(studio.url + "/tts", json=params(voice, text, seed=seed), timeout=TIMEOUT_S)
 
+    queue = JobQueue.open(Workspace.open(studio.workspace))
     with ThreadPoolExecutor(len(requests)) as pool:
-        answers = list(pool.map(call, requests))
+        answered = pool.map(call, requests)
+        batch_id = queue.submit(batch).id
+        answers = list(answered)
     for (voice, text, seed), answer in zip(requests, answers, strict=True):
         assert answer.status_code == 200, answer.text
         np.testing.assert_array_equal(wav(answer.content), library(studio, voice, text, seed=seed))
-    queue = JobQueue.open(Workspace.open(studio.workspace))
+    batch_done = queue.wait(batch_id, timeout=600)
+    assert batch_done.state is JobState.DONE, batch_done.error
+    for line, path in zip(lines, batch_done.result.files, strict=True):
+        np.testing.assert_array_equal(read_audio(path), library(studio, VOICE_B, line, seed=13))
     records = [queue.get(answer.headers["X-Timbre-Job"]) for answer in answers]
-    assert peak_overlap(holds(records)) <= 1
+    assert peak_overlap(holds([*records, batch_done])) <= 1  # one model run on the device at a time
 
 
 def test_openai_client_reads_in_a_saved_voice(studio: Studio) -> None:
@@ -359,6 +381,23 @@ def test_openai_client_reads_in_a_saved_voice(studio: Studio) -> None:
         model="timbre", voice="anna", input=TEXT, response_format="wav", extra_body=extra
     ) as streamed:
         np.testing.assert_array_equal(wav(b"".join(streamed.iter_bytes())), expected)
+    # Chunked streaming (api_v2's modes 2 and 3, as extra fields): greedy T2S and noise-free SoVITS make the
+    # chunks add up to the whole reading's length (see the api_v2 chunk test for why).
+    exact = {**extra, "top_k": 1, "noise_scale": 0}
+    whole = np.frombuffer(
+        client.audio.speech.create(
+            model="tts-1", voice="anna", input=TEXT, response_format="pcm", extra_body=exact
+        ).content,
+        dtype="<i2",
+    )
+    chunked = {**exact, "streaming_mode": 3, "min_chunk_length": 4, "overlap_length": 1}
+    with client.audio.speech.with_streaming_response.create(
+        model="timbre", voice="anna", input=TEXT, response_format="pcm", extra_body=chunked
+    ) as streamed:
+        chunks = np.frombuffer(b"".join(streamed.iter_bytes()), dtype="<i2").astype(np.float64)
+    assert len(chunks) == len(whole)
+    error = np.sum((chunks - whole) ** 2)
+    assert 0 < error and 10 * np.log10(np.sum(whole.astype(np.float64) ** 2) / error) > 25  # chunked; close
     mp3 = client.audio.speech.create(model="tts-1", voice="anna", input=TEXT, extra_body=extra)
     assert abs(len(ffmpeg_decode(mp3.content)) - len(expected)) <= 2304  # encoder delay and padding
     with pytest.raises(openai.BadRequestError, match="not saved"):

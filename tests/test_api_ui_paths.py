@@ -1,9 +1,11 @@
-"""Path attacks through the studio's Synthesize tab: its handlers, called as Gradio calls them, with crafted
-upload values (absolute paths, `..`, `~`, links pointing out, valid audio outside). Each is refused with a
-clear message before the file is read: nothing lands in the workspace, no job is queued."""
+"""Path attacks through the studio's tabs (Synthesize, Dataset, Detect): their handlers, called as Gradio
+calls them, with crafted upload values (absolute paths, `..`, `~`, links pointing out, valid audio outside).
+Each is refused with a clear message before the file is read: nothing lands in the workspace, no job is
+queued."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +18,9 @@ from core.errors import TimbreError
 from core.settings import Settings
 from core.synthesis import knob_fields
 from webui import StudioContext
+from webui.dataset import submit_import
+from webui.detect import check_files
+from webui.i18n import translate
 from webui.synthesize import Voice, build_request, submit, submit_batch
 from webui.voice_presets import import_preset, save_preset
 
@@ -140,3 +145,19 @@ def test_uploads_over_the_limit_and_long_extra_clips_are_refused_naming_the_flag
     with pytest.raises(TimbreError, match=r"4.6 s long; use one of at most 2 s .*--max-aux-seconds"):
         build_request(short, voice, "你好。", "zh", _knobs(), "en")
     assert len(build_request(ctx, voice, "你好。", "zh", _knobs(), "en").aux_ref_audio_paths) == 1
+
+
+def test_the_dataset_and_detect_tabs_refuse_crafted_paths_too(tab) -> None:
+    ctx, upload, outside, _ = tab
+    for attack in _attacks(upload, outside):
+        with pytest.raises(gr.Error, match=REFUSED):
+            submit_import(ctx, "anna", [str(upload), attack], "en")  # one bad file: nothing is copied
+        table, entries = check_files(ctx, [attack], "en")
+        (row,) = table["data"]
+        assert entries == [] and re.search(REFUSED, " ".join(row))
+    assert _taken(ctx) == []
+    table, _ = check_files(ctx, [str(upload)], "en")  # a real upload is read: unmarked audio
+    assert table["data"][0][1] == translate("detect.no", "en")
+    (source,) = submit_import(ctx, "anna", [str(upload)], "en").params.sources
+    assert Path(source).is_relative_to(ctx.workspace.root)
+    assert Path(source).read_bytes() == upload.read_bytes()

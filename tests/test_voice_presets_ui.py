@@ -1,6 +1,8 @@
 """The Synthesize tab's saved voices and the studio's share/login banners, without a browser."""
 
 import json
+import re
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -11,6 +13,7 @@ import soundfile as sf
 from core.settings import Settings
 from core.voices import UI_CONSENT, VoiceStore
 from webui import StudioContext, build_studio
+from webui.i18n import table
 from webui.synthesize import list_weights
 from webui.voice_presets import delete_preset, export_preset, import_preset, preset_names, save_preset
 
@@ -103,25 +106,27 @@ def test_deleting_a_saved_voice_removes_it_from_the_list_and_the_api(tmp_path, c
 
 
 def _markdown_keys(studio: gr.Blocks) -> set[str]:
-    """The translation keys of the studio's Markdown blocks (Gradio stores them as `__i18n__{json}`)."""
+    """The translation keys of the studio's Markdown blocks (Gradio stores them as `__i18n__{json}`), and
+    the ids of those filled when a page loads."""
     found = set()
     for block in studio.blocks.values():
         if isinstance(block, gr.Markdown) and str(block.value).startswith("__i18n__"):
             found.add(json.loads(str(block.value).removeprefix("__i18n__"))["key"])
+        elif isinstance(block, gr.Markdown) and block.elem_id:
+            found.add(block.elem_id)
     return found
+
+
+SHARE_NOTE = "studio-share-note"
 
 
 @pytest.mark.parametrize(
     ("settings", "expected", "absent"),
     [
-        ({}, set(), {"studio.share_expires", "studio.open_warning_share", "studio.open_warning_host"}),
-        (
-            {"share": True},
-            {"studio.share_expires", "studio.open_warning_share"},
-            {"studio.open_warning_host"},
-        ),
-        ({"share": True, "auth": (("u", "p"),)}, {"studio.share_expires"}, {"studio.open_warning_share"}),
-        ({"host": "0.0.0.0"}, {"studio.open_warning_host"}, {"studio.share_expires"}),
+        ({}, set(), {SHARE_NOTE, "studio.open_warning_share", "studio.open_warning_host"}),
+        ({"share": True}, {SHARE_NOTE, "studio.open_warning_share"}, {"studio.open_warning_host"}),
+        ({"share": True, "auth": (("u", "p"),)}, {SHARE_NOTE}, {"studio.open_warning_share"}),
+        ({"host": "0.0.0.0"}, {"studio.open_warning_host"}, {SHARE_NOTE}),
         ({"host": "0.0.0.0", "auth": (("u", "p"),)}, set(), {"studio.open_warning_host"}),
     ],
 )
@@ -131,3 +136,17 @@ def test_the_ui_says_when_a_share_link_expires_and_warns_when_open_without_login
     keys = _markdown_keys(build_studio(_ctx(tmp_path, conformance_dir, **settings)))
     assert expected <= keys
     assert not absent & keys
+
+
+def test_the_share_note_shows_the_link_gradio_opened_or_that_there_is_none(tmp_path, conformance_dir):
+    studio = build_studio(_ctx(tmp_path, conformance_dir, share=True))
+    (note,) = [block for block in studio.blocks.values() if getattr(block, "elem_id", None) == SHARE_NOTE]
+    (fill,) = [fn.fn for fn in studio.fns.values() if [out._id for out in fn.outputs] == [note._id]]
+    studio.share_url = None  # launch() could not open the tunnel
+    assert fill(None) == table("en")["studio.share_failed"]
+    studio.share_url = "https://0123abcd.gradio.live"
+    shown = fill(None)
+    assert studio.share_url in shown and "72 hours" in shown
+    expires = re.search(r"until about (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", shown).group(1)
+    hours_left = (time.mktime(time.strptime(expires, "%Y-%m-%d %H:%M")) - time.mktime(time.gmtime())) / 3600
+    assert 71.9 <= hours_left <= 72.0

@@ -31,6 +31,7 @@ from core.jobs.dataset_transcribe import DatasetTranscribeJob
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
 from webui.jobs import watch_job
+from webui.uploads import checked_upload
 
 LIST_LANGS = ("ZH", "EN", "JA", "KO", "YUE")  # the language column codes new lines get
 VERDICT_COLUMNS = (
@@ -122,7 +123,8 @@ def submit_import(ctx: StudioContext, name: str, uploads: list[str] | None, lang
         raise error("data.need_files", lang_ui)
     with user_errors(lang_ui):
         dataset_dir(ctx.workspace, name.strip())  # a bad name is refused before anything is copied
-        sources = tuple(str(stage_upload(ctx.workspace, path)) for path in uploads)  # keeps names
+        taken = [checked_upload(ctx, path, "the recording") for path in uploads]  # all checked before a copy
+        sources = tuple(str(stage_upload(ctx.workspace, path)) for path in taken)  # keeps names
         return ctx.queue.submit(DatasetImportJob(name.strip(), sources))
 
 

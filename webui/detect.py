@@ -7,15 +7,18 @@ Also the studio-wide notice when the watermark is off or broken (`notice`), show
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import gradio as gr
 
+from core.errors import TimbreError
 from core.ethics.lookup import EXPORT_FORMATS, FileCheck, check_file, export_usage, search_usage
 from core.ethics.marking import marking_for
 from core.ethics.usage_log import read_usage
 from core.workspace import atomic_write_bytes
 from webui.context import StudioContext
 from webui.i18n import request_lang, t, translate
+from webui.uploads import checked_upload
 from webui.voice_presets import EXPORTS_DIR  # exported usage logs go there too, for download
 
 RESULT_HEADERS = (
@@ -75,9 +78,17 @@ def _result_row(check: FileCheck, lang: str) -> list[str]:
     return [name, detected, confidence, install, str(payload.generation_id), logged]
 
 
+def _check_upload(ctx: StudioContext, path: str) -> FileCheck:
+    """`check_file` on an upload; a path from outside the allowed folders is refused unread (see uploads)."""
+    try:
+        return check_file(checked_upload(ctx, path, "the file"), ctx.workspace.root)
+    except TimbreError as exc:
+        return FileCheck(Path(path).name, None, str(exc))
+
+
 def check_files(ctx: StudioContext, paths: list[str] | None, lang: str) -> tuple[dict, list[dict]]:
     """The results table for `paths` and every matching usage-log line (for the JSON view)."""
-    checks = [check_file(path, ctx.workspace.root) for path in paths or []]
+    checks = [_check_upload(ctx, path) for path in paths or []]
     headers = [translate(key, lang) for key in RESULT_HEADERS]
     rows = [_result_row(check, lang) for check in checks]
     entries = [record for check in checks for record in check.records]

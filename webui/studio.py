@@ -17,7 +17,7 @@ def build_studio(ctx: StudioContext) -> gr.Blocks:
         with gr.Row():
             gr.Markdown("# " + t("studio.title"), elem_id="studio-title")
             language_switch(studio)
-        notices.build(ctx)
+        notices.build(ctx, studio)
         detect.notice(ctx)
         with gr.Tab(t("studio.tab_synthesize"), id="synthesize"):
             synthesize.build(ctx)
