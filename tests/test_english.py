@@ -146,6 +146,11 @@ def test_acronyms_that_are_words_are_read_as_words_in_default_mode() -> None:
         ("Please read it.", "read", ["R", "IY1", "D"]),
         ("Close the door.", "close", ["K", "L", "OW1", "Z"]),
         ("It was close.", "close", ["K", "L", "OW1", "S"]),
+        ("She dove into the lake.", "dove", ["D", "OW1", "V"]),  # the verb is only dive's past
+        ("The differences are minute.", "minute", ["M", "AY0", "N", "UW1", "T"]),  # predicate adjective
+        ("Wait a minute.", "minute", ["M", "IH1", "N", "AH0", "T"]),
+        ("Sow the wheat early.", "sow", ["S", "OW1"]),  # imperative
+        ("Turn to chapter IV now.", "chapter IV", ["CH", "AE1", "P", "T", "ER0", "F", "AO1", "R"]),
     ],
 )
 def test_default_mode_reads_common_homographs_by_pos(text: str, word: str, expected: list[str]) -> None:

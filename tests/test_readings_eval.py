@@ -20,14 +20,7 @@ from bench.readings import load, read, score_english, score_half, score_norm, sc
 # Development items Timbre does not read right yet (texts), with what the label wants.
 KNOWN_DEV_MISSES: frozenset[str] = frozenset(
     {
-        "这是一个新品种",  # 品 pin2: third-tone sandhi inside 品种 before a fixed reading
         "这首诗很难和",  # 和 he4: to reply to a poem
-        "他打牌和了",  # 和 hu2: mahjong
-        "请把这空填上",  # 空 kong4: a blank
-        "这棵树结了很多果子",  # 结 jie1: bear fruit
-        "他扎了一个辫子",  # 扎 za1: tie up
-        "他在校对稿子",  # 校 jiao4: jieba cuts 在校|对
-        "这条鱼很新鲜",  # 鲜 xian1 (read neutral)
         "燕国古称燕",  # 燕 yan1: the state of Yan
         "乡音无改鬓毛衰",  # 衰 cui1: classical
         "朝辞白帝彩云间",  # 朝 zhao1: classical
@@ -36,8 +29,9 @@ KNOWN_DEV_MISSES: frozenset[str] = frozenset(
         "They had a row about money.",  # row: R AW1, a quarrel
     }
 )
-# The evaluation half's figures when this test was written (default mode); it may only improve.
-EVAL_FLOORS = {"polyphones": 0.92, "chars": 0.98, "norm": 0.96, "english": 0.91}
+# The evaluation half's figures when this test was written (default mode; batch 2 included); it may only
+# improve.
+EVAL_FLOORS = {"polyphones": 0.915, "chars": 0.98, "norm": 0.96, "english": 0.91}
 
 
 _NAMES = ("zh_polyphones", "zh_normalize", "en_phones")
@@ -53,7 +47,7 @@ def _miss(name: str, item: dict) -> str:
 
 
 def test_the_halves_are_disjoint_and_large_enough() -> None:
-    for name, least in (("zh_polyphones", 300), ("zh_normalize", 150), ("en_phones", 75)):
+    for name, least in (("zh_polyphones", 600), ("zh_normalize", 150), ("en_phones", 150)):
         dev, evaluation = load("dev", name), load("eval", name)
         assert len(dev) + len(evaluation) >= least
         assert not {i["text"] for i in dev} & {i["text"] for i in evaluation}

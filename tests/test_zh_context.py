@@ -52,7 +52,7 @@ def test_first_rule_that_holds_wins_and_word_rules_need_a_word() -> None:
         ("脸上挂着两行泪", 5, "hang2"),  # measure word after a numeral
         ("我们一行人出发了", 3, "xing2"),  # not before a thing written in lines
         ("她唱了一曲", 4, "qu3"),
-        ("我们总得想个办法", 3, "dei3"),  # must, after an adverb
+        ("我们总得想个办法", 3, "dei2"),  # must (dei3), after an adverb; sandhi before 想
         ("大家尊他为师", 4, "wei2"),  # 尊…为
         ("你再想了一想", 4, "yi5"),  # V了一V
         ("他一枪打中了目标", 4, "zhong4"),  # result complement
@@ -61,6 +61,15 @@ def test_first_rule_that_holds_wins_and_word_rules_need_a_word() -> None:
         ("他晃了晃脑袋", 3, "huang4"),
         ("这本书我看过", 5, "guo5"),  # the experiential particle
         ("二零一一年一月一日", 3, "yi1"),  # digits and dates keep yi1
+        ("她扎了两条小辫", 1, "za1"),  # tie
+        ("第二卷已经出版了", 2, "juan4"),  # a volume
+        ("桌上有一卷胶带", 4, "juan3"),  # a roll
+        ("我们看了一场电影", 5, "chang3"),  # a show
+        ("昨天下了一场雪", 5, "chang2"),  # an event
+        ("葛先生来了", 0, "ge3"),  # surname before a title
+        ("把湿衣服晾干", 5, "gan1"),  # result complement: dry
+        ("院子里种满了花", 3, "zhong4"),  # the verb before a complement
+        ("这种花很香", 1, "zhong3"),  # the measure word
     ],
 )
 def test_default_mode_reads_the_context(text: str, index: int, reading: str) -> None:

@@ -129,6 +129,8 @@ def test_default_reads_labelled_polyphones_right() -> None:
         ("我们好好学习", "wo3 men5 hao3 hao5 xue2 xi2", "wo3 men5 hao2 hao3 xue2 xi2"),  # adverbial AA
         ("银行的钱还没还", "yin2 hang2 de5 qian2 hai2 mei2 hai2", "yin2 hang2 de5 qian2 hai2 mei2 huan2"),
         ("他把头转过去了", "ta1 ba3 tou2 zhuan3 guo4 qu4 le5", "ta1 ba3 tou2 zhuan3 guo4 qu5 le5"),
+        ("电影讲述了", "dian4 ying3 jiang3 shu4 le5", "dian4 ying2 jiang3 shu4 le5"),  # sandhi across words
+        ("你在哪儿呢", "ni3 zai4 na3 er3 ne5", "ni3 zai4 na3 er3 ne5"),  # erhua 儿 is not a third syllable
     ],
 )
 def test_default_fixes_reference_misreadings(text: str, compat: str, default: str) -> None:

@@ -6,9 +6,10 @@
 plainly wrong, all in `_apply_default_rules` or guarded by `compat` in `normalize_en`: money with scale words
 and euro/yen signs, negative numbers keeping their space, "-" between words as a pause (not "minus"), times
 and a.m./p.m., phone numbers, ISO dates, ranges and ratios, decades, units written with a space, e-mail
-addresses, `&`, `#1`, title abbreviations (Dr., Prof., St., months before a day), Roman numerals after names,
-list ordinals only at the start of a line, decimals only without spaces, all-capital words the lexicon reads
-as words (NASA), plural acronyms (APIs). Everything else is identical.
+addresses, `&`, `#1`, title abbreviations (Dr., Prof., St., months before a day), Roman numerals after names
+and after chapter/part/volume/... (either case), list ordinals only at the start of a line, decimals only
+without spaces, all-capital words the lexicon reads as words (NASA), plural acronyms (APIs). Everything else
+is identical.
 
 The output keeps only ASCII letters, spaces and `' . , ? ! -`; upper-case runs are split into letters
 (`NASA` -> `N A S A`) so that acronyms are spelled by the G2P.
@@ -273,7 +274,7 @@ _BEFORE_NUMBER_ONLY = frozenset({"No", "Fig", "Vol", "Rm"})
 _ABBREVIATION_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)")
 _SAINT_RE = re.compile(r"\bSt\.(?=\s+[A-Z])")
 _PREVIOUS_WORD_RE = re.compile(r"([A-Za-z]+)\s+$")
-_ROMAN_RE = re.compile(r"\b([A-Z][a-z]+\.?) (I{2,3}|IV|VI{0,3}|IX|XI{0,3}|XIV|XV|XVI{1,3})\b")
+_ROMAN_RE = re.compile(r"\b([A-Za-z][a-z]+\.?) (I{2,3}|IV|VI{0,3}|IX|XI{0,3}|XIV|XV|XVI{1,3})\b")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
 _ROMAN_CARDINAL_AFTER = frozenset(
     "War Chapter Part Volume Vol. Act Book Phase Stage Level Type Class Grade Episode Season Round Game "
@@ -293,8 +294,10 @@ def _roman_value(numeral: str) -> int:
 def _roman(m: re.Match[str]) -> str:
     word, numeral = m.group(1), m.group(2)
     n = _roman_value(numeral)
-    if word in _ROMAN_CARDINAL_AFTER:
+    if word.capitalize() in _ROMAN_CARDINAL_AFTER:  # chapter III as well as Chapter III
         return f"{word} {_inflect().number_to_words(n)}"
+    if word[0].islower():  # a regnal numeral follows a name
+        return m.group(0)
     return f"{word} the {_inflect().ordinal(_inflect().number_to_words(n))}"
 
 

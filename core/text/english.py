@@ -78,7 +78,9 @@ _EXTRA_HOMOGRAPHS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
     "wind": ((("VB",), ("W", "AY1", "N", "D")), (("NN",), ("W", "IH1", "N", "D"))),
     "winds": ((("VBZ",), ("W", "AY1", "N", "D", "Z")), (("NN",), ("W", "IH1", "N", "D", "Z"))),
     "wound": ((("VBD", "VBN"), ("W", "AW1", "N", "D")), (("NN", "JJ", "VB"), ("W", "UW1", "N", "D"))),
-    "dove": ((("VBD", "VBN"), ("D", "OW1", "V")), (("NN",), ("D", "AH1", "V"))),
+    "dove": ((("VB",), ("D", "OW1", "V")), (("NN",), ("D", "AH1", "V"))),  # the verb is only dive's past
+    "sow": ((("VB",), ("S", "OW1")), (("NN",), ("S", "AW1"))),
+    "minute": ((("JJ",), ("M", "AY0", "N", "UW1", "T")),),
     "lead": ((("VB", "MD"), ("L", "IY1", "D")),),
 }
 
@@ -358,6 +360,14 @@ _OBJECT_STARTS = frozenset(
     "the a an this that these those my your his her its our their it me him them us".split()
 )
 _SENTENCE_ENDS = frozenset({".", "!", "?"})
+# Default mode: a homograph whose adjective and noun readings differ, tagged a noun, is the adjective after a
+# linking verb when the clause ends there (the changes were minute, he is content), and after a degree adverb
+# (very minute).
+_ADJECTIVE_HOMOGRAPHS = frozenset({"minute", "content"})
+_LINKING_CUES = frozenset(
+    "is are was were be been being am seem seems seemed remain remains remained".split()
+)
+_DEGREE_CUES = frozenset("very so too quite rather extremely fairly".split())
 # Default mode: abbreviations whose period, when a number follows, is not a sentence end (Fig. 3, No. 5).
 _PERIOD_ABBREVIATIONS = frozenset(
     "st mr mrs ms dr jr sr ave rd blvd ln ft mt co corp inc ltd etc vs approx dept apt no fig figs vol "
@@ -386,6 +396,10 @@ def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
         return "VB"
     if (prev is None or prev in _SENTENCE_ENDS) and nxt in _OBJECT_STARTS:
         return "VB"
+    clause_ends = nxt is None or not nxt[:1].isalpha()
+    if tokens[i].lower() in _ADJECTIVE_HOMOGRAPHS and tags[i].startswith("NN"):
+        if prev in _DEGREE_CUES or (prev in _LINKING_CUES and clause_ends):
+            return "JJ"
     return tags[i]
 
 

@@ -13,6 +13,7 @@ Tones live in TONE3 finals (`"ao3"`, `"e5"`: digit 1-4, 5 = neutral). The rules,
   `们子`, locatives `上下里`, directional `来去`, the classifier `个`, and a list of words whose last
   syllable is conventionally neutral;
 * third-tone sandhi: a third tone before a third tone becomes second tone, split along the word's sub-words.
+  Timbre's reading then applies it across word boundaries too (`third_across_words`).
 
 Word lists are data (`data/zh_tone_words.json`). The class holds no mutable state after construction.
 """
@@ -384,6 +385,24 @@ class ToneSandhi:
         if word.find(shortest) == 0:
             return [shortest, word[len(shortest) :]]
         return [word[: -len(shortest)], shortest]
+
+    @staticmethod
+    def third_across_words(finals: Sequence[str], tied: Sequence[bool]) -> list[str]:
+        """Timbre's reading, once every word is read: a third tone still before a third tone becomes second,
+        left to right, whatever the word boundaries (我|想 wó xiǎng, 新|品种 xīn pín zhǒng); the per-word rule
+        above only sees pairs inside one word. `tied[i]`: syllable i is an erhua 儿 that shares the tone of
+        the syllable before it (一点儿|水 diánr shuǐ, 哪儿|呢 nǎr ne). A punctuation mark (no tone digit)
+        breaks the chain."""
+        out = list(finals)
+        for i in range(len(out) - 1):
+            if tied[i]:
+                continue
+            j = i + 1
+            while j < len(out) and tied[j]:
+                j += 1
+            if j < len(out) and out[i][-1:] == "3" and out[j][-1:] == "3":
+                out[i:j] = [_with_tone(f, "2") for f in out[i:j]]
+        return out
 
     def _third(self, word: str, finals: list[str]) -> list[str]:
         if len(word) == 2 and _all_third(finals):

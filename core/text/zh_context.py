@@ -2,7 +2,8 @@
 
 A rule gives a character a TONE3 reading where its context holds. Conditions, all of which must hold:
 
-- on the text of the sentence: `left=RE` (the text just before the character ends with a match), `right=RE`
+- on the text of the sentence: `left=RE` (the text just before the character ends with a match; a negative
+  lookbehind such as `(?<![这那])` says 'not right after'), `right=RE`
   (the text just after starts with a match), `span=RE` (a match of RE in the sentence puts its group `c`
   on the character: `(.)了(?P<c>一)\\1` for 想了一想);
 - on the jieba words around a character that is a word of its own (word rules): `prev`, `next`, `prev2`,

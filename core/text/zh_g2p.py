@@ -28,7 +28,8 @@ corrections, all of them general rules rather than per-sentence fixes:
   words the reference's list wrongly makes neutral keep their tones (计划, 幸福, ...); the particle 地 is
   read `de`;
 * 一 in numbers: the units digit stays yī (十一点), 一 before 百/千/万/亿 takes its sandhi (一千 yìqiān);
-* third-tone grouping uses the corrected readings (你得 → ní děi).
+* third-tone grouping uses the corrected readings (你得 → ní děi), and a third tone still before a third
+  tone once every word is read becomes second across word boundaries (我|也 wó yě).
 
 With a G2PW model (`g2pw=`), the model's readings plus the reference's correction table replace pypinyin
 (and the phrase table and POS rules); sandhi and erhua follow as in the chosen mode.
@@ -475,6 +476,7 @@ def _read_sentence(
     merged = sandhi.merge_for_sandhi(raw, None if compat else [r[-1] if r else None for r in fixed])
 
     out: list[_Syllable] = []
+    tied: list[bool] = []  # per syllable: an erhua 儿 sharing the tone of the syllable before it
     start = 0
     for word, pos in merged:
         end = start + len(word)
@@ -508,7 +510,13 @@ def _read_sentence(
                 finals[-1] = "e5"  # the particle 地 is read de
         finals = _erhua(engine, initials, finals, word, pos)
         out.extend(_Syllable(c, v) for c, v in zip(initials, finals, strict=False))
+        tied.extend(
+            i > 0 and word[i] == "儿" and finals[i] == "er" + finals[i - 1][-1:] for i in range(len(finals))
+        )
         start = end
+    if not compat:
+        finals = sandhi.third_across_words([s.final for s in out], tied)
+        out = [_Syllable(s.initial, f) for s, f in zip(out, finals, strict=True)]
     return out
 
 
