@@ -9,7 +9,13 @@ check against fp32 (T2S logits' relative error and greedy agreement over `--drif
 HuBERT features' relative error). Cells are "median (min-max)" over repeats; the machine's load average is
 printed before and after: another process on the same cores can slow a run many times.
 
+With `--reference DIR` (a GPT-SoVITS checkout; `--reference-python` names a Python with its requirements)
+the reference's own classes are timed on the same model files in a subprocess (`bench/reference_stages.py`,
+never imported by Timbre) and fill the last column from this run; without it that column shows the figures
+measured beside Timbre on 2026-12-06 (shared/design.md), marked `*`.
+
     python bench/synthesis.py [--threads 2] [--repeats 3] [--device cpu|cuda|all] [--precision fp32,int8]
+                              [--reference DIR [--reference-python PYTHON]]
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from core.text import text_to_phones  # noqa: E402
 TOKENS = 125  # 5 s of audio at 25 tokens/s
 # The reference implementation (GPT-SoVITS at 48b1a01) on a quiet 2-core CPU, 2 threads, fp32, measured
 # beside Timbre on 2026-12-06 (shared/design.md); its RTF sums its model stages with the clip cached.
-REFERENCE_CPU = {"HuBERT": 0.50, "BERT": 0.18, "T2S": 19.6, "SoVITS": 0.218, "RTF": 0.75}
+REFERENCE_CPU = {"HuBERT": 0.50, "BERT": 0.18, "T2S": 19.6, "SoVITS": 0.218, "RTF": 0.75, "RTF cold": 0.85}
 TARGET_CPU_RTF = 0.35
 TOKENS_PER_SECOND = 25
 BERT_TEXT = "今天天气很好，我们一起去公园散步吧。然后去吃午饭，再回家休息。"  # 30 characters
@@ -59,10 +65,19 @@ REF_SECONDS = 5.0
 
 def _write_hf_models(root: Path) -> None:
     """Full-size chinese-hubert-base and chinese-roberta-wwm-ext-large configs, random weights."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast, HubertConfig, HubertModel
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,
+        HubertConfig,
+        HubertModel,
+        Wav2Vec2FeatureExtractor,
+    )
 
     torch.manual_seed(0)
     HubertModel(HubertConfig()).save_pretrained(root / "chinese-hubert-base")  # base = 12 x 768
+    # (the reference's CNHubert also reads the feature extractor's settings: its defaults, 16 kHz)
+    Wav2Vec2FeatureExtractor().save_pretrained(root / "chinese-hubert-base")
     bert_dir = root / "chinese-roberta-wwm-ext-large"
     bert_config = BertConfig(
         vocab_size=21128,
@@ -204,6 +219,14 @@ def run(
     ]
     e2e = timed(end_to_end, repeats, device, clock)
     rows.append(("RTF", "end to end, clip kept", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
+
+    def end_to_end_cold():
+        synth.forget_references()  # HuBERT and the spectrogram run again
+        end_to_end()
+
+    cold = timed(end_to_end_cold, repeats, device, clock)
+    per_second = [s / audio_seconds[-1] for s in cold]
+    rows.append(("RTF cold", "end to end, clip new", "s per s of audio", per_second))
     return rows
 
 
@@ -242,18 +265,63 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def reference_stages(
+    exact: Synthesizer, root: Path, checkout: Path, python: str, inputs: Inputs, threads: int, repeats: int
+) -> dict[str, list[float]]:
+    """The reference's figures on the same models, in the units of `run`'s rows (its own classes, run by
+    `bench/reference_stages.py` in a subprocess). Its RTFs sum its model stages: BERT, T2S and SoVITS with
+    the clip cached, plus HuBERT and the spectrogram for a new clip (its text frontend is left out)."""
+    import json
+    import subprocess
+
+    from bench.api import S2_CONFIG
+    from core.checkpoints import save_sovits, save_t2s, timbre_to_official_s2
+
+    gpt, sovits = root / "reference-gpt.ckpt", root / "reference-sovits.pth"
+    save_t2s(exact.t2s.model, exact.t2s.config, gpt, "bench", half=False)
+    save_sovits(sovits, timbre_to_official_s2(exact.sovits.model.state_dict()), S2_CONFIG, "bench")
+    command = [python, str(Path(__file__).with_name("reference_stages.py")), "--reference", str(checkout)]
+    command += ["--models", str(root), "--gpt", str(gpt), "--sovits", str(sovits), "--threads", str(threads)]
+    command += ["--repeats", str(repeats), "--tokens", str(TOKENS), "--phones", str(len(inputs.phones))]
+    command += ["--prompt-tokens", str(inputs.reference.prompt_codes.shape[-1])]
+    command += ["--bert-chars", str(len(BERT_TEXT)), "--clip-seconds", str(REF_SECONDS)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the reference run failed:\n{done.stderr[-3000:]}")
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    audio_s = TOKENS / TOKENS_PER_SECOND
+    cached = [b + t + v for b, t, v in zip(times["BERT"], times["T2S"], times["SoVITS"], strict=True)]
+    cold = [c + h + s for c, h, s in zip(cached, times["HuBERT"], times["spectrogram"], strict=True)]
+    return {
+        "HuBERT": times["HuBERT"],
+        "BERT": times["BERT"],
+        "T2S": [1000 * t / n for t, n in zip(times["T2S"], times["T2S tokens"], strict=True)],
+        "SoVITS": [v / audio_s for v in times["SoVITS"]],
+        "RTF": [c / audio_s for c in cached],
+        "RTF cold": [c / audio_s for c in cold],
+    }
+
+
 def _print_table(
-    device: str, precisions: list[str], timings: dict[str, list], checks: dict[str, list], known: bool
+    device: str,
+    precisions: list[str],
+    timings: dict[str, list],
+    checks: dict[str, list],
+    reference: dict[str, list[float]] | None,
 ) -> None:
-    """Timings side by side per precision, the reference's column, then the quality check's figures."""
+    """Timings side by side per precision, the reference's column (this run's, or the design's figure
+    with `*`), then the quality check's figures."""
     width = 24
     header = f"{device:6} | {'what':22} | {'unit':16} | " + " | ".join(f"{p:>{width}}" for p in precisions)
-    print(header + f" | {'reference':>9}")
-    print("-" * len(header + " | reference"))
+    print(header + f" | {'reference':>{width}}")
+    print("-" * len(header + " | " + " " * width))
     for i, (key, name, unit, _) in enumerate(timings[FP32]):
         cells = " | ".join(f"{_cell(timings[p][i][3]):>{width}}" for p in precisions)
-        reference = f"{REFERENCE_CPU[key]:9.3f}" if known else f"{'-':>9}"
-        print(f"{device:6} | {name:22} | {unit:16} | {cells} | {reference}")
+        if reference is not None:
+            theirs = _cell(reference[key])
+        else:
+            theirs = f"{REFERENCE_CPU[key]:.3f}*" if device == "cpu" else "-"
+        print(f"{device:6} | {name:22} | {unit:16} | {cells} | {theirs:>{width}}")
     for j, (name, _) in enumerate(next(iter(checks.values()), [])):
         cells = " | ".join(f"{(checks[p][j][1] if p in checks else '-'):>{width}}" for p in precisions)
         print(f"{device:6} | {name:41} | {cells} |")
@@ -273,6 +341,18 @@ def main() -> int:
     )
     parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="what a time is (see CLOCKS)")
     parser.add_argument("--drift-steps", type=int, default=200, help="tokens of the quality check's decode")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        metavar="DIR",
+        help="a GPT-SoVITS checkout: time its stages on the same models in this run (CPU)",
+    )
+    parser.add_argument(
+        "--reference-python",
+        default=sys.executable,
+        metavar="PYTHON",
+        help="the Python with the reference's requirements (default: this one)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -291,7 +371,13 @@ def main() -> int:
             precisions = [FP32, *(p for p in wanted if check_precision(p, device))]
             exact = build_synthesizer(root, device)
             inputs = Inputs(exact, root, device)
-            known = device == "cpu" and args.threads == 2 and args.clock == "wall"
+            theirs = None
+            if args.reference is not None and device == "cpu":
+                theirs = reference_stages(
+                    exact, root, args.reference, args.reference_python, inputs, args.threads, args.repeats
+                )
+                done = ", ".join(f"{key} {statistics.median(v):.3f}" for key, v in theirs.items())
+                print(f"(reference: {done}; load {_load()})", file=sys.stderr, flush=True)
             timings: dict[str, list] = {}
             checks: dict[str, list] = {}
             for precision in precisions:
@@ -302,11 +388,15 @@ def main() -> int:
                 if precision != FP32:
                     checks[precision] = quality(exact, synth, inputs, args.drift_steps)
                 del synth
-            _print_table(device, precisions, timings, checks, known)
-        print(
-            "reference: GPT-SoVITS at 48b1a01 on a quiet 2-core CPU, 2 threads, fp32, measured beside Timbre "
-            f"(shared/design.md), not in this run; Timbre's CPU target: RTF <= {TARGET_CPU_RTF}"
-        )
+            _print_table(device, precisions, timings, checks, theirs)
+        if args.reference is None:
+            print(
+                "reference*: GPT-SoVITS at 48b1a01, quiet 2-core CPU, 2 threads, fp32 (shared/design.md), "
+                "not measured in this run: pass --reference DIR to time it here"
+            )
+        else:
+            print(f"reference: {args.reference}, its own classes on the same models, fp32, this run")
+        print(f"Timbre's CPU target: RTF <= {TARGET_CPU_RTF} with the clip kept")
         print(f"load average after: {_load()}")
     return 0
 

@@ -126,12 +126,20 @@ def convert_linears(module: nn.Module, precision: str) -> nn.Module:
     """
     if precision == FP32:
         return module
+    _replace_linears(module, precision)
+    # What stays fp32 (embeddings, norms) may still live in the weights file's memory map (transformers maps
+    # safetensors): owning copies let the map, and the fp32 pages the conversion read, go.
+    for tensor in (*module.parameters(), *module.buffers()):
+        tensor.data = tensor.data.clone()
+    return module.eval()
+
+
+def _replace_linears(module: nn.Module, precision: str) -> None:
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Linear):
             setattr(module, name, LowPrecisionLinear(child, precision))
         else:
-            convert_linears(child, precision)
-    return module.eval()
+            _replace_linears(child, precision)
 
 
 def convert_synthesizer(synth: Synthesizer, precision: str) -> Synthesizer:
