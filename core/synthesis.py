@@ -58,9 +58,11 @@ MIN_FRAGMENT_CHARS = 5  # shorter fragments are merged into their neighbours
 _MIN_FIRST_CLAUSE_CHARS = 4  # a shorter first clause gets a leading 。 (or `.` for English)
 
 MAX_CHUNK_TOKENS = 1000  # 40 s of speech: longer chunks are not streaming any more
-# Chunked streaming: SoVITS decodes each chunk with this many earlier tokens as context (its flow's
-# convolutions reach about 16 tokens back; on the tiny test models joins stop improving past 4).
+# Chunked streaming: SoVITS's prior sees the whole fragment so far; its flow runs from this many tokens
+# before a chunk (its convolutions reach about 16 tokens back; on the tiny test models joins stop improving
+# past 4), its vocoder (most of the cost, a shorter reach) from `VOCODER_CONTEXT_TOKENS` before it.
 CHUNK_CONTEXT_TOKENS = 12
+VOCODER_CONTEXT_TOKENS = 4
 PAUSE_TOKEN = 486  # the semantic token of silence (the reference's `mute_tokens`), for pause-aware cuts
 REF_MIN_SECONDS = 3.0
 REF_MAX_SECONDS = 10.0
@@ -965,11 +967,12 @@ class _ChunkDecoder:
     """SoVITS for one fragment, chunk by chunk, while its tokens are still being made (chunked streaming).
 
     `offer` the tokens made so far (a growing prefix of the fragment's); when they reach a cut (every
-    `chunk_tokens`, or at a pause past that many with `chunk_at_pauses`) the new tokens are decoded with up
-    to `CHUNK_CONTEXT_TOKENS` earlier ones as context, the last `chunk_overlap_tokens` tokens' audio is held
-    back and cross-faded with the next chunk's decode of the same tokens, and the rest goes to `emit` as
-    int16. The `final` offer sends everything: the pieces add up to exactly 1 token's samples per token, the
-    length a whole-fragment decode of the same tokens has.
+    `chunk_tokens`, or at a pause past that many with `chunk_at_pauses`) the new tokens are decoded
+    (`SoVITS.decode_tail`: the prior over every token so far, the flow and the vocoder over the new ones and
+    a little context, `CHUNK_CONTEXT_TOKENS` and `VOCODER_CONTEXT_TOKENS`), the last `chunk_overlap_tokens`
+    tokens' audio is held back and cross-faded with the next chunk's decode of the same tokens, and the rest
+    goes to `emit` as int16. The `final` offer sends everything: the pieces add up to exactly 1 token's
+    samples per token, the length a whole-fragment decode of the same tokens has.
     """
 
     def __init__(
@@ -1014,16 +1017,17 @@ class _ChunkDecoder:
         audio = self.tail
         if end > self.done:
             start = self.done - len(self.tail) // self.spt  # first token whose audio is not sent yet
-            window = max(0, start - CHUNK_CONTEXT_TOKENS)
-            codes = tokens[window:end].to(self.synth.device)[None, None]  # (1, 1, T)
-            decoded = self.synth.sovits.model.decode(
-                codes,
+            decoded = self.synth.sovits.model.decode_tail(
+                tokens[:end].to(self.synth.device)[None, None],  # (1, 1, end)
                 self.phones,
                 self.specs,
-                noise_scale=self.request.noise_scale,
+                start,
+                self.request.noise_scale,
+                flow_context=CHUNK_CONTEXT_TOKENS,
+                vocoder_context=VOCODER_CONTEXT_TOKENS,
                 generator=self.generator,
             )[0, 0]
-            audio = decoded.float().cpu().numpy()[(start - window) * self.spt :]  # tokens start..end
+            audio = decoded.float().cpu().numpy()  # tokens start..end
             if len(self.tail):
                 fade = np.linspace(0.0, 1.0, len(self.tail), endpoint=False, dtype=np.float32)
                 audio[: len(self.tail)] = self.tail * (1 - fade) + audio[: len(self.tail)] * fade

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from core import ethics
 from core.errors import SynthesisError
@@ -101,3 +102,23 @@ def test_chunk_settings_are_checked() -> None:
         _request("clip.wav", chunk_tokens=-1)
     with pytest.raises(SynthesisError, match="chunk_overlap_tokens must be an integer"):
         _request("clip.wav", chunk_overlap_tokens=1.5)
+
+
+def test_a_tail_decode_with_all_context_is_the_whole_decode_cut(voice) -> None:
+    _, clip, models = voice
+    synth: Synthesizer = models.synthesizer(clip.gpt, clip.sovits)
+    sovits, spec = synth.sovits.model, synth.reference(clip.clip).spec
+    codes = torch.randint(0, 1024, (1, 1, 20), generator=torch.Generator().manual_seed(0))
+    phones = torch.tensor(synth.text_features(TEXT, "zh").phone_ids)[None]
+    whole = sovits.decode(codes, phones, [spec], noise_scale=0)
+    for start, contexts in ((0, (0, 0)), (8, (8, 8)), (8, (12, 30))):
+        tail = sovits.decode_tail(
+            codes, phones, [spec], start, 0, flow_context=contexts[0], vocoder_context=contexts[1]
+        )
+        per_token = whole.shape[-1] // codes.shape[-1]
+        torch.testing.assert_close(tail, whole[:, :, start * per_token :], rtol=0, atol=0)
+    # Less context than the layers reach changes the audio a little (what streaming trades for speed).
+    short = sovits.decode_tail(codes, phones, [spec], 8, 0, flow_context=2, vocoder_context=1)
+    assert short.shape == whole[:, :, 8 * per_token :].shape and not torch.equal(
+        short, whole[:, :, 8 * per_token :]
+    )

@@ -526,6 +526,44 @@ class SoVITS(nn.Module):
         Returns audio `(1, 1, T' * samples_per_frame)` float in [-1, 1] at `config.sampling_rate`, with
         T' = 2T at speed 1, else `int(2T / speed) + 1`.
         """
+        m_p, logs_p, y_mask, ge = self._prior(codes, phones, refer_specs, speed)
+        z_p = m_p + _noise(m_p, generator) * torch.exp(logs_p) * noise_scale
+        z = self.flow.reverse(z_p, y_mask, ge)
+        return self.dec(z * y_mask, ge)
+
+    @torch.no_grad()
+    def decode_tail(
+        self,
+        codes: Tensor,
+        phones: Tensor,
+        refer_specs: Sequence[Tensor] | Tensor,
+        start: int,
+        noise_scale: float = 0.5,
+        *,
+        flow_context: int,
+        vocoder_context: int,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The audio of tokens `start:` of `codes` (at speed 1), for streaming a fragment chunk by chunk.
+
+        The prior sees every token so far, as in `decode`; the flow, whose convolutions reach back about 16
+        tokens, runs from `flow_context` tokens before `start`, and the vocoder, which dominates the cost and
+        reaches back less, from `vocoder_context` tokens before it. Noise is drawn (once) only for the frames
+        the flow runs on. Returns `(1, 1, (T - start) * 2 * samples_per_frame)`.
+        """
+        m_p, logs_p, y_mask, ge = self._prior(codes, phones, refer_specs, 1.0)
+        flow_from = max(0, start - flow_context) * CODE_UPSAMPLE
+        vocoder_from = max(0, start - vocoder_context) * CODE_UPSAMPLE
+        m_p, logs_p, y_mask = m_p[:, :, flow_from:], logs_p[:, :, flow_from:], y_mask[:, :, flow_from:]
+        z_p = m_p + _noise(m_p, generator) * torch.exp(logs_p) * noise_scale
+        z = (self.flow.reverse(z_p, y_mask, ge) * y_mask)[:, :, vocoder_from - flow_from :]
+        audio = self.dec(z, ge)
+        return audio[:, :, (start * CODE_UPSAMPLE - vocoder_from) * self.config.samples_per_frame :]
+
+    def _prior(
+        self, codes: Tensor, phones: Tensor, refer_specs: Sequence[Tensor] | Tensor, speed: float
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The prior's mean and log-scale, its mask (each `(1, C, T')`) and the speaker embedding."""
         specs = [refer_specs] if isinstance(refer_specs, Tensor) else list(refer_specs)
         if not specs:
             raise SynthesisError("SoVITS decode needs at least one reference spectrogram")
@@ -541,10 +579,12 @@ class SoVITS(nn.Module):
         content = self.quantizer.decode(codes)  # (1, 768, T)
         content = F.interpolate(content, size=int(content.shape[-1] * CODE_UPSAMPLE), mode="nearest")
         m_p, logs_p, y_mask = self.enc_p(content, y_lengths, phones, text_lengths, ge, speed)
-        if generator is None:
-            noise = torch.randn_like(m_p)
-        else:
-            noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
-        z_p = m_p + noise * torch.exp(logs_p) * noise_scale
-        z = self.flow.reverse(z_p, y_mask, ge)
-        return self.dec(z * y_mask, ge)
+        return m_p, logs_p, y_mask, ge
+
+
+def _noise(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Standard normal noise shaped like `like`: from `generator`, else torch's global one (`randn_like`, as
+    the reference draws it)."""
+    if generator is None:
+        return torch.randn_like(like)
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
