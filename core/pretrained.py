@@ -7,6 +7,7 @@ The local folder mirrors the public model repository `lj1995/GPT-SoVITS` (the re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -26,7 +27,7 @@ DEFAULT_REVISION = "main"
 DOWNLOAD_HINT = "run `python -m core pretrained download`"
 
 Purpose = Literal["inference", "training", "extra"]
-Role = Literal["bert", "hubert", "t2s", "sovits", "sovits_d", "vocoder", "sv", "g2pw", "asr"]
+Role = Literal["bert", "hubert", "t2s", "sovits", "sovits_d", "vocoder", "sv", "g2pw", "asr", "separator"]
 
 
 @dataclass(frozen=True)
@@ -558,7 +559,73 @@ def describe_asr(root: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
-def download_asr(
+# --------------------------------------------------------------------------------------------------
+# Vocal separation models (`python -m core dataset separate`): Demucs bags under `<dir>/separator/<name>`,
+# as their author publishes them on the Hub (demucs 4.1's `demucs.hf`): `<name>.yaml` lists the models of
+# the bag, one `<signature>.safetensors` each (weights, class and arguments in its metadata).
+
+SEPARATOR_DIR = "separator"
+
+
+def _demucs(repo_id: str, name: str, signatures: tuple[str, ...]) -> tuple[PretrainedFile, ...]:
+    names = (f"{name}.yaml", *(f"{sig}.safetensors" for sig in signatures))
+    return tuple(PretrainedFile(path, "separator", "extra", repo_id=repo_id) for path in names)
+
+
+SEPARATOR_MODELS: dict[str, tuple[PretrainedFile, ...]] = {
+    "htdemucs": _demucs("adefossez/HTDemucs", "htdemucs", ("955717e8",)),
+    "htdemucs_ft": _demucs(
+        "adefossez/HTDemucs-ft", "htdemucs_ft", ("f7e0c4bc", "d12395a8", "92cfc3b6", "04573f0d")
+    ),
+}
+"""Demucs models `download --separator NAME` fetches: htdemucs (one model), htdemucs_ft (four fine-tuned
+ones, about 4 times slower, slightly better)."""
+DEFAULT_SEPARATOR = "htdemucs"
+
+
+def separator_download_command(name: str, root: str | os.PathLike) -> str:
+    """The command that fetches separation model `name` into `root` (for messages and the UI)."""
+    return f"python -m core pretrained download --separator {name} --dir {root}"
+
+
+def separator_missing(folder: str | os.PathLike) -> list[str]:
+    """The files a separation model folder lacks: for a model of `SEPARATOR_MODELS` all of its files, for
+    another (a Demucs bag of one's own) its `<folder name>.yaml`."""
+    folder = Path(folder)
+    files = SEPARATOR_MODELS.get(folder.name, (PretrainedFile(f"{folder.name}.yaml", "separator", "extra"),))
+    return [f.path for f in files if _find_local(folder, f) is None]
+
+
+def separator_models(root: str | os.PathLike) -> list[str]:
+    """The complete separation model folders under `<root>/separator/` (see `separator_missing`)."""
+    base = Path(root) / SEPARATOR_DIR
+    folders = sorted(d for d in base.iterdir() if d.is_dir()) if base.is_dir() else []
+    return [d.name for d in folders if not separator_missing(d)]
+
+
+def describe_separators(root: str | os.PathLike) -> str:
+    """One line for `pretrained check`: the separation models present, or what to run when there is none."""
+    found = separator_models(root)
+    if found:
+        return f"Vocal separation models in {Path(root) / SEPARATOR_DIR}: {', '.join(found)}"
+    return (
+        f"Vocal separation models in {Path(root) / SEPARATOR_DIR}: none (optional; "
+        f"`{separator_download_command(DEFAULT_SEPARATOR, root)}` fetches one)"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Downloading one model folder of either kind
+
+ModelKind = Literal["asr", "separator"]
+_MODEL_KINDS: dict[str, tuple[str, dict[str, tuple[PretrainedFile, ...]], Callable[..., str], str]] = {
+    "asr": (ASR_DIR, ASR_MODELS, asr_download_command, "ASR model"),
+    "separator": (SEPARATOR_DIR, SEPARATOR_MODELS, separator_download_command, "vocal separation model"),
+}
+
+
+def download_model(
+    kind: ModelKind,
     root: str | os.PathLike,
     name: str,
     progress: Progress | None = None,
@@ -567,25 +634,33 @@ def download_asr(
     revision: str = DEFAULT_REVISION,
     timeout_s: float = 5.0,
 ) -> Path:
-    """Fetch the files of Whisper model `name` (see `ASR_MODELS`) missing from `<root>/asr/<name>`, like
-    `download` (resumable, verified, one connection attempt). Returns the model folder."""
-    if name not in ASR_MODELS:
-        raise PretrainedMissingError(f"unknown ASR model {name!r}; expected one of {', '.join(ASR_MODELS)}")
-    target = Path(root) / ASR_DIR / name
-    todo = [f for f in ASR_MODELS[name] if _find_local(target, f) is None]
+    """Fetch the files of model `name` (of `ASR_MODELS` or `SEPARATOR_MODELS`, by `kind`) missing from
+    `<root>/<asr or separator>/<name>`, like `download` (resumable, verified, one connection attempt); a
+    failure names the files left, their URLs and the command to rerun. Returns the model folder."""
+    folder, table, command, what = _MODEL_KINDS[kind]
+    if name not in table:
+        raise PretrainedMissingError(f"unknown {what} {name!r}; expected one of {', '.join(table)}")
+    target = Path(root) / folder / name
+    todo = [f for f in table[name] if _find_local(target, f) is None]
     target.mkdir(parents=True, exist_ok=True)
     for index, file in enumerate(todo):
         if progress is not None:
-            progress(index, len(todo), f"{ASR_DIR}/{name}/{file.path}")
+            progress(index, len(todo), f"{folder}/{name}/{file.path}")
         try:
             _fetch(file, target, endpoint, revision, timeout_s)
         except PretrainedMissingError as exc:
-            left = [f for f in ASR_MODELS[name] if _find_local(target, f) is None]
+            left = [f for f in table[name] if _find_local(target, f) is None]
             by_hand = "".join(f"\n  {f.url(endpoint)}\n    -> {target / f.path}" for f in left)
             raise PretrainedMissingError(
                 f"could not download {file.repo_id}/{file.path}: {exc}.\n{len(left)} file(s) missing; run "
-                f"`{asr_download_command(name, root)}` when online, or download by hand:{by_hand}"
+                f"`{command(name, root)}` when online, or download by hand:{by_hand}"
             ) from exc
     if progress is not None:
         progress(len(todo), len(todo), "")
     return target
+
+
+download_asr = functools.partial(download_model, "asr")
+"""`download_model` for a Whisper model of `ASR_MODELS`, into `<root>/asr/<name>`."""
+download_separator = functools.partial(download_model, "separator")
+"""`download_model` for a Demucs model of `SEPARATOR_MODELS`, into `<root>/separator/<name>`."""

@@ -1,20 +1,34 @@
 """RNNoise denoising (core.data.denoise) on espeak-ng speech with known silences and white noise at 20 dB SNR.
 
-Measured on this recording (seeds 0 and 1): the studio's SNR estimate (core.data.quality) goes from
-19.5 to 42.4-43.0 dB, the speech-to-gap power ratio from 20.6 to 45.0 dB (the gaps' power is mostly the
-last 50 ms before each sentence: in the middle of a gap the noise drops to about -150 dBFS), speech power
-moves by 0.3 dB. RNNoise's 20 ms delay is compensated: a click placed in loud
-speech comes out at the same sample, and the whole output lines up with the clean speech.
+Measured on this recording (seeds 0 and 1): in the pauses between sentences, from 250 ms after the speech
+(past the 200 ms hangover), the noise drops by more than 100 dB; speech power moves by 0.2 dB. With the
+default bound no 20 ms speech frame loses more than 6.3 dB; RNNoise unbounded takes more than 10 dB from
+10% of them. The studio's SNR estimate (core.data.quality) goes from 19.5 to 27.0-27.2 dB with the bound
+(the noise under the speech stays, 6 dB down), to 42.4-43.0 dB unbounded. On espeak-ng speech at 30 dB SNR
+(tests/test_asr_pipeline.py's sentences, and 8 others in 5 voices it was not tuned on) Whisper tiny.en's
+word error rate was 17.8% before denoising, 17.9% after with the bound, 46.0% unbounded.
+RNNoise's 20 ms delay is compensated: a click placed in loud speech comes out at the same sample, and the
+whole output lines up with the clean speech.
 """
 
 from __future__ import annotations
+
+import argparse
+import math
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from core.audio import resample
-from core.data.denoise import DenoiseError, Denoiser, denoise, denoise_file, denoise_preview
+from core.data.denoise import (
+    SPEECH_REDUCTION_DB,
+    DenoiseError,
+    Denoiser,
+    denoise,
+    denoise_file,
+    denoise_preview,
+)
 from core.data.quality import measure
 from core.data.slicer import SLICE_SR
 from core.jobs import JobContext, ModelCache
@@ -29,15 +43,28 @@ def _power_db(x: np.ndarray) -> float:
     return 10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-30)
 
 
-def _speech_and_gaps(n: int, silences: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the speech and of the gaps (50 ms in from each edge: RNNoise's gain needs time to move)."""
-    gap = np.zeros(n, dtype=bool)
-    for start, end in silences:
-        gap[start + 1600 : end - 1600] = True
+def _speech_and_pauses(n: int, silences: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the speech and of the pauses between sentences, from 250 ms after the speech (past the
+    hangover during which speech is still protected) to 50 ms before the next."""
+    pause = np.zeros(n, dtype=bool)
+    for start, end in silences[1:]:
+        pause[start + SLICE_SR // 4 : end - 1600] = True
     speech = np.ones(n, dtype=bool)
     for start, end in silences:
         speech[start:end] = False
-    return speech, gap
+    return speech, pause
+
+
+def _frame_loss_db(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """dB taken away from each 20 ms frame lying wholly inside `mask`."""
+    hop = SLICE_SR // 50
+    n = before.shape[0] // hop
+
+    def power(x: np.ndarray) -> np.ndarray:
+        return np.mean(np.square(x[: n * hop].reshape(n, hop), dtype=np.float64), axis=1) + 1e-30
+
+    inside = mask[: n * hop].reshape(n, hop).all(axis=1)
+    return 10 * np.log10(power(before)[inside] / power(after)[inside])
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +73,32 @@ def noisy(tmp_path_factory):
     return wav, silences
 
 
-def test_noise_between_sentences_drops_and_speech_stays(noisy):
+def test_noise_in_pauses_drops_and_speech_stays(noisy):
     wav, silences = noisy
-    speech, gap = _speech_and_gaps(wav.shape[0], silences)
+    speech, pause = _speech_and_pauses(wav.shape[0], silences)
     out = denoise(wav, SLICE_SR)
     assert out.shape == wav.shape and out.dtype == np.float32
-    before = _power_db(wav[speech]) - _power_db(wav[gap])
-    after = _power_db(out[speech]) - _power_db(out[gap])
+    before = _power_db(wav[speech]) - _power_db(wav[pause])
+    after = _power_db(out[speech]) - _power_db(out[pause])
     assert 18 < before < 22  # the recording is what it claims
-    assert after - before > 18, f"speech-to-gap power {before:.1f} dB -> {after:.1f} dB"
+    assert after - before > 60, f"speech-to-pause power {before:.1f} dB -> {after:.1f} dB"
     assert abs(_power_db(out[speech]) - _power_db(wav[speech])) < 1.0
     estimated = measure(wav, SLICE_SR).snr_db, measure(out, SLICE_SR).snr_db
-    assert estimated[1] - estimated[0] > 15, f"estimated SNR {estimated[0]:.1f} dB -> {estimated[1]:.1f} dB"
+    assert estimated[1] - estimated[0] > 5, f"estimated SNR {estimated[0]:.1f} dB -> {estimated[1]:.1f} dB"
+
+
+def test_speech_loses_at_most_the_bound_where_rnnoise_alone_takes_more(noisy):
+    wav, silences = noisy
+    speech, _ = _speech_and_pauses(wav.shape[0], silences)
+    bounded = _frame_loss_db(wav, denoise(wav, SLICE_SR), speech)
+    assert bounded.max() < SPEECH_REDUCTION_DB + 0.5, f"a speech frame lost {bounded.max():.1f} dB"
+    unbounded = denoise(wav, SLICE_SR, speech_reduction_db=math.inf)
+    assert np.mean(_frame_loss_db(wav, unbounded, speech) > 10) > 0.05  # measured 10%
+    assert measure(unbounded, SLICE_SR).snr_db - measure(wav, SLICE_SR).snr_db > 15  # measured 22.9
+    untouched = _frame_loss_db(wav, denoise(wav, SLICE_SR, speech_reduction_db=0.0), speech)
+    assert np.abs(untouched).max() < 0.5  # 0 dB: speech passes (measured 0.33 dB at most, at an onset)
+    with pytest.raises(DenoiseError, match="0 or more"):
+        Denoiser(SLICE_SR, -3.0)
 
 
 @pytest.mark.parametrize("sr", [16000, SLICE_SR, 44100, 48000])
@@ -110,11 +151,12 @@ def test_denoise_file_writes_a_copy_and_never_over_the_original(noisy, tmp_path)
 def test_preview_gives_the_start_before_and_after(noisy, tmp_path):
     wav, silences = noisy
     sf.write(tmp_path / "talk.wav", wav, SLICE_SR, subtype="FLOAT")
-    sr, before, after = denoise_preview(tmp_path / "talk.wav", seconds=3.0)
-    assert sr == SLICE_SR and before.shape == after.shape == (3 * SLICE_SR,)
-    np.testing.assert_array_equal(before, wav[: 3 * SLICE_SR])
-    lead = slice(1600, silences[0][1] - 1600)  # the leading silence: noise only
-    assert _power_db(after[lead]) < _power_db(before[lead]) - 10  # measured 17.7 dB (RNNoise adapting)
+    seconds = 8  # the first sentence and the pause after it
+    sr, before, after = denoise_preview(tmp_path / "talk.wav", seconds=seconds)
+    assert sr == SLICE_SR and before.shape == after.shape == (seconds * SLICE_SR,)
+    np.testing.assert_array_equal(before, wav[: seconds * SLICE_SR])
+    _, pause = _speech_and_pauses(before.shape[0], silences[:2])
+    assert _power_db(after[pause]) < _power_db(before[pause]) - 60  # measured 111.6 dB
 
 
 def test_the_slice_job_denoises_first_into_its_own_folder(noisy, tmp_path):
@@ -135,6 +177,7 @@ def test_the_slice_job_denoises_first_into_its_own_folder(noisy, tmp_path):
 
 def test_denoise_command_writes_copies(noisy, tmp_path, capsys):
     from core.cli import main as cli
+    from core.cli.dataset import add_parser as add_dataset_parser
 
     wav, _ = noisy
     sf.write(tmp_path / "talk.wav", wav, SLICE_SR, subtype="PCM_16")
@@ -144,6 +187,10 @@ def test_denoise_command_writes_copies(noisy, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "talk.wav" in captured.out and "broken.wav" in captured.err
     assert sf.info(tmp_path / "clean" / "talk.wav").frames == wav.shape[0]
+    parser = argparse.ArgumentParser()
+    add_dataset_parser(parser.add_subparsers())
+    given = parser.parse_args(["dataset", "denoise", "x.wav", "--out", "y"])
+    assert given.speech_reduction_db == SPEECH_REDUCTION_DB  # the flag's default is the library's
 
 
 def test_the_dataset_tab_previews_a_recording_before_and_after(noisy, tmp_path, conformance_dir):

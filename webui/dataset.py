@@ -1,6 +1,6 @@
 """Dataset tab: drag in recordings, import them (a quality verdict per file), slice them into clips
-(optionally denoised first, with a before/after preview; the slicer's settings in an accordion built from
-`SlicerSettings`' fields), transcribe the clips.
+(optionally reduced to their vocals and denoised first, with a before/after preview of denoising; the
+slicer's settings in an accordion built from `SlicerSettings`' fields), transcribe the clips.
 
 Every step is a job on core's queue; the tab copies the uploads into the workspace, submits, polls the job's
 record and shows its result. Slicing also starts the dataset's `.list` (one line per clip, empty
@@ -21,6 +21,7 @@ from core.data.asr import DEFAULT_ENGINE, ENGINES, LANGUAGES, dataset_list, miss
 from core.data.denoise import denoise_preview
 from core.data.importer import RAW_DIR, dataset_dir
 from core.data.proofread import add_clips, clips_dir, list_path
+from core.data.separate import require_model
 from core.data.slicer import SLICE_SR, SLICER_MODES, SlicerSettings
 from core.data.uploads import stage_upload
 from core.errors import TimbreError
@@ -28,6 +29,7 @@ from core.jobs import JobRecord, JobState
 from core.jobs.dataset_import import DatasetImportJob
 from core.jobs.dataset_slice import DatasetSliceJob
 from core.jobs.dataset_transcribe import DatasetTranscribeJob
+from core.pretrained import DEFAULT_SEPARATOR
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
 from webui.jobs import watch_job
@@ -59,6 +61,7 @@ SLICER_LABELS = {
 }
 SLICER_INFO = {"mode": "data.slicer_mode_info"}
 DENOISED_DIR = "denoised"  # beside raw/ in the dataset's folder: the copies the slicer reads
+VOCALS_DIR = "vocals"  # beside raw/: the separated vocals (their accompaniment in vocals/accompaniment/)
 PREVIEW_SECONDS = 10.0
 
 
@@ -147,12 +150,20 @@ def slicer_settings(values: list, lang_ui: str) -> SlicerSettings:
 
 
 def submit_slice(
-    ctx: StudioContext, name: str, lang_ui: str, settings: SlicerSettings | None = None, denoise: bool = False
+    ctx: StudioContext,
+    name: str,
+    lang_ui: str,
+    settings: SlicerSettings | None = None,
+    denoise: bool = False,
+    separate: bool = False,
 ) -> JobRecord:
     """Queue the slicing of every imported recording of dataset `name` into its clips folder (denoised
-    first into `<dataset>/denoised/` when `denoise`)."""
+    first into `<dataset>/denoised/` when `denoise`; before that reduced to the vocals, into
+    `<dataset>/vocals/`, when `separate`: refused with the command to run when the model is absent)."""
     with user_errors(lang_ui):
         folder = dataset_dir(ctx.workspace, (name or "").strip())
+        if separate:
+            require_model(DEFAULT_SEPARATOR, ctx.models.pretrained_dir)
     recordings = raw_recordings(ctx, name)
     if not recordings:
         raise error("data.nothing_to_slice", lang_ui, name=name)
@@ -163,6 +174,7 @@ def submit_slice(
             str(out),
             settings or SlicerSettings(),
             str(folder / DENOISED_DIR) if denoise else None,
+            str(folder / VOCALS_DIR) if separate else None,
         )
     )
 
@@ -217,6 +229,9 @@ def build(ctx: StudioContext) -> None:
                     precision = 0 if isinstance(f.default, int) else None
                     knobs.append(gr.Number(value=f.default, precision=precision, **common))
     with gr.Row():
+        separate = gr.Checkbox(
+            False, label=t("data.separate"), info=t("data.separate_info"), elem_id="data-separate"
+        )
         denoise = gr.Checkbox(
             False, label=t("data.denoise"), info=t("data.denoise_info"), elem_id="data-denoise"
         )
@@ -268,12 +283,13 @@ def build(ctx: StudioContext) -> None:
         name_value: str,
         lang_value: str,
         denoise_value: bool,
+        separate_value: bool,
         progress=gr.Progress(),  # noqa: B008
         *values,
     ):
         lang_ui = request_lang(request)
         settings = slicer_settings(list(values), lang_ui)
-        record = submit_slice(ctx, name_value, lang_ui, settings, denoise_value)
+        record = submit_slice(ctx, name_value, lang_ui, settings, denoise_value, separate_value)
         for text, done in follow(ctx, record.id, lang_ui, progress):
             if done is None or done.state is not JobState.DONE:
                 yield text, gr.skip(), gr.skip()
@@ -326,7 +342,7 @@ def build(ctx: StudioContext) -> None:
         return preview_denoise(ctx, name_value, recording, request_lang(request))
 
     do_slice.click(
-        on_slice, [name, lang, denoise, *knobs], [status, clips, clip_paths], concurrency_limit=None
+        on_slice, [name, lang, denoise, separate, *knobs], [status, clips, clip_paths], concurrency_limit=None
     )
     name.blur(on_recordings, name, source)
     imported.then(on_recordings, name, source)

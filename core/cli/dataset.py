@@ -3,28 +3,30 @@
     python -m core dataset import NAME AUDIO_ZIP_OR_FOLDER... [--workspace DIR]
     python -m core dataset inspect AUDIO_OR_FOLDER...
     python -m core dataset denoise AUDIO_OR_FOLDER... --out DIR
+    python -m core dataset separate AUDIO_OR_FOLDER... --out DIR [--model htdemucs] [--no-accompaniment]
     python -m core dataset slice AUDIO_OR_FOLDER... --out DIR [--mode rms|vad] [--max-clip-seconds 12 ...]
     python -m core dataset check LIST [--wav-dir DIR] [--write-clean LIST]
     python -m core dataset features LIST --wav-dir DIR --exp DIR --pretrained DIR [--version v2]
     python -m core dataset transcribe NAME_OR_LIST [--engine faster-whisper|pocketsphinx|funasr]
         [--model PATH_OR_NAME] [--language auto|zh|en|ja|ko|yue] [--redo]
 
-`import` copies recordings into `<workspace>/datasets/NAME/raw/` (mono 32 kHz) with the same measures
-and verdicts as `inspect` (exit 1 if a file was skipped). `inspect` measures recordings (duration,
-speech, peak, clipping, LUFS, silence, SNR estimate) and gives a verdict per file and for the set (exit 1
-if anything is wrong). `denoise` writes RNNoise-denoised copies (same names, mono 32 kHz, time-aligned
-with the originals, which are never overwritten) into `--out` (exit 1 if some file failed); slice that
-folder afterwards. `slice` cuts recordings into clips at silences (the reference's slicer and
-defaults, plus a maximum clip length; `--mode vad` finds the pauses with silero-vad instead of a volume
-threshold) as `<file>_<start>_<end>.wav` at 32 kHz (exit 1 if some file could not be sliced). `check`
-lists every problem of a `.list` file by line number (exit 1 if there is any;
-`--write-clean` writes the good lines to another list). `features` writes the reference's experiment
-folder (2-name2text.txt, 3-bert/, 4-cnhubert/, 5-wav32k/, 6-name2semantic.tsv); a rerun skips clips
-already done; bad clips are reported and skipped (exit 1 when some were, 2 when none could be prepared).
-`transcribe` fills the empty transcripts of a `.list` (or of dataset NAME's list in the workspace, started
-from its sliced clips) with an ASR engine and writes each clip's confidence beside it in
-`<list>.confidence.json` (see `core.data.asr`); `--redo` transcribes every clip again (exit 1 if some clip
-could not be transcribed).
+`import` copies recordings into `<workspace>/datasets/NAME/raw/` (mono 32 kHz) with the same measures and
+verdicts as `inspect` (exit 1 if a file was skipped). `inspect` measures recordings (duration, speech, peak,
+clipping, LUFS, silence, SNR estimate) and gives a verdict per file and for the set (exit 1 if anything is
+wrong). `denoise` writes RNNoise-denoised copies (same names, mono 32 kHz, time-aligned with the originals,
+which are never overwritten) into `--out` (exit 1 if some file failed); slice that folder afterwards.
+`separate` writes the vocals of each recording (Demucs, for recordings with music; the model is fetched by
+`pretrained download --separator NAME`) into `--out`, the accompaniment into its `accompaniment/` subfolder
+(exit 1 if some file failed, 2 if the model is absent). `slice` cuts recordings into clips at silences (the
+reference's slicer and defaults, plus a maximum clip length; `--mode vad` finds the pauses with silero-vad
+instead of a volume threshold) as `<file>_<start>_<end>.wav` at 32 kHz (exit 1 if some file could not be
+sliced). `check` lists every problem of a `.list` file by line number (exit 1 if there is any;
+`--write-clean` writes the good lines to another list). `features` writes the reference's experiment folder
+(2-name2text.txt, 3-bert/, 4-cnhubert/, 5-wav32k/, 6-name2semantic.tsv); a rerun skips clips already done;
+bad clips are reported and skipped (exit 1 when some were, 2 when none could be prepared). `transcribe`
+fills the empty transcripts of a `.list` (or of dataset NAME's list in the workspace, started from its
+sliced clips) with an ASR engine and writes each clip's confidence beside it in `<list>.confidence.json`
+(see `core.data.asr`); `--redo` transcribes every clip again (exit 1 if some clip could not be transcribed).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from core.pretrained import DEFAULT_SEPARATOR, SEPARATOR_MODELS
 from core.settings import check_device
 
 _DEFAULT_PRETRAINED = "pretrained"
@@ -89,13 +92,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         )
     slicer.set_defaults(handler=_slice)
 
-    _files_command(
+    denoiser = _files_command(
         commands,
         "denoise",
         "write denoised copies of recordings (RNNoise), to slice afterwards",
         "RNNoise on each recording; the copies stay time-aligned with the originals.",
         "folder for the copies (created if absent)",
-    ).set_defaults(handler=_denoise)
+    )
+    denoiser.add_argument(
+        "--speech-reduction-db",
+        type=float,
+        default=6.0,  # core.data.denoise.SPEECH_REDUCTION_DB (a test keeps them equal)
+        help="at most this much is taken away where RNNoise hears speech, pauses are denoised in full "
+        "(6; inf: RNNoise unbounded, which also removes parts of some speech)",
+    )
+    denoiser.set_defaults(handler=_denoise)
+
+    separator = _files_command(
+        commands,
+        "separate",
+        "write the vocals of recordings with music (Demucs), to slice afterwards",
+        "Demucs vocal / accompaniment separation; the vocals stay time-aligned with the originals.",
+        "folder for the vocals (created if absent); the accompaniment goes to its accompaniment/ subfolder",
+    )
+    separator.add_argument(
+        "--model",
+        default=DEFAULT_SEPARATOR,
+        help=f"a name under PRETRAINED/separator/ ({', '.join(SEPARATOR_MODELS)}; `pretrained download "
+        f"--separator NAME` fetches one) or a model folder (default: {DEFAULT_SEPARATOR})",
+    )
+    separator.add_argument("--no-accompaniment", action="store_true", help="write the vocals only")
+    separator.add_argument(
+        "--pretrained",
+        default=_DEFAULT_PRETRAINED,
+        help="folder whose separator/ holds the models (./pretrained)",
+    )
+    separator.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    separator.set_defaults(handler=_separate)
 
     check = commands.add_parser("check", help="list the problems of a .list file by line number")
     check.add_argument("list", metavar="LIST", help="transcript list, path|speaker|lang|text per line")
@@ -264,7 +297,25 @@ def _slice(args: argparse.Namespace) -> int:
 def _denoise(args: argparse.Namespace) -> int:
     from core.data.denoise import denoise_file
 
-    return _each_file(args.inputs, lambda path: str(denoise_file(path, Path(args.out) / f"{path.stem}.wav")))
+    def work(path: Path) -> str:
+        return str(denoise_file(path, Path(args.out) / f"{path.stem}.wav", None, args.speech_reduction_db))
+
+    return _each_file(args.inputs, work)
+
+
+def _separate(args: argparse.Namespace) -> int:
+    from core.data.separate import VocalSeparator, require_model
+
+    check_device(args.device)
+    files = _audio_files(args.inputs)  # a wrong path fails before the model loads
+    separator = VocalSeparator(require_model(args.model, args.pretrained), args.device)
+
+    def work(path: Path) -> str:
+        done = separator.separate_file(path, args.out, accompaniment=not args.no_accompaniment)
+        rest = f", accompaniment in {done.accompaniment}" if done.accompaniment else ""
+        return f"vocals in {done.vocals}{rest}"
+
+    return _each_file([str(f) for f in files], work)
 
 
 def _check(args: argparse.Namespace) -> int:

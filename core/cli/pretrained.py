@@ -3,7 +3,8 @@
 Both handle what inference needs; `--training` adds the files only SoVITS fine-tuning uses. `check` exits 0
 when what was asked for is present (an absent optional file is listed with what it is for), 1 otherwise;
 a version Timbre cannot load, or a failed download, is an error (exit 2). `check` also lists the ASR
-models under DIR/asr/; `download --asr NAME` fetches one CTranslate2 Whisper model there (and nothing else).
+models under DIR/asr/; `download --asr NAME` fetches one CTranslate2 Whisper model there (and nothing else),
+`download --separator NAME` one Demucs vocal separation model into DIR/separator/ (likewise).
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ import argparse
 import sys
 
 from core import pretrained
+
+# `download --asr NAME` / `--separator NAME`: the kinds of `pretrained.download_model`.
+_MODEL_FLAGS = (
+    ("asr", pretrained.ASR_MODELS, "CTranslate2 Whisper model"),
+    ("separator", pretrained.SEPARATOR_MODELS, "Demucs vocal separation model"),
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,15 +57,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             help="also handle an optional download (repeatable)",
         )
         if name == "download":
-            sub.add_argument(
-                "--asr",
-                action="append",
-                default=[],
-                choices=list(pretrained.ASR_MODELS),
-                metavar="NAME",
-                help="download this CTranslate2 Whisper model into DIR/asr/NAME instead (repeatable): "
-                + ", ".join(pretrained.ASR_MODELS),
-            )
+            for kind, models, what in _MODEL_FLAGS:
+                sub.add_argument(
+                    f"--{kind}",
+                    action="append",
+                    default=[],
+                    choices=list(models),
+                    metavar="NAME",
+                    help=f"download this {what} into DIR/{kind}/NAME instead (repeatable): "
+                    + ", ".join(models),
+                )
             sub.add_argument("--endpoint", default=pretrained.HUB_ENDPOINT, help="Hub endpoint (mirror)")
             sub.add_argument("--revision", default=pretrained.DEFAULT_REVISION, help="Hub revision")
             sub.add_argument("--timeout", type=float, default=5.0, help="connection timeout, seconds")
@@ -69,6 +77,7 @@ def _check(args: argparse.Namespace) -> int:
     report = pretrained.check(args.dir, args.version, args.training, tuple(args.extra))
     print(report.describe())
     print(pretrained.describe_asr(args.dir))
+    print(pretrained.describe_separators(args.dir))
     return 0 if report.ok else 1
 
 
@@ -77,9 +86,11 @@ def _download(args: argparse.Namespace) -> int:
         if path:
             print(f"[{done + 1}/{total}] {path}", file=sys.stderr, flush=True)
 
-    if args.asr:  # only the ASR models asked for, not the version's files
-        for name in args.asr:
-            folder = pretrained.download_asr(
+    asked = [(kind, name) for kind, _, _ in _MODEL_FLAGS for name in getattr(args, kind)]
+    if asked:  # only the models asked for, not the version's files
+        for kind, name in asked:
+            folder = pretrained.download_model(
+                kind,
                 args.dir,
                 name,
                 progress,
