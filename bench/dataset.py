@@ -8,12 +8,13 @@ semantic tokens) are extracted with full-size random-weight BERT, HuBERT and SoV
 clips get Chinese transcripts (BERT runs), half English. Prints min / median / max over repeats and the
 load average; nothing here passes or fails on time.
 
-    python bench/dataset.py [--threads 2] [--repeats 3] [--device cpu|cuda|all]
+    python bench/dataset.py [--threads 2] [--repeats 3] [--device cpu|cuda|all] [--reference DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -139,6 +140,14 @@ def run(device: str, root: Path, recording: Path, repeats: int) -> list[tuple[st
     return [*cpu_rows, *asr_rows, ("features 1a+1b+1c", feature_times)]
 
 
+def _row(device: str, name: str, values: list[float]) -> None:
+    print(
+        f"{device:6} | {name:20} | {'s per minute of audio':22} | {min(values):7.3f} | "
+        f"{statistics.median(values):7.3f} | {max(values):7.3f}",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,6 +155,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
+    parser.add_argument(
+        "--reference", type=Path, metavar="DIR", help="a GPT-SoVITS checkout: time its slicer here too"
+    )
+    parser.add_argument(
+        "--reference-python", default=sys.executable, metavar="PYTHON", help="the Python that runs it"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
@@ -163,11 +178,18 @@ def main() -> int:
         print("-" * 84)
         for device in devices:
             for name, values in run(device, root, recording, args.repeats):
-                print(
-                    f"{device:6} | {name:20} | {'s per minute of audio':22} | {min(values):7.3f} | "
-                    f"{statistics.median(values):7.3f} | {max(values):7.3f}"
-                )
-        print("the reference's scripts were not measured here (they need their own environment)")
+                _row(device, name, values)
+        if args.reference is not None:
+            script = Path(__file__).with_name("reference_slicer.py")
+            command = [args.reference_python, str(script), "--reference", str(args.reference)]
+            command += ["--wav", str(recording), "--repeats", str(args.repeats)]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            minutes = sf.info(recording).duration / 60
+            _row("ref", "slice (find cuts)", [t / minutes for t in json.loads(done.stdout.splitlines()[-1])])
+            print(f"ref: {args.reference} (its tools/slicer2.py, WebUI defaults); its other dataset scripts "
+                  "need its own models and environment and were not timed")  # fmt: skip
+        else:
+            print("the reference was not measured in this run (pass --reference DIR to time its slicer)")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
