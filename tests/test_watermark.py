@@ -184,7 +184,7 @@ def test_dtype_and_length_are_kept(clips: dict) -> None:
 
 
 def test_presence_on_a_one_second_clip(marked: dict) -> None:
-    for name in ("en", "cmn", "music"):
+    for name in ("en", "cmn", "music", "fixture_model"):
         audio, sr = marked[name]
         window = audio[int(1.3 * sr) : int(2.3 * sr)]
         found = detect(window, sr)

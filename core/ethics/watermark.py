@@ -4,23 +4,32 @@ How it works (all analysis at `WM_SR` = 16 kHz, whatever the file's rate):
 
 - The 1–7 kHz band of a 512-point STFT (hop 256 = 16 ms) is cut into 24 sub-bands of 250 Hz and time into
   slots of `FRAMES_PER_SLOT` frames (64 ms). A *tile* is one sub-band in one slot; its *level* is the log
-  amplitude of its power. Embedding scales each tile by a small gain (rms 0.2 dB at 1–2 kHz to 0.6 dB at
-  4–7 kHz) that moves its level onto a keyed lattice: Δ·(k + d + bit/2), d a keyed dither, Δ = `step` × 1,
-  2 or 3 (1–2, 2–4, 4–7 kHz: coarser where speech is quiet, so the mark costs little SNR where codecs and
-  noise are rough). The mark is the signal's own spectrum, scaled: zero in digital silence. Only the
-  difference is resampled back to the input rate and added, so content outside 1–7 kHz and the samples'
-  timing are untouched; the mark is scaled down if it would come closer than `min_snr_db` to the signal.
-  Levels are not normalised per frame (noise in quiet bands would move every tile): a gain change is
-  found by the detector instead (below).
+  amplitude of its power. Embedding scales each tile by a small gain that moves its level toward a keyed
+  lattice: Δ·(k + d + bit/2), d a keyed dither, Δ = `step` in every sub-band (coarse: MP3 128k and Opus 64k
+  move the levels of music-like tiles by 0.03–0.07, where a finer lattice would be lost). The mark is the
+  signal's own spectrum, scaled: zero in digital silence. Only the difference is resampled back to the input
+  rate and added, so content outside 1–7 kHz and the samples' timing are untouched.
+- Strength (the SNR budget): a tile moves all the way to the lattice unless it is loud; loud tiles move a
+  fraction a = sqrt(P_ref / P) of the way (a distortion-compensated lattice), P_ref chosen so that the mark
+  spends exactly the budget that keeps it `min_snr_db` + `ALLOCATION_MARGIN_DB` below the whole clip. A tile's
+  say in detection is bounded (one unit phasor) while its cost grows with its power, so capping the loud
+  tiles and fully marking the rest gets more out of the budget than scaling every tile down alike (music-like
+  clips, whose loud harmonics ate the budget, gained most); a final scale-down keeps the SNR floor exact.
+  A tile never changes by more than ±Δ/2 (±1.3 dB), so in every tile, quiet passages included, the mark is at
+  least 16 dB below the audio there, 21 dB for the rms of a full move.
 - Tiles repeat with a period of `SLOTS_PER_BLOCK` slots (2.56 s). One tile in three is a *pilot* (bit 0):
   the detector turns every tile level into a phasor exp(2πi·level/Δ), folds the clip onto one block, and
-  correlates with the pilot's keyed phasors for every sample offset (4-sample steps), frame phase, cyclic
-  shift (so any trim works) and gain (a gain change turns each band's phasors by a known ratio: searched
-  over one period, so any volume works). On unmarked audio each tile's phase against the keyed dither is
-  uniformly random, so the normalised sum z is sub-Gaussian (E exp(λ cos θ) = I0(λ) ≤ exp(λ²/4)): the
-  reported false-alarm probability is exp(-z²/2) times the number of hypotheses tried (a Bonferroni bound;
-  the measured rate is far below it). Host interference is cancelled by the lattice, not fought: z grows
-  with how cleanly the levels survive, not with how loud the mark is next to the speech.
+  correlates with the pilot's keyed phasors for every sample offset (16-sample steps), frame phase and
+  cyclic shift (so any trim works). A gain change adds the same amount to every level, which turns the sum by
+  one angle: its magnitude is taken, so any volume works. Each tile is weighted by a function of the audio
+  alone (never of the key): how far it stands above the band's noise floor, how loud it is, whether a louder
+  band masks it, and the share a = sqrt(P_ref / P) of the lattice it was given (recomputed from the audio).
+  On unmarked audio each tile's phase against the keyed dither is uniformly random, so the weighted sum is
+  a sub-Gaussian vector in the plane (E exp(Re(λ̄ w e^{iθ})) = I0(|λ| w) ≤ exp(|λ|² w²/4)): with z its
+  normalised magnitude, P(z ≥ z₀) ≤ (e z₀²/2)·exp(-z₀²/2), and the reported false-alarm probability is that
+  times the number of alignments tried (a Bonferroni bound; the measured rate is far below it). Host
+  interference is cancelled by the lattice, not fought: z grows with how cleanly the levels survive, not with
+  how loud the mark is next to the speech.
 - The other tiles carry the payload: `PAYLOAD_BITS` bits (split below), a K=7 rate-1/2 convolutional code
   with soft Viterbi decoding, each coded bit on about 4.6 tiles per block, interleaved across time and
   frequency; longer clips fold more repeats onto the block and read more reliably.
@@ -60,10 +69,10 @@ N_SUBBANDS = len(BINS_PER_SUBBAND)
 FRAMES_PER_SLOT = 4  # 64 ms
 SLOTS_PER_BLOCK = 40  # 2.56 s: the mark's period
 PILOT_EVERY = 3  # one tile in three carries the pilot
-SUB_HOP_STEP = 4  # the detector tries every 4th sample offset inside one hop (≤ 0.125 ms off)
+SUB_HOP_STEP = 16  # the detector tries every 16th sample offset inside one hop (≤ 0.5 ms off)
 
 # The public key every Timbre install uses for the pilot and the payload's chips (anyone can detect and read).
-PUBLIC_KEY = b"timbre-watermark-v1"
+PUBLIC_KEY = b"timbre-watermark-v2"  # v2: one coarse step and budgeted strength (v1 marks are not found)
 
 # Payload bit split (MSB first): install id | generation id | keyed MAC | public CRC.
 INSTALL_ID_BITS = 16
@@ -83,10 +92,7 @@ FALSE_ALARM_THRESHOLD = 1e-3  # presence when the bounded false-alarm probabilit
 ACTIVE_FLOOR_DB = -45.0  # slots quieter than the loud slots by more than this are ignored...
 ABSOLUTE_FLOOR = 1e-9  # ...and so are slots with less band power (float scale) than this
 LOG_EPS = 1e-12
-# Lattice steps per sub-band: STEP_MULTIPLES[i] × Δ below STEP_MULTIPLE_EDGES_HZ[i], the last one above.
-STEP_MULTIPLE_EDGES_HZ = (2000, 4000)
-STEP_MULTIPLES = (1, 2, 3)
-N_GAIN_HYPOTHESES = 64  # gain search resolution (θ steps)
+ALLOCATION_MARGIN_DB = 0.5  # the strength is planned this far above the SNR floor (resampling adds a little)
 NOISE_FLOOR_PERCENTILE = 10
 ACTIVE_PERCENTILE = 90  # slot loudness the activity floor is relative to
 # Codecs disturb quiet tiles most: a tile's weight rises from 0 at QUIET_DB to 1 at LOUD_DB (relative to the
@@ -102,10 +108,10 @@ NOISE_WEIGHT_KNEE = 10.0  # a tile 10 dB over the floor counts half
 
 @dataclass(frozen=True)
 class WatermarkParams:
-    """Lattice step Δ (log amplitude), passes toward the lattice and their share, gain cap, SNR floor."""
+    """Lattice step Δ (log amplitude), SNR floor, passes toward the lattice and their share, gain cap."""
 
-    step: float = 0.08  # Δ of the 1–2 kHz sub-bands; others use STEP_MULTIPLES of it
-    min_snr_db: float = 35.5  # the mark is scaled down when it would be louder than this
+    step: float = 0.3  # Δ: a tile's level moves by at most ±Δ/2 (±1.3 dB)
+    min_snr_db: float = 35.5  # the mark's budget: the whole clip over the whole mark, dB
     compensation: float = 1.0
     iterations: int = 3
     max_log_gain: float = 0.5
@@ -337,9 +343,7 @@ def _band_power(spec: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Tiles:
-    levels: (
-        np.ndarray
-    )  # (n_slots, N_SUBBANDS) log amplitude of each tile's power, less the band's noise floor
+    levels: np.ndarray  # (n_slots, N_SUBBANDS) log amplitude of each tile's power
     weights: np.ndarray  # (n_slots, N_SUBBANDS) trust in each tile, 0..1 (0 in inactive slots)
     active: np.ndarray  # (n_slots,) bool: slots loud enough to carry the mark
 
@@ -357,10 +361,10 @@ def _low_quantile(values: np.ndarray, fraction: float, axis: int | None = None) 
 def _tiles(band_power: np.ndarray, phase: int) -> _Tiles:
     """Frame band powers (n_frames, N_SUBBANDS) → the tiles of slots starting at frame `phase`.
 
-    Levels: log amplitude of each tile's power summed over the slot's frames, less a per-band noise floor (a
-    low percentile of the band's tile powers: the gaps between words), so added noise biases them less.
-    Weights: a Wiener-style trust (tile power over the floor) times a loudness ramp (codecs disturb quiet
-    tiles most). Both are functions of the audio only, never of the key, so the false-alarm bound holds.
+    Levels: log amplitude of each tile's power summed over the slot's frames. Weights: a Wiener-style trust
+    (tile power over a per-band noise floor, a low percentile of the band's tile powers: the gaps between
+    words) times a loudness ramp and a masking ramp (codecs disturb quiet and masked tiles most). Both are
+    functions of the audio only, never of the key, so the false-alarm bound holds.
     """
     usable = band_power[phase:]
     n_slots = len(usable) // FRAMES_PER_SLOT
@@ -386,28 +390,56 @@ def _tiles(band_power: np.ndarray, phase: int) -> _Tiles:
     return _Tiles(levels, weights, active)
 
 
-def _steps(params: WatermarkParams) -> np.ndarray:
-    """(N_SUBBANDS,) lattice step per sub-band: `step` times a small integer that grows with frequency."""
-    return params.step * _multiples()
+def _strength_reference(power: np.ndarray, budget: float, step: float) -> float:
+    """P_ref: the tile power above which tiles move only sqrt(P_ref / P) of the way to the lattice.
 
-
-def _multiples() -> np.ndarray:
-    lows = np.array(SUBBAND_EDGES_HZ[:-1])
-    return np.select([lows < hz for hz in STEP_MULTIPLE_EDGES_HZ], STEP_MULTIPLES[:-1], STEP_MULTIPLES[-1])
-
-
-@lru_cache(maxsize=1)
-def _gain_rotations() -> np.ndarray:
-    """(N_SUBBANDS, N_GAIN_HYPOTHESES) phasors that undo a gain change g in each band.
-
-    A gain change adds g to every level, turning band b's phasor by 2πg/Δ_b. With Δ_b = Δ·m_b and M the lcm
-    of the m_b, every such turn is 2π·θ·M/m_b for θ = g/(M Δ) mod 1: a search over θ in [0, 1) covers every
-    gain, with no range limit.
+    `power`: the marked tiles' powers (1-D); `budget`: the mark energy allowed, in the same units. A full move
+    costs a tile P·Δ²/12 on average (its offset to the lattice is uniform in ±Δ/2), a capped one P_ref·Δ²/12,
+    so the mark's energy is Δ²/12 · (Σ_{P ≤ P_ref} P + P_ref · #{P > P_ref}): solved exactly over the sorted
+    powers. Infinite when every tile can move all the way.
     """
-    m = _multiples()
-    lcm = math.lcm(*STEP_MULTIPLES)
-    theta = np.arange(N_GAIN_HYPOTHESES) / N_GAIN_HYPOTHESES
-    return np.exp(-2j * np.pi * theta[None, :] * (lcm / m)[:, None])
+    per_power = step * step / 12
+    p = np.sort(power)
+    if p.size == 0 or per_power * float(p.sum()) <= budget:
+        return math.inf
+    below = np.concatenate([[0.0], np.cumsum(p)[:-1]])  # Σ of the tiles quieter than tile i
+    ref = (budget / per_power - below) / (p.size - np.arange(p.size))  # P_ref if tiles i.. are capped
+    return float(max(ref[int(np.argmax(ref <= p))], 0.0))
+
+
+def _strengths(power: np.ndarray, reference: float) -> np.ndarray:
+    """The share a (0..1] of the way to the lattice that tiles of `power` are moved."""
+    return np.minimum(1.0, np.sqrt(reference / np.maximum(power, LOG_EPS)))
+
+
+def _self_coherence(share: np.ndarray) -> np.ndarray:
+    """E cos of the phase a move of `share` leaves: the rest, (1 - a)·U(±Δ/2), turns the phasor at random."""
+    rest = 1.0 - share
+    return np.where(rest < 1e-6, 1.0, np.sin(np.pi * share) / np.maximum(np.pi * rest, LOG_EPS))
+
+
+def _budget(x: np.ndarray, x16: np.ndarray, spec: np.ndarray, snr_db: float) -> float:
+    """The mark energy, in `spec`'s units (summed |STFT|²), that keeps it `snr_db` below the whole clip.
+
+    The clip's energy counts what lies above 8 kHz too (the SNR is over the file at its own rate): the STFT's
+    energy at WM_SR is scaled by the ratio of the clip's power to the resampled clip's.
+    """
+    full_band = float(np.mean(x**2)) / max(float(np.mean(x16**2)), LOG_EPS)
+    return float(np.sum(np.abs(spec) ** 2)) * full_band * 10 ** (-snr_db / 10)
+
+
+def _reference(
+    x: np.ndarray, x16: np.ndarray, spec: np.ndarray, tiles: _Tiles, params: WatermarkParams
+) -> float:
+    """P_ref of this clip (`_strength_reference` over its active tiles), as the embedder plans it."""
+    power = np.exp(2 * tiles.levels[tiles.active]).reshape(-1)
+    budget = _budget(x, x16, spec, params.min_snr_db + ALLOCATION_MARGIN_DB)
+    return _strength_reference(power, budget, params.step)
+
+
+def _trust(tiles: _Tiles, reference: float) -> np.ndarray:
+    """Tile weights times the lattice fit each tile was given: a function of the audio alone."""
+    return tiles.weights * _self_coherence(_strengths(np.exp(2 * tiles.levels), reference))
 
 
 def _to_float(audio: np.ndarray) -> np.ndarray:
@@ -448,7 +480,7 @@ def _targets(
     offset = np.angle(layout.dither[pos]) / (2 * np.pi)  # dither as a fraction of Δ, in [-0.5, 0.5)
     bits = np.where(layout.data_bit >= 0, coded[np.maximum(layout.data_bit, 0)], 0)[pos]
     offset = offset + 0.5 * bits
-    delta = _steps(params)
+    delta = params.step
     return delta * (np.round(levels / delta - offset) + offset)
 
 
@@ -480,7 +512,8 @@ def embed(
     tiles = _tiles(_band_power(spec), 0)
     levels, active = tiles.levels, tiles.active
     n_slots = len(levels)
-    target = _targets(levels, coded, layout, params, start_slot)
+    share = _strengths(np.exp(2 * levels), _reference(x, x16, spec, tiles, params))
+    target = levels + share * (_targets(levels, coded, layout, params, start_slot) - levels)
     log_gain = np.zeros((n_slots, N_SUBBANDS))
     marked = spec
     for _ in range(params.iterations):
@@ -495,7 +528,7 @@ def embed(
     mark16 = _istft(spec * (gain - 1.0), len(x16))
     mark = _resample(mark16, WM_SR, sr)[: len(x)]
     snr_db = 10 * np.log10(np.sum(x**2) / max(float(np.sum(mark**2)), LOG_EPS))
-    if snr_db < params.min_snr_db:  # scale the mark back (the lattice fit degrades a little)
+    if snr_db < params.min_snr_db:  # the plan overshot a little (leakage between tiles): scale it back
         mark *= 10 ** ((snr_db - params.min_snr_db) / 20)
     y = x + mark
     if np.asarray(audio).dtype == np.int16:
@@ -553,18 +586,16 @@ def _fold(phasors: np.ndarray) -> np.ndarray:
     return folded
 
 
-def _search(x16: np.ndarray, layout: _Layout, params: WatermarkParams) -> tuple[float, np.ndarray, int]:
+def _search(x16: np.ndarray, layout: _Layout, step: float, reference: float) -> tuple[float, np.ndarray, int]:
     """Best (z, folded phasors aligned to the block, n_hypotheses) over sub-hop offsets, frame phases, shifts.
 
-    Tile phasor u = exp(2πi·level/Δ); with the keyed lattice phasor v, Re(u·conj(v)) is near 1 on a marked
-    pilot tile and, for a host that does not know the key, a uniformly random phase: the sum over tiles, over
-    sqrt(Σ|u|²/2), is sub-Gaussian (E exp(λ cos θ) = I0(λ) ≤ exp(λ²/4)).
+    Tile phasor u = exp(2πi·level/Δ); with the keyed lattice phasor v, u·conj(v) is near one common phase (the
+    gain's turn) on marked pilot tiles and, for a host that does not know the key, a uniformly random phase:
+    the sum over tiles, over sqrt(Σ|u|²/2), is a sub-Gaussian vector in the plane (module docstring).
     """
     best_z, best_folded, n_hyp = -np.inf, np.zeros((SLOTS_PER_BLOCK, N_SUBBANDS), dtype=complex), 0
     pilot_pattern = np.where(layout.is_pilot, np.conj(layout.dither), 0.0)
     is_pilot = layout.is_pilot.astype(float)
-    rotations = _gain_rotations()
-    steps = _steps(params)
     for offset in range(0, HOP, SUB_HOP_STEP):
         if len(x16) - offset < N_FFT * 2:
             continue
@@ -573,20 +604,19 @@ def _search(x16: np.ndarray, layout: _Layout, params: WatermarkParams) -> tuple[
             tiles = _tiles(band_power, phase)
             if not tiles.active.any():
                 continue
-            phasors = np.exp(2j * np.pi * tiles.levels / steps) * tiles.weights
-            folded = _fold(phasors)
-            # per band: Σ_j folded[j,b] · conj(v[(j-k)%P, b]) on pilot tiles for every shift k; then each gain
-            per_band = _correlate_cyclic_bands(folded, pilot_pattern)  # (P, N_SUBBANDS)
-            numerator = per_band @ rotations  # (P, N_GAIN_HYPOTHESES)
+            folded = _fold(np.exp(2j * np.pi * tiles.levels / step) * _trust(tiles, reference))
+            # Σ_j folded[j,b] · conj(v[(j-k)%P, b]) on pilot tiles, every shift k, summed over bands
+            numerator = _correlate_cyclic_bands(folded, pilot_pattern).sum(axis=1)  # (P,)
             energy = _correlate_cyclic_bands(np.abs(folded) ** 2, is_pilot).real.sum(axis=1)  # (P,)
-            z = np.abs(numerator) / np.sqrt(np.maximum(energy / 2, LOG_EPS))[:, None]
+            z = np.abs(numerator) / np.sqrt(np.maximum(energy / 2, LOG_EPS))
             n_hyp += z.size
-            k, g = np.unravel_index(int(np.argmax(z)), z.shape)
-            if z[k, g] > best_z:
-                # undo the gain's turn per band, then the common phase, so data tiles read as ±1
-                common = np.conj(numerator[k, g]) / max(abs(numerator[k, g]), LOG_EPS)
-                best_z = float(z[k, g])
-                best_folded = np.roll(folded, -k, axis=0) * rotations[:, g][None, :] * common
+            k = int(np.argmax(z))
+            if z[k] > best_z:
+                # undo the gain's turn, so data tiles read as ±1
+                best_z = float(z[k])
+                best_folded = (
+                    np.roll(folded, -k, axis=0) * np.conj(numerator[k]) / max(abs(numerator[k]), LOG_EPS)
+                )
     return best_z, best_folded, n_hyp
 
 
@@ -635,9 +665,17 @@ def _analyse(audio: np.ndarray, sr: int, params: WatermarkParams) -> tuple[float
     x16 = _resample(x, sr, WM_SR) if len(x) else x
     if len(x16) < N_FFT * 2 or not np.any(x16):
         return 0.0, 1.0, np.zeros((SLOTS_PER_BLOCK, N_SUBBANDS), dtype=complex)
-    z, folded, n_hyp = _search(x16, _layout(), params)
-    p = float(min(1.0, n_hyp * math.exp(-0.5 * z * z))) if z > 0 else 1.0
-    return z, p, folded
+    spec = _stft(x16)
+    reference = _reference(x, x16, spec, _tiles(_band_power(spec), 0), params)
+    z, folded, n_hyp = _search(x16, _layout(), params.step, reference)
+    return z, _false_alarm_bound(z, n_hyp), folded
+
+
+def _false_alarm_bound(z: float, n_hypotheses: int) -> float:
+    """Union over the alignments tried of P(|S| ≥ z·σ) ≤ (e z²/2)·exp(-z²/2) for the 2-D sub-Gaussian sum."""
+    if z * z <= 2:
+        return 1.0
+    return float(min(1.0, n_hypotheses * math.e * z * z / 2 * math.exp(-0.5 * z * z)))
 
 
 def _read_bits(folded: np.ndarray, layout: _Layout) -> np.ndarray:
