@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import signal
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         check_device(settings.device)
-        check_precision(settings.precision, settings.device)
+        precision = check_precision(settings.precision, settings.device)  # `auto` becomes what it means here
+        settings = dataclasses.replace(settings, precision=precision)
         check_gpu_jobs(settings.gpu_jobs)
         ctx = StudioContext.open(settings)
     except TimbreError as exc:

@@ -13,7 +13,12 @@ SHARE_LINK_HOURS = 72  # how long gradio's share server (gradio.live) keeps a li
 # numbers); bf16 and int8 are faster on CPU and drift slightly.
 PRECISIONS = ("fp32", "bf16", "int8")
 FP32, BF16, INT8 = PRECISIONS
-DEFAULT_PRECISION = FP32  # until a fast mode passes the quality check on real weights (see precision.py)
+# `auto` (the default) is resolved per machine by `check_precision`: int8 on CPUs with AVX512-BF16, the
+# feature set on which it was measured fastest and passed the quality check (core/models/precision.py;
+# bench/synthesis.py, bench/precision_check.py); fp32 elsewhere (GPUs, and CPUs where no fast mode has been
+# measured: without native bf16 its conversions could cost more than they save), and for reference-compat.
+AUTO = "auto"
+DEFAULT_PRECISION = AUTO
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,7 @@ class Settings:
     workspace: Path = Path("workspace")
     pretrained_dir: Path = Path("pretrained")
     device: str = "cpu"
-    precision: str = DEFAULT_PRECISION  # one of PRECISIONS
+    precision: str = DEFAULT_PRECISION  # one of PRECISIONS, or AUTO (resolved by check_precision)
     share: bool = False
     # Longest text one request may read (characters). 5,000 is about 1,000 English words or 20 minutes of
     # Chinese speech: a long article, but bounded work per request; longer texts are split by the caller.
@@ -69,13 +74,30 @@ def check_device(device: str) -> str:
     raise SettingsError(f"device {device!r} is unknown; use cpu, cuda or cuda:N")
 
 
-def check_precision(precision: str, device: str = "cpu") -> str:
-    """`precision` if it is one of `PRECISIONS` and runs on `device`, else a `SettingsError` saying what to
-    use instead."""
+def default_precision(device: str = "cpu", *, reference_compat: bool = False) -> str:
+    """What `auto` means here (see `AUTO`): int8 on a CPU with AVX512-BF16 and torch's int8 kernel, else
+    fp32; always fp32 for reference-compat work, which wants the reference's numbers."""
     import torch  # deferred: importing settings must stay cheap
 
+    fast_cpu = (
+        device == "cpu"
+        and torch._C._cpu._is_avx512_bf16_supported()
+        and hasattr(torch.ops.aten, "_weight_int8pack_mm")
+    )
+    return INT8 if fast_cpu and not reference_compat else FP32
+
+
+def check_precision(precision: str, device: str = "cpu", *, reference_compat: bool = False) -> str:
+    """`precision` (`auto` resolved by `default_precision`) if it is one of `PRECISIONS` and runs on
+    `device`, else a `SettingsError` saying what to use instead."""
+    import torch  # deferred: importing settings must stay cheap
+
+    if precision == AUTO:
+        return default_precision(device, reference_compat=reference_compat)
     if precision not in PRECISIONS:
-        raise SettingsError(f"precision {precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
+        raise SettingsError(
+            f"precision {precision!r} is unknown; use {AUTO} or one of {', '.join(PRECISIONS)}"
+        )
     if precision == INT8 and device != "cpu":
         raise SettingsError(f"precision {INT8} runs on the CPU only; on {device} use {BF16} or {FP32}")
     if precision == INT8 and not hasattr(torch.ops.aten, "_weight_int8pack_mm"):

@@ -27,7 +27,7 @@ from core.ethics import ResponsibleUse, start_marking
 from core.jobs import BatchSynthesisJob, JobContext, JobQueue, JobState, ModelCache, SynthesisJob
 from core.jobs import synthesis as synthesis_kind
 from core.output import WAV_STREAM_SIZE
-from core.settings import read_credentials
+from core.settings import FP32, read_credentials
 from core.synthesis import SynthesisRequest
 from core.voices import VoiceStore, export_voice
 from core.workspace import Workspace, confine
@@ -66,7 +66,10 @@ def studio(conformance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     # These tests compare model numerics (the API against the library): the watermark is off on both sides
     # (tests/test_watermark_paths.py checks the marks). The fixtures' clips run under an operator statement.
     start_marking(workspace, ResponsibleUse(watermark=False))
+    # fp32 on both sides: the greedy chunk test needs a batched and a one-fragment decode to run the same
+    # numbers (see tests/test_api_streaming.py); every API-vs-library comparison holds in any precision.
     extra = ["--max-chars", str(MAX_CHARS), "--no-watermark", "--consent-statement", CONSENT_STATEMENT]
+    extra += ["--precision", FP32]
     extra += ["--max-upload-mb", str(MAX_UPLOAD_MB), "--max-aux-seconds", str(MAX_AUX_SECONDS)]
     with running_studio(workspace, pretrained, extra_args=extra) as running:
         studio = Studio(
@@ -74,7 +77,7 @@ def studio(conformance_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             workspace.resolve(),
             pretrained,
             conformance_dir / "cases" / "_inputs" / "ref_16k.wav",
-            ModelCache(pretrained),
+            ModelCache(pretrained, precision=FP32),
         )
         # Both processes load their models at once: the studio on a first request, this one for `library`.
         with ThreadPoolExecutor(1) as pool:

@@ -206,6 +206,7 @@ _NOT_TRANSLATED = {"Timbre", "English", "GPT", "SoVITS", "ckpt", "pth", "ARPAbet
 _NOT_TRANSLATED |= {"auto", "zh", "en", "all_zh", "top_k", "top_p", "chang2", "live", "L", "IH1", "V"}
 _NOT_TRANSLATED |= {f"cut{i}" for i in range(6)} | {"k", "txt", "zip"}  # top_k's k, file types
 _NOT_TRANSLATED |= {"csv", "jsonl", "UTC"}  # the usage log's export formats, its times' zone
+_NOT_TRANSLATED |= {"Demucs"}  # the separation model's name
 _NOT_TRANSLATED |= {"rms", "vad"}  # the slicer's mode codes
 
 _VISIBLE_TEXT = """() => {

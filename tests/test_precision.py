@@ -26,7 +26,7 @@ from core.models.precision import (
     t2s_drift,
     weights_bytes,
 )
-from core.settings import BF16, FP32, INT8, check_precision
+from core.settings import AUTO, BF16, FP32, INT8, check_precision
 
 FAST_MODES = (BF16, INT8)
 DRIFT_STEPS = 200
@@ -169,8 +169,16 @@ def test_precision_is_a_start_up_setting_of_the_studio_and_the_worker():
     from app import parse_settings
     from core.cli import build_parser
 
-    assert parse_settings([]).precision == FP32
+    assert parse_settings([]).precision == AUTO  # resolved at start, per machine (below)
     assert parse_settings(["--precision", INT8]).precision == INT8
     assert build_parser().parse_args(["worker", "--precision", BF16]).precision == BF16
     with pytest.raises(SystemExit):
         parse_settings(["--precision", "fp16"])
+
+
+def test_auto_is_int8_on_cpus_with_bf16_and_fp32_for_the_exact_path():
+    fast_cpu = torch._C._cpu._is_avx512_bf16_supported()
+    assert check_precision(AUTO) == (INT8 if fast_cpu else FP32)
+    assert check_precision(AUTO, reference_compat=True) == FP32  # the reference's numbers
+    assert check_precision(FP32, reference_compat=True) == FP32 and check_precision(INT8) == INT8
+    assert ModelCache(Path("pretrained"), precision=AUTO).precision == check_precision(AUTO)

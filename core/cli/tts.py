@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import AudioError, SynthesisError, TextError
-from core.settings import DEFAULT_PRECISION, PRECISIONS, Settings, check_device, check_precision
+from core.settings import AUTO, DEFAULT_PRECISION, PRECISIONS, Settings, check_device, check_precision
 from core.workspace import check_output_folder
 
 if TYPE_CHECKING:
@@ -100,9 +100,10 @@ def add_precision_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--precision",
         default=DEFAULT_PRECISION,
-        choices=PRECISIONS,
+        choices=(AUTO, *PRECISIONS),
         help="inference weights: fp32 is exact (the reference's numbers); bf16 and int8 are faster on CPU "
-        "and drift slightly (default %(default)s)",
+        "and drift slightly; auto (the default): int8 on CPUs with AVX512-BF16, else fp32 (and fp32 with "
+        "--reference-compat); the choice is printed at start",
     )
 
 
@@ -165,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     batch = args.text_file is not None
     outputs = _output_paths(args.out, len(utterances), batch)
     check_device(args.device)
-    check_precision(args.precision, args.device)
+    args.precision = check_precision(args.precision, args.device, reference_compat=args.reference_compat)
     for path in outputs:
         check_output_folder(path)
 

@@ -43,11 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from core.jobs import JobQueue, ModelCache, Worker
     from core.models.precision import describe
-    from core.settings import check_device, check_gpu_jobs
+    from core.settings import check_device, check_gpu_jobs, check_precision
     from core.workspace import Workspace
 
     check_device(args.device)
     check_gpu_jobs(args.gpu_jobs)
+    args.precision = check_precision(args.precision, args.device)
     workspace = Workspace.open(args.workspace)
     queue = JobQueue.open(workspace, args.queue)
     marking = start_responsible_use(args)  # the self-check; a failure refuses every generation, with why
