@@ -94,7 +94,8 @@ def main() -> int:
         pretrained = args.pretrained or Path(tmp)
         if args.pretrained is None:
             write_pretrained(pretrained)
-        print(f"peak resident memory, GiB (goal for the default mode, {DEFAULT_PRECISION}: < {GOAL_GB})")
+        default = f"{DEFAULT_PRECISION} = {check_precision(DEFAULT_PRECISION, 'cpu')} here"
+        print(f"peak resident memory, GiB (goal for the default mode, {default}: < {GOAL_GB})")
         print(f"{'precision':10} {'imports':>8} {'loaded':>8} {'request':>8}")
         for mode in modes:
             out = subprocess.run(

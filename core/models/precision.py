@@ -136,8 +136,10 @@ def convert_linears(module: nn.Module, precision: str) -> nn.Module:
     _replace_linears(module, precision)
     # What stays fp32 (embeddings, norms) may still live in the weights file's memory map (transformers maps
     # safetensors): owning copies let the map, and the fp32 pages the conversion read, go.
-    for tensor in (*module.parameters(), *module.buffers()):
-        tensor.data = tensor.data.clone()
+    for child in module.modules():
+        if not isinstance(child, LowPrecisionLinear):  # converted weights are new tensors already
+            for tensor in (*child.parameters(recurse=False), *child.buffers(recurse=False)):
+                tensor.data = tensor.data.clone()
     return module.eval()
 
 
