@@ -153,14 +153,19 @@ def _locked_append(path: Path) -> Iterator[int]:
         if os.name == "posix":
             import fcntl
 
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        else:  # Windows: lock the first byte; writers of this log all take the same lock
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
+            yield fd
+        else:  # Windows: lock the first byte (the position of a fresh descriptor); every writer takes it
             import msvcrt
 
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-        yield fd
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then OSError
+            try:
+                yield fd
+            finally:  # Windows wants a region unlocked before its file is closed
+                os.lseek(fd, 0, os.SEEK_SET)  # the write moved the position to the end
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
     finally:
-        os.close(fd)  # releases the lock
+        os.close(fd)
 
 
 def append_usage(workspace_root: str | os.PathLike, record: UsageRecord) -> Path:
