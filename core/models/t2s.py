@@ -157,14 +157,13 @@ class SelfAttention(nn.Module):
         self.dropout = TRANSFORMER_DROPOUT
 
     def forward(
-        self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+        self, x: torch.Tensor, allowed: torch.Tensor | None, cache: KVCache | None = None, layer: int = 0
     ) -> torch.Tensor:
         """x (B, T, C); allowed (B, 1 or n_head, T, S): True/0 = may attend (bool, or an additive float
-        mask of 0 and -inf), S = cached + T keys."""
+        mask of 0 and -inf; None = every key), S = cached + T keys."""
         batch, n_query, width = x.shape
-        q, k, v = (
-            t.view(batch, n_query, self.n_head, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1)
-        )  # (B, nh, T, hs) each
+        qkv = self.qkv(x).view(batch, n_query, 3, self.n_head, -1)  # (B, T, 3, nh, hs)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hs) each
         if cache is not None:
             k, v = cache.write(layer, k, v)  # (B, nh, S, hs)
         y = F.scaled_dot_product_attention(
@@ -199,7 +198,7 @@ class Block(nn.Module):
         self.dropout2 = nn.Dropout(TRANSFORMER_DROPOUT)
 
     def forward(
-        self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None, layer: int = 0
+        self, x: torch.Tensor, allowed: torch.Tensor | None, cache: KVCache | None = None, layer: int = 0
     ) -> torch.Tensor:
         x = self.norm1(x + self.dropout1(self.attn(x, allowed, cache, layer)))  # (B, T, C)
         return self.norm2(x + self.dropout2(self.mlp(x)))  # (B, T, C)
@@ -454,9 +453,12 @@ class T2SModel(nn.Module):
         self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None
     ) -> torch.Tensor:
         """x (B, T, C), allowed (B, 1, T, S) bool -> (B, T, C); writes keys/values to `cache` if given."""
-        # The additive mask attention builds from a bool one, built once here rather than in every layer.
-        mask = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device)
-        mask = mask.masked_fill_(~allowed, float("-inf")).expand(-1, self.config.n_head, -1, -1)  # (B,nh,T,S)
+        # The additive mask attention builds from a bool one, built once here rather than in every layer;
+        # none at all when every key is allowed (a decode step without padding), which adds the same zeros.
+        mask = None
+        if not bool(allowed.all()):
+            mask = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device)
+            mask = mask.masked_fill_(~allowed, -math.inf).expand(-1, self.config.n_head, -1, -1)  # (B,nh,T,S)
         for i, block in enumerate(self.layers):
             x = block(x, mask, cache, i)
         if cache is not None:
