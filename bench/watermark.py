@@ -270,8 +270,8 @@ def _kind(name: str) -> str:
 
 
 def _z_threshold() -> float:
-    """The z at which the detector's bound crosses its threshold, for every alignment of a clip tried."""
-    n_hypotheses = (wm.HOP // wm.SUB_HOP_STEP) * wm.FRAMES_PER_SLOT * wm.SLOTS_PER_BLOCK
+    """The z at which the detector's bound crosses its threshold, for every alignment and weighting tried."""
+    n_hypotheses = (wm.HOP // wm.SUB_HOP_STEP) * wm.FRAMES_PER_SLOT * wm.SLOTS_PER_BLOCK * wm.N_WEIGHTINGS
     lo, hi = 2.0, 20.0
     for _ in range(50):
         mid = 0.5 * (lo + hi)
