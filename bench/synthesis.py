@@ -6,8 +6,9 @@ EOS is masked (its output row zeroed) and the token budget set to 125, so exactl
 audio are generated, whatever the random weights would do. Each `--precision` (fp32, the exact path, and the
 fast modes of `core.models.precision`) is timed on the same models, side by side, followed by its quality
 check against fp32 (T2S logits' relative error and greedy agreement over `--drift-steps` tokens, BERT and
-HuBERT features' relative error). Cells are "median (min-max)" over repeats; the machine's load average is
-printed before and after: another process on the same cores can slow a run many times.
+HuBERT features' relative error, SoVITS's noise-free output SNR). Cells are "median (min-max)" over
+repeats; the machine's load average is printed before and after: another process on the same cores can slow
+a run many times.
 
 With `--reference DIR` (a GPT-SoVITS checkout; `--reference-python` names a Python with its requirements)
 the reference's own classes are timed on the same model files in a subprocess (`bench/reference_stages.py`,
@@ -41,8 +42,10 @@ from core.models.bert import BertPhoneFeatures  # noqa: E402
 from core.models.hubert import HubertContent  # noqa: E402
 from core.models.precision import (  # noqa: E402
     MAX_FEATURE_REL_ERROR,
+    MIN_SOVITS_SNR_DB,
     convert_synthesizer,
     relative_error,
+    sovits_snr_db,
     t2s_drift,
 )
 from core.models.sovits import SoVITS, SoVITSConfig  # noqa: E402
@@ -132,12 +135,12 @@ def timed(fn: Callable[[], object], repeats: int, device: str, clock: str = "wal
 
 
 def with_precision(synth: Synthesizer, precision: str) -> Synthesizer:
-    """A synthesizer sharing `synth`'s SoVITS, with its own T2S, BERT and HuBERT converted to `precision`."""
+    """A copy of `synth` with its T2S, BERT, HuBERT and SoVITS vocoder converted to `precision`."""
     if precision == FP32:
         return synth
     fast = Synthesizer(
         copy.deepcopy(synth.t2s),
-        synth.sovits,
+        copy.deepcopy(synth.sovits),
         copy.deepcopy(synth.hubert),
         copy.deepcopy(synth.bert),
         device=synth.device,
@@ -246,14 +249,18 @@ def quality(exact: Synthesizer, fast: Synthesizer, inputs: Inputs, steps: int) -
     )
     hubert_error = relative_error(fast.hubert.content(inputs.wav_16k), exact.hubert.content(inputs.wav_16k))
     features_pass = max(bert_error, hubert_error) <= MAX_FEATURE_REL_ERROR
+    snr = sovits_snr_db(
+        exact.sovits.model, fast.sovits.model, inputs.codes, inputs.phones[None], inputs.reference.spec
+    )
+    all_pass = drift.passes and features_pass and snr >= MIN_SOVITS_SNR_DB
     return [
         ("T2S logits rel. error", f"{drift.logit_rel_error:.4f}"),
         (f"T2S greedy agreement ({steps} tok)", f"{drift.top1_agreement:.3f}"),
         ("T2S free-running agreement", f"{drift.free_agreement:.3f}"),
         ("BERT features rel. error", f"{bert_error:.4f}"),
         ("HuBERT features rel. error", f"{hubert_error:.4f}"),
-        ("SoVITS output SNR", "fp32 (unchanged)"),
-        ("quality check", "passes" if drift.passes and features_pass else "FAILS"),
+        ("SoVITS output SNR vs fp32 (dB)", f"{snr:.1f}"),
+        ("quality check", "passes" if all_pass else "FAILS"),
     ]
 
 

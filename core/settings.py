@@ -75,15 +75,11 @@ def check_device(device: str) -> str:
 
 
 def default_precision(device: str = "cpu", *, reference_compat: bool = False) -> str:
-    """What `auto` means here (see `AUTO`): int8 on a CPU with AVX512-BF16 and torch's int8 kernel, else
-    fp32; always fp32 for reference-compat work, which wants the reference's numbers."""
+    """What `auto` means here (see `AUTO`): int8 on a CPU with AVX512-BF16 (the encoders' bf16) and torch's
+    int8 kernels, else fp32; always fp32 for reference-compat work, which wants the reference's numbers."""
     import torch  # deferred: importing settings must stay cheap
 
-    fast_cpu = (
-        device == "cpu"
-        and torch._C._cpu._is_avx512_bf16_supported()
-        and hasattr(torch.ops.aten, "_weight_int8pack_mm")
-    )
+    fast_cpu = device == "cpu" and torch._C._cpu._is_avx512_bf16_supported() and _int8_kernels_available()
     return INT8 if fast_cpu and not reference_compat else FP32
 
 
@@ -100,12 +96,18 @@ def check_precision(precision: str, device: str = "cpu", *, reference_compat: bo
         )
     if precision == INT8 and device != "cpu":
         raise SettingsError(f"precision {INT8} runs on the CPU only; on {device} use {BF16} or {FP32}")
-    if precision == INT8 and not hasattr(torch.ops.aten, "_weight_int8pack_mm"):
+    if precision == INT8 and not _int8_kernels_available():
         raise SettingsError(
-            f"precision {INT8} needs torch's int8 CPU kernel, which torch {torch.__version__} lacks; "
-            f"use {BF16} or {FP32}"
+            f"precision {INT8} needs torch's fbgemm int8 CPU kernels, which this torch {torch.__version__} "
+            f"build lacks; use {BF16} or {FP32}"
         )
     return precision
+
+
+def _int8_kernels_available() -> bool:
+    import torch
+
+    return bool({"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines))
 
 
 MAX_GPU_JOBS = 64

@@ -14,7 +14,7 @@ import torch
 from core.audio import load_audio, reference_spectrogram
 from core.checkpoints import load_sovits
 from core.errors import PretrainedMissingError, TextError
-from core.models.bert import BertPhoneFeatures, zero_features
+from core.models.bert import KEPT_TEXTS, BertPhoneFeatures, zero_features
 from core.models.hubert import HubertContent
 from tests.conftest import manifest_entries
 
@@ -168,3 +168,17 @@ def test_word2ph_must_have_one_entry_per_character(pretrained_dir: Path):
     with pytest.raises(TextError, match="word2ph"):
         bert.features("你好.", [2, 2])
     assert zero_features(5).shape == (1024, 5)
+
+
+def test_bert_runs_once_per_text_while_it_is_kept(pretrained_dir: Path):
+    bert = BertPhoneFeatures.from_pretrained(pretrained_dir / "chinese-roberta-wwm-ext-large")
+    runs = []
+    bert.model.register_forward_hook(lambda module, args, output: runs.append(1))
+    first = bert.features("你好。", [2, 2, 1])
+    again = bert.features("你好。", [1, 3, 1])  # same text, other phone split: the same BERT rows
+    assert len(runs) == 1
+    assert torch.equal(again[:, 0], first[:, 0]) and torch.equal(again[:, 1], first[:, 2])
+    for i in range(KEPT_TEXTS):  # the oldest text is dropped once KEPT_TEXTS newer ones were read
+        bert.features("好" * (i + 1), [1] * (i + 1))
+    assert len(runs) == 1 + KEPT_TEXTS
+    assert torch.equal(bert.features("你好。", [2, 2, 1]), first) and len(runs) == 2 + KEPT_TEXTS

@@ -13,16 +13,21 @@ import torch
 from torch import nn
 
 from core.checkpoints.s1 import load_t2s
+from core.checkpoints.s2 import load_sovits
 from core.cli import main
 from core.errors import SettingsError
 from core.jobs import ModelCache
 from core.models.precision import (
     MAX_FEATURE_REL_ERROR,
     MAX_LOGIT_REL_ERROR,
+    MIN_SOVITS_SNR_DB,
     MIN_TOP1_AGREEMENT,
+    Bfloat16Module,
     LowPrecisionLinear,
     convert_linears,
+    convert_vocoder,
     relative_error,
+    sovits_snr_db,
     t2s_drift,
     weights_bytes,
 )
@@ -89,7 +94,7 @@ def test_int8_stores_a_quarter_of_the_linear_bytes():
     int8 = LowPrecisionLinear(linear, INT8)
     bf16 = LowPrecisionLinear(linear, BF16)
     weight_bytes = linear.weight.numel() * 4
-    assert int8.weight_q.dtype == torch.int8 and int8.weight_q.numel() * 1 == weight_bytes // 4
+    assert int8.packed_bytes == weight_bytes // 4 + 4 * linear.bias.numel()
     assert weights_bytes(bf16) < 0.55 * weights_bytes(linear)
     assert weights_bytes(int8) < 0.3 * weights_bytes(linear)
     x = torch.randn(2, 7, 512)
@@ -111,13 +116,28 @@ def test_model_cache_converts_synthesis_models_but_keeps_dataset_features_exact(
     # int8 only where it is faster: T2S's per-token decode; the encoders run bf16 (see ENCODER_PRECISION)
     assert {m.precision for m in synth.t2s.model.modules() if isinstance(m, LowPrecisionLinear)} == {INT8}
     assert {m.precision for m in synth.hubert.model.modules() if isinstance(m, LowPrecisionLinear)} == {BF16}
-    assert _linears(synth.sovits.model)[1] == 0  # SoVITS stays fp32
+    assert _linears(synth.sovits.model)[1] == 0  # SoVITS's few linears stay fp32...
+    assert isinstance(synth.sovits.model.dec, Bfloat16Module)  # ...its vocoder runs bf16
+    assert sum(isinstance(m, Bfloat16Module) for m in synth.hubert.model.modules()) > 0  # and HuBERT's convs
 
     hubert, bert = cache.shared()  # dataset features: fp32, untouched
     assert _linears(hubert.model) == (_linears(synth.hubert.model)[1], 0)
     wav = torch.from_numpy(np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1)
     exact, fast = hubert.content(wav), synth.hubert.content(wav)
     assert fast.dtype == torch.float32 and 0 < relative_error(fast, exact) <= MAX_FEATURE_REL_ERROR
+
+
+@pytest.mark.parametrize("precision", FAST_MODES)
+def test_fast_sovits_stays_above_the_snr_threshold(pretrained, t2s_inputs, precision):
+    reference = load_sovits(next((pretrained / "gsv-v2final-pretrained").glob("*.pth"))).model
+    converted = convert_vocoder(copy.deepcopy(reference), precision)
+    assert isinstance(converted.dec, Bfloat16Module) and not isinstance(reference.dec, Bfloat16Module)
+    torch.manual_seed(0)
+    phones = t2s_inputs[0][None]
+    codes = torch.randint(0, 1024, (1, 1, 40))
+    spec = torch.rand(1, reference.config.spec_channels, 120)
+    snr = sovits_snr_db(reference, converted, codes, phones, spec)
+    assert MIN_SOVITS_SNR_DB <= snr < 200  # changed, but within the threshold
 
 
 @pytest.mark.parametrize("precision", FAST_MODES)

@@ -157,7 +157,7 @@ def _output_paths(out: str, n: int, batch: bool) -> list[Path]:
 
 def _run(args: argparse.Namespace) -> int:
     from core.ethics import Provenance
-    from core.models.precision import convert_synthesizer, describe
+    from core.models.precision import describe
     from core.output import deliver
     from core.synthesis import SynthesisRequest, Synthesizer, knob_fields
     from core.text import UserDictionary
@@ -193,8 +193,8 @@ def _run(args: argparse.Namespace) -> int:
     marking.ready()  # before loading models: a broken marker stops here, with the reason
     if marking.notice:
         print(f"warning: {marking.notice}; the usage log records it", file=sys.stderr)
-    synth = convert_synthesizer(
-        Synthesizer.from_files(args.gpt, args.sovits, args.pretrained, device=args.device), args.precision
+    synth = Synthesizer.from_files(
+        args.gpt, args.sovits, args.pretrained, device=args.device, precision=args.precision
     )
     print(describe(args.precision), file=sys.stderr)
     failed = 0

@@ -4,9 +4,9 @@ Nothing above `core` holds a model. A worker asks for `synthesizer(gpt, sovits)`
 lacks, shares HuBERT, BERT and G2PW between every pair (one cache per process, so each is loaded once), and
 evicts the least recently used GPT/SoVITS models when their weights exceed `max_bytes`. Keys are SHA-256
 digests of the files, so a renamed copy is not loaded twice and a file replaced in place is loaded afresh.
-The cache's `precision` (`--precision`) converts the synthesizers' T2S, BERT and HuBERT as they load
-(`core.models.precision`); fp32 leaves them untouched. Dataset features (`shared`) always use fp32 models:
-they are stored and trained on, so their numbers must be the reference's.
+The cache's `precision` (`--precision`) converts the synthesizers' T2S, BERT, HuBERT and SoVITS vocoder as
+they load (`core.models.precision`); fp32 leaves them untouched. Dataset features (`shared`, and SoVITS's
+quantizer) always use fp32 models: they are stored and trained on, so their numbers must be the reference's.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 
 from core.checkpoints import LoadedSoVITS, load_sovits, load_t2s
 from core.errors import CheckpointError
+from core.memory import return_freed_memory
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HubertContent
-from core.models.precision import ENCODER_PRECISION, convert_linears, weights_bytes
+from core.models.precision import ENCODER_PRECISION, convert_linears, convert_vocoder, weights_bytes
 from core.pretrained import BERT_DIR, HUBERT_DIR
 from core.settings import DEFAULT_PRECISION, FP32, check_precision
 from core.synthesis import Synthesizer
@@ -81,8 +82,11 @@ class ModelCache:
                 self._models.move_to_end(key)
                 return self._models[key][0]
             loaded = load(path, device=self.device)
-            if kind == "t2s":  # SoVITS stays fp32 (its time is in convolutions)
+            if kind == "t2s":
                 convert_linears(loaded.model, self.precision)
+            else:
+                convert_vocoder(loaded.model, self.precision)
+            return_freed_memory()  # what loading and converting freed
             self._models[key] = (loaded, weights_bytes(loaded.model))
             while len(self._models) > 1 and self.loaded_bytes > self.max_bytes:
                 evicted, _ = self._models.popitem(last=False)
@@ -104,10 +108,9 @@ class ModelCache:
         with self._lock:
             if precision not in self._shared:
                 root = self.pretrained_dir
-                hubert = HubertContent.from_pretrained(root / HUBERT_DIR, device=self.device)
-                bert = BertPhoneFeatures.from_pretrained(root / BERT_DIR, device=self.device)
-                convert_linears(hubert.model, precision)
-                convert_linears(bert.model, precision)
+                hubert = HubertContent.from_pretrained(root / HUBERT_DIR, self.device, precision)
+                bert = BertPhoneFeatures.from_pretrained(root / BERT_DIR, self.device, precision)
+                return_freed_memory()
                 self._shared[precision] = (hubert, bert)
             return self._shared[precision]
 

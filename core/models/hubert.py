@@ -14,7 +14,9 @@ import torch
 
 from core.errors import CheckpointError
 from core.models._hf import UNREADABLE as _UNREADABLE
-from core.models._hf import require_model_dir
+from core.models._hf import load_model, require_model_dir
+from core.models.precision import convert_convolutions
+from core.settings import FP32
 
 HUBERT_SR = 16000
 """Sample rate HuBERT's input must have (Hz)."""
@@ -32,12 +34,15 @@ class HubertContent:
 
     @classmethod
     def from_pretrained(
-        cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu"
+        cls, model_dir: str | os.PathLike, device: str | torch.device = "cpu", precision: str = FP32
     ) -> HubertContent:
         """Load a HuggingFace `HubertModel` folder (e.g. `pretrained/chinese-hubert-base`), local files only.
 
-        Weights are loaded in float32. Raises `PretrainedMissingError` if the folder or its files are absent
-        and `CheckpointError` if they cannot be read as a HuBERT model.
+        Weights are loaded in float32, linear layers in `precision` (`core.models.precision`; converted as
+        they load, see `load_model`), and the convolutions in bf16 too when `precision` is (the waveform
+        encoder's seven and the positional one: a fifth of a 5 s clip's time). Raises
+        `PretrainedMissingError` if the folder or its files are absent and `CheckpointError` if they cannot
+        be read as a HuBERT model.
         """
         from transformers import HubertConfig, HubertModel  # heavy import, deferred
 
@@ -50,15 +55,14 @@ class HubertContent:
                     f"{model_dir}: config.json describes a {config.model_type!r} model, expected 'hubert'; "
                     "point the HuBERT path at chinese-hubert-base"
                 )
-            model = HubertModel.from_pretrained(
-                model_dir, config=config, local_files_only=True, dtype=torch.float32
-            )
+            # tensors the file lacks are initialised at random, as transformers does
+            model, _ = load_model(HubertModel, model_dir, config, precision)
         except _UNREADABLE as exc:
             raise CheckpointError(
                 f"{model_dir}: cannot load the HuBERT model ({exc}); download it again"
             ) from exc
         device = torch.device(device)
-        return cls(model.to(device), device)
+        return cls(convert_convolutions(model, precision).to(device), device)
 
     @property
     def hidden_size(self) -> int:

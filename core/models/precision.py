@@ -2,23 +2,29 @@
 
 fp32 is the exact path: nothing is converted, so `--reference-compat` stays bit-compatible with the reference.
 The fast modes replace every `nn.Linear` of T2S, BERT and HuBERT (where nearly all of their bytes are: T2S
-reads its 77.6M weights, 310 MB in fp32, once per generated token) by a `LowPrecisionLinear`:
+reads its 77.6M weights, 310 MB in fp32, once per generated token) by a `LowPrecisionLinear`, and run
+SoVITS's vocoder (nine tenths of SoVITS's time, all of it convolutions) in bf16 (`Bfloat16Module`):
 
 - bf16: weights stored in bfloat16 (2 bytes), input rounded to bfloat16, product accumulated in fp32.
-- int8: T2S's weights in weight-only int8 with one symmetric scale per output channel (1 byte), input in
-  bfloat16, through ATen's `_weight_int8pack_mm` CPU kernel (the one torchao's int8 weight-only mode uses);
-  BERT and HuBERT in bf16 (`ENCODER_PRECISION`). That kernel wins for T2S's decode, a matrix-vector product
-  per token that is bound by reading the weights, but not for encoders that run 30-250 positions at once
-  and are bound by arithmetic, where bf16's AVX512-BF16 dot products win: measured (bench/synthesis.py, one
-  thread, CPU time) BERT 0.34 s fp32, 0.18 s bf16, 0.34 s int8; HuBERT 0.96, 0.62, 0.97.
+- int8: T2S's weights in int8 with one symmetric scale per output channel (1 byte), through fbgemm's packed
+  dynamic-quantized linear (`quantized::linear_dynamic`: each call quantizes its input to 8 bits per tensor,
+  multiplies int8 by int8 with VNNI and rescales to fp32); BERT, HuBERT and the vocoder in bf16
+  (`ENCODER_PRECISION`). Measured per decode token of the full-size T2S (one thread, CPU time, this Zen 4
+  CPU, torch 2.9): the 96 linear layers take 27 ms in fp32, 20.5 ms in bf16, 12.0 ms through ATen's
+  weight-only `_weight_int8pack_mm` (bf16 input; used before 2026-12-06) and 7.5-8 ms through fbgemm. For
+  the encoders, which run 30-250 positions at once, bf16 is the better trade: int8 was faster still for BERT
+  (0.08 s against 0.16 s for 30 characters) but its features drifted 5.5% from fp32, past the threshold
+  below; bf16 drifts 0.8%. The vocoder in bf16: 2.7 -> 1.35 s for 5 s of audio, 48 dB SNR against fp32.
 
-Only the matrix products change: biases are added in fp32, outputs are returned in the input's dtype, and
-layer norms, softmax, attention and T2S's KV cache stay fp32, so the decode loop is the same code in every
-mode. SoVITS stays fp32 (its time is in convolutions, not linears). Measured on this machine's Zen 4 CPU
-(AVX512-BF16, VNNI, no AMX) with torch 2.9, one thread, CPU time over T2S-sized weights: fp32 33.6 ms per
-pass, bf16 20.0 ms, int8 7.6 ms. `torch.ao.quantization.quantize_dynamic` (int8 activations too) was
-measured 1.7-2.5x *slower* than fp32 per decode token here (its kernels are tuned for large batches, and it
-re-quantizes the activation of every call), so it is not used.
+Only the matrix products (and the vocoder) change: biases are added in fp32, outputs are returned in the
+input's dtype, and layer norms, softmax, attention and T2S's KV cache stay fp32, so the decode loop is the
+same code in every mode.
+
+Memory: the fast modes load BERT and HuBERT converted layer by layer from their weights files
+(`core.models._hf.load_model`; converting a loaded fp32 BERT held all 1.3 GB of it at once). Peak resident
+memory of one Chinese request with full-size models (bench/memory.py, GiB, 2026-12-06): fp32 3.03, bf16
+2.16, int8 2.09; before the layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97 and 2.93. The issue's
+goal for the default mode is 2.5 GB (2.33 GiB).
 
 Quality check (`t2s_drift`), on full-size random-weight models (bench/synthesis.py) and the tiny fixture
 models (tests/test_precision.py). No real weights can be downloaded here, so these thresholds bound the
@@ -39,6 +45,13 @@ models (tests/test_precision.py). No real weights can be downloaded here, so the
 - BERT and HuBERT features' relative error against fp32: ≤ `MAX_FEATURE_REL_ERROR` (5%), the same bound
   as the logits and for the same reason (24 and 12 layers of ~1% errors each). BERT's features enter T2S
   through a projection added to the phone embedding, HuBERT's pick the prompt's nearest codebook entries.
+- SoVITS's noise-free waveform against fp32's (`sovits_snr_db`): ≥ `MIN_SOVITS_SNR_DB` (25 dB). One bf16
+  rounding is a 2^-9 relative error (-54 dB); the vocoder chains about 45 convolutions, whose errors add and
+  which random weights amplify: measured 48 dB on the full-size v2 vocoder with random weights, 29-30 dB on
+  the tiny fixture models (whose last layers have 2-4 channels, so nothing averages the rounding out). The
+  bound leaves room for that while failing a mode that breaks the waveform (a wrong cast, a saturating
+  kernel: well under 20 dB). It bounds drift, not voice quality: SoVITS's own prior noise (noise_scale 0.5)
+  changes the waveform far more from one seed to the next.
 
 Measured (bench/synthesis.py, bench/precision_check.py): full-size random-weight models, int8 logits 1.3%
 off, greedy agreement 1.000 over 200 tokens; the tiny fixture GPT fine-tuned here for 12 epochs on espeak-ng
@@ -68,11 +81,18 @@ MAX_FEATURE_REL_ERROR = 0.05
 """Largest relative error of BERT or HuBERT features against fp32 (see the docstring)."""
 MIN_TOP1_AGREEMENT = 0.95
 """Smallest share of teacher-forced decode steps whose greedy token must equal fp32's."""
+MIN_SOVITS_SNR_DB = 25.0
+"""Smallest SNR of a fast mode's SoVITS waveform against fp32's (see the docstring)."""
 _INT8_MAX = 127
+# Activations are quantized to 7 bits instead of 8 unless the CPU has VNNI: without it fbgemm's u8 x s8 pair
+# sums can saturate int16 (the usual `reduce_range`); with it the full range halves the error (measured
+# per layer: 1.6% -> 0.9% relative).
+_INT8_REDUCE_RANGE = not torch._C._cpu._is_avx512_vnni_supported()
 
 
 ENCODER_PRECISION = {FP32: FP32, BF16: BF16, INT8: BF16}
-"""What BERT and HuBERT run in under each `--precision` (see the module docstring for why int8 -> bf16)."""
+"""What BERT, HuBERT and SoVITS's vocoder run in under each `--precision` (see the module docstring for why
+int8 -> bf16)."""
 
 
 def describe(precision: str) -> str:
@@ -81,16 +101,16 @@ def describe(precision: str) -> str:
         return "precision fp32 (exact: the reference's numbers)"
     capability = torch.backends.cpu.get_cpu_capability()
     return (
-        f"precision {precision}: T2S linear layers in {precision}, BERT and HuBERT in "
-        f"{ENCODER_PRECISION[precision]}, SoVITS fp32 (CPU {capability}); results drift slightly from fp32"
+        f"precision {precision}: T2S linear layers in {precision}; BERT, HuBERT and SoVITS's vocoder in "
+        f"{ENCODER_PRECISION[precision]} (CPU {capability}); results drift slightly from fp32"
     )
 
 
 class LowPrecisionLinear(nn.Module):
     """A frozen `nn.Linear` whose weight is bf16 or int8 (per-output-channel scale); see the module docstring.
 
-    x (..., in_features) float -> (..., out_features) in x's dtype. Inference only: it holds buffers, no
-    parameters.
+    x (..., in_features) float -> (..., out_features) in x's dtype. Inference only: it holds buffers (bf16)
+    or a packed int8 weight (int8), no parameters.
     """
 
     def __init__(self, linear: nn.Linear, precision: str) -> None:
@@ -100,27 +120,33 @@ class LowPrecisionLinear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.precision = precision
         weight = linear.weight.detach().float()  # (out, in)
+        bias = None if linear.bias is None else linear.bias.detach().float().clone()
         if precision == INT8:
             scale = weight.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / _INT8_MAX  # (out,)
-            quantized = torch.round(weight / scale[:, None]).clamp(-_INT8_MAX, _INT8_MAX).to(torch.int8)
-            self.register_buffer("weight_q", quantized.contiguous())
-            self.register_buffer("scale", scale.to(torch.bfloat16))
+            quantized = torch.quantize_per_channel(
+                weight, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
+            )
+            # fbgemm's packed layout (its own copy): the weight and bias live there, not in buffers
+            self.packed = torch.ops.quantized.linear_prepack(quantized, bias)
+            self.packed_bytes = weight.numel() + (0 if bias is None else 4 * bias.numel())
+            self.register_buffer("weight_q", None)
+            self.register_buffer("bias", None)
         else:
             self.register_buffer("weight_q", weight.to(torch.bfloat16).contiguous())
-            self.scale = None
-        bias = None if linear.bias is None else linear.bias.detach().float().clone()
-        self.register_buffer("bias", bias)
+            self.register_buffer("bias", bias)
+            self.packed_bytes = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # (N, in)
+        flat = x.reshape(-1, self.in_features)  # (N, in)
         if self.precision == INT8:
-            y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_q, self.scale)  # (N, out)
+            flat = flat if flat.dtype == torch.float32 else flat.float()
+            y = torch.ops.quantized.linear_dynamic(flat, self.packed, _INT8_REDUCE_RANGE)  # (N, out), + bias
         else:
-            y = F.linear(flat, self.weight_q)  # (N, out)
-        y = y.float()
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+            y = F.linear(flat.to(torch.bfloat16), self.weight_q).float()
+            if self.bias is not None:
+                y = y + self.bias
+        y = y.view(*x.shape[:-1], self.out_features)
+        return y if y.dtype == x.dtype else y.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, {self.precision}"
@@ -151,17 +177,55 @@ def _replace_linears(module: nn.Module, precision: str) -> None:
             _replace_linears(child, precision)
 
 
+class Bfloat16Module(nn.Module):
+    """`module` with bf16 weights, run on bf16 copies of its float inputs; its output comes back float32.
+
+    Convolutions inside run as oneDNN's bf16 kernels (AVX512-BF16 dot products, fp32 accumulation).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module.to(torch.bfloat16).eval()
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.module(*(x.to(torch.bfloat16) for x in inputs)).float()
+
+
+def convert_vocoder(sovits: nn.Module, precision: str) -> nn.Module:
+    """Put a SoVITS model's vocoder (`dec`, nine tenths of its decode time) in `ENCODER_PRECISION[precision]`,
+    in place; the rest of SoVITS stays fp32. Returns `sovits`."""
+    if ENCODER_PRECISION[precision] == BF16 and not isinstance(sovits.dec, Bfloat16Module):
+        sovits.dec = Bfloat16Module(sovits.dec)
+    return sovits
+
+
+def convert_convolutions(module: nn.Module, precision: str) -> nn.Module:
+    """Wrap every `nn.Conv1d` inside `module` (HuBERT's waveform encoder and positional convolution) in a
+    `Bfloat16Module` when `ENCODER_PRECISION[precision]` is bf16, in place. Returns `module`."""
+    if ENCODER_PRECISION[precision] == BF16:
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Conv1d):
+                setattr(module, name, Bfloat16Module(child))
+            else:
+                convert_convolutions(child, precision)
+    return module
+
+
 def convert_synthesizer(synth: Synthesizer, precision: str) -> Synthesizer:
-    """Convert a loaded synthesizer's T2S, BERT and HuBERT in place (SoVITS stays fp32); returns it."""
+    """Convert a loaded fp32 synthesizer's T2S, BERT, HuBERT and SoVITS vocoder in place; returns it. (A
+    synthesizer loaded to be fast is loaded converted: `Synthesizer.from_files(precision=...)`.)"""
     convert_linears(synth.t2s.model, precision)
     for module in (synth.bert.model, synth.hubert.model):
         convert_linears(module, ENCODER_PRECISION[precision])
+    convert_convolutions(synth.hubert.model, precision)
+    convert_vocoder(synth.sovits.model, precision)
     return synth
 
 
 def weights_bytes(module: nn.Module) -> int:
-    """Bytes of a module's parameters and buffers (a converted module keeps its weights in buffers)."""
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+    """Bytes of a module's parameters, buffers and packed int8 weights."""
+    tensors = sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+    return tensors + sum(getattr(m, "packed_bytes", 0) for m in module.modules())
 
 
 # ----- quality check -------------------------------------------------------------------------------------
@@ -171,6 +235,18 @@ def relative_error(new: torch.Tensor, reference: torch.Tensor) -> float:
     """||new - reference|| / ||reference|| over all elements (both float, same shape)."""
     new, reference = new.detach().float(), reference.detach().float()
     return float((new - reference).norm() / reference.norm())
+
+
+def sovits_snr_db(
+    reference: nn.Module, converted: nn.Module, codes: torch.Tensor, phones: torch.Tensor, spec: torch.Tensor
+) -> float:
+    """SNR in dB of `converted`'s noise-free SoVITS decode against `reference`'s (fp32) on the same inputs.
+
+    codes (1, 1, T) semantic codes, phones (1, N) phone ids, spec (1, spec_channels, frames).
+    """
+    exact = reference.decode(codes, phones, [spec], noise_scale=0.0).double()
+    fast = converted.decode(codes, phones, [spec], noise_scale=0.0).double()
+    return float(10 * torch.log10(exact.pow(2).sum() / (fast - exact).pow(2).sum().clamp_min(1e-30)))
 
 
 @dataclass(frozen=True)
