@@ -115,6 +115,11 @@ class BertPhoneFeatures:
         per_phone = torch.repeat_interleave(hidden[: len(word2ph)], repeats, dim=0)  # (Σword2ph, 1024)
         return per_phone.T.float()
 
+    def forget_texts(self) -> None:
+        """Drop the kept BERT outputs (the next texts run BERT afresh)."""
+        with self._kept_lock:
+            self._kept.clear()
+
     def _hidden(self, norm_text: str) -> torch.Tensor:
         """BERT's output rows for the characters of `norm_text` (CLS/SEP dropped), kept for the last
         `KEPT_TEXTS` texts: a creator re-reading the same line with another seed or speed, and the prompt
