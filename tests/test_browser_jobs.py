@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from core.ethics import ResponsibleUse, start_marking
 from core.jobs import BatchSynthesisJob, JobContext, JobQueue, JobState, ModelCache, SynthesisJob
 from core.jobs import synthesis as synthesis_kind
+from core.settings import DEFAULT_PRECISION, check_precision
 from core.synthesis import SynthesisRequest, Synthesizer
 from core.workspace import Workspace
 from tests.browser import chromium, running_studio
@@ -99,7 +100,11 @@ def test_pitch_and_speed_from_the_ui_give_the_librarys_audio(browser, studio_url
 
     record = next(r for r in JobQueue.open(workspace).jobs() if r.kind == "synthesis")
     assert record.params.request.pitch == 4.0 and record.params.request.speed_factor == 1.25
-    expected_sr, expected = Synthesizer.from_files(a.gpt, a.sovits, pretrained_dir).synthesize(
+    # the studio runs in the default precision (`auto`): the library, loaded the same way, reads the same
+    studio_precision = check_precision(DEFAULT_PRECISION)
+    expected_sr, expected = Synthesizer.from_files(
+        a.gpt, a.sovits, pretrained_dir, precision=studio_precision
+    ).synthesize(
         SynthesisRequest(
             text="欢迎来到音色工作室。",
             text_lang="zh",

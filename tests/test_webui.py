@@ -136,7 +136,7 @@ def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_d
     )
     audio, _ = sf.read(job.files[0], dtype="int16")
 
-    synthesizer = Synthesizer.from_files(gpt, sovits, pretrained)
+    synthesizer = Synthesizer.from_files(gpt, sovits, pretrained, precision=ctx.models.precision)
     with_dict = synthesizer.synthesize(replace(request, user_dict=dictionary))[1]
     without = synthesizer.synthesize(replace(request, user_dict=None))[1]
     assert np.array_equal(audio, with_dict)
