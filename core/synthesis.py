@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,6 +28,7 @@ from core.checkpoints import LoadedSoVITS, LoadedT2S, load_sovits, load_t2s
 from core.errors import AudioError, CheckpointError, SynthesisError, TextError
 from core.features import TextFeatures, prompt_codes
 from core.features import text_features as _text_features
+from core.kept import KeptResults
 from core.memory import return_freed_memory
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HUBERT_SR, HubertContent
@@ -576,8 +575,7 @@ class Synthesizer:
         self.bert = bert
         self.device = torch.device(device)
         self.g2pw = g2pw  # Chinese polyphone model, optional (pypinyin + rules without it)
-        self._references: OrderedDict[tuple, Reference] = OrderedDict()  # LRU, see KEPT_REFERENCES
-        self._references_lock = threading.Lock()
+        self._references: KeptResults[tuple, Reference] = KeptResults(KEPT_REFERENCES)
 
     @classmethod
     def from_files(
@@ -639,25 +637,18 @@ class Synthesizer:
         reference's behaviour when its previous request had the same clip).
         """
         key = _file_key(path)
-        with self._references_lock:
-            reference = self._references.get(key) if key is not None else None
-            if reference is not None:
-                self._references.move_to_end(key)
+        reference = self._references.get(key) if key is not None else None
         if reference is None:
             reference = self._compute_reference(path, generator if draws else torch.Generator())
             if key is not None:
-                with self._references_lock:
-                    self._references[key] = reference
-                    while len(self._references) > KEPT_REFERENCES:
-                        self._references.popitem(last=False)
+                self._references.put(key, reference)
         elif draws:
             self.hubert.skip_draws(generator)
         return reference
 
     def forget_references(self) -> None:
         """Drop the kept reference clip results (the next requests compute their references afresh)."""
-        with self._references_lock:
-            self._references.clear()
+        self._references.clear()
 
     @torch.no_grad()
     def _compute_reference(self, path: str | Path, generator: torch.Generator | None) -> Reference:

@@ -9,13 +9,12 @@ Non-Chinese segments get zeros instead (that choice belongs to the caller, see `
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
 from core.errors import CheckpointError, TextError
+from core.kept import KeptResults
 from core.models._hf import UNREADABLE as _UNREADABLE
 from core.models._hf import load_model, require_model_dir
 from core.settings import FP32
@@ -41,8 +40,7 @@ class BertPhoneFeatures:
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.device = device
-        self._kept: OrderedDict[str, torch.Tensor] = OrderedDict()  # norm_text -> BERT rows, LRU order
-        self._kept_lock = threading.Lock()  # one instance serves every worker thread
+        self._kept: KeptResults[str, torch.Tensor] = KeptResults(KEPT_TEXTS)  # norm_text -> BERT rows
 
     @classmethod
     def from_pretrained(
@@ -117,22 +115,16 @@ class BertPhoneFeatures:
 
     def forget_texts(self) -> None:
         """Drop the kept BERT outputs (the next texts run BERT afresh)."""
-        with self._kept_lock:
-            self._kept.clear()
+        self._kept.clear()
 
     def _hidden(self, norm_text: str) -> torch.Tensor:
         """BERT's output rows for the characters of `norm_text` (CLS/SEP dropped), kept for the last
         `KEPT_TEXTS` texts: a creator re-reading the same line with another seed or speed, and the prompt
         text of every request with the same clip, skip BERT (0.1-0.4 s on a CPU)."""
-        with self._kept_lock:
-            if norm_text in self._kept:
-                self._kept.move_to_end(norm_text)
-                return self._kept[norm_text]
-        inputs = self.tokenizer(norm_text, return_tensors="pt")
-        inputs = {name: value.to(self.device) for name, value in inputs.items()}
-        hidden = self.model(**inputs)["last_hidden_state"][0, 1:-1].clone()  # (tokens, 1024)
-        with self._kept_lock:
-            self._kept[norm_text] = hidden
-            while len(self._kept) > KEPT_TEXTS:
-                self._kept.popitem(last=False)
+        hidden = self._kept.get(norm_text)
+        if hidden is None:
+            inputs = self.tokenizer(norm_text, return_tensors="pt")
+            inputs = {name: value.to(self.device) for name, value in inputs.items()}
+            hidden = self.model(**inputs)["last_hidden_state"][0, 1:-1].clone()  # (tokens, 1024)
+            self._kept.put(norm_text, hidden)
         return hidden
