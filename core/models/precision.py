@@ -16,14 +16,15 @@ SoVITS's vocoder (nine tenths of SoVITS's time, all of it convolutions) in bf16 
   (0.08 s against 0.16 s for 30 characters) but its features drifted 5.5% from fp32, past the threshold
   below; bf16 drifts 0.8%. The vocoder in bf16: 2.7 -> 1.35 s for 5 s of audio, 48 dB SNR against fp32.
 
-Only the matrix products (and the vocoder) change: biases are added in fp32, outputs are returned in the
-input's dtype, and layer norms, softmax, attention and T2S's KV cache stay fp32, so the decode loop is the
-same code in every mode.
+Only the matrix products, the vocoder and HuBERT's convolutions (`convert_convolutions`: 0.59 -> 0.47 s for
+a 5 s clip at one thread, features 0.57% -> 0.98% off) change: biases are added in fp32, outputs are
+returned in the input's dtype, and layer norms, softmax, attention and T2S's KV cache stay fp32, so the
+decode loop is the same code in every mode.
 
 Memory: the fast modes load BERT and HuBERT converted layer by layer from their weights files
 (`core.models._hf.load_model`; converting a loaded fp32 BERT held all 1.3 GB of it at once). Peak resident
-memory of one Chinese request with full-size models (bench/memory.py, GiB, 2026-12-06): fp32 3.03, bf16
-2.16, int8 2.09; before the layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97 and 2.93. The issue's
+memory of one Chinese request with full-size models (bench/memory.py, GiB, 2026-12-06): fp32 3.04, bf16
+2.15, int8 2.07; before the layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97 and 2.93. The issue's
 goal for the default mode is 2.5 GB (2.33 GiB).
 
 Quality check (`t2s_drift`), on full-size random-weight models (bench/synthesis.py) and the tiny fixture
@@ -53,16 +54,18 @@ models (tests/test_precision.py). No real weights can be downloaded here, so the
   kernel: well under 20 dB). It bounds drift, not voice quality: SoVITS's own prior noise (noise_scale 0.5)
   changes the waveform far more from one seed to the next.
 
-Measured (bench/synthesis.py, bench/precision_check.py): full-size random-weight models, int8 logits 1.3%
-off, greedy agreement 1.000 over 200 tokens; the tiny fixture GPT fine-tuned here for 12 epochs on espeak-ng
-speech (`python -m core train gpt`), int8 0.34% and bf16 0.20% off, agreement 1.000, and a greedy,
-noise-free request decoded the same tokens and the same audio as fp32. So `--precision auto`, the default,
+Measured (bench/synthesis.py, bench/precision_check.py, 2026-12-06): full-size random-weight models, int8
+logits 1.61% off, greedy agreement 1.000 over 200 tokens, BERT 0.81% and HuBERT 1.00% off, SoVITS 45.6 dB;
+a tiny pair fine-tuned here on espeak-ng speech (`python -m core train`: GPT 12 epochs, SoVITS 4), int8
+0.35% and bf16 0.20% off, agreement 1.000, and a greedy, noise-free request decoded the same tokens as fp32,
+its audio at 42.3 dB SNR. So `--precision auto`, the default,
 is int8 where it was measured (CPUs with AVX512-BF16; `core.settings.default_precision`), fp32 elsewhere
 and for reference-compat work. `bench/precision_check.py` repeats the check on a user's own weights.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -139,14 +142,12 @@ class LowPrecisionLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)  # (N, in)
         if self.precision == INT8:
-            flat = flat if flat.dtype == torch.float32 else flat.float()
-            y = torch.ops.quantized.linear_dynamic(flat, self.packed, _INT8_REDUCE_RANGE)  # (N, out), + bias
+            y = torch.ops.quantized.linear_dynamic(flat.float(), self.packed, _INT8_REDUCE_RANGE)  # + bias
         else:
             y = F.linear(flat.to(torch.bfloat16), self.weight_q).float()
             if self.bias is not None:
                 y = y + self.bias
-        y = y.view(*x.shape[:-1], self.out_features)
-        return y if y.dtype == x.dtype else y.to(x.dtype)
+        return y.view(*x.shape[:-1], self.out_features).to(x.dtype)  # (..., out)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, {self.precision}"
@@ -170,11 +171,18 @@ def convert_linears(module: nn.Module, precision: str) -> nn.Module:
 
 
 def _replace_linears(module: nn.Module, precision: str) -> None:
+    _replace_children(module, nn.Linear, lambda linear: LowPrecisionLinear(linear, precision))
+
+
+def _replace_children(
+    module: nn.Module, kind: type[nn.Module], make: Callable[[nn.Module], nn.Module]
+) -> None:
+    """Replace every submodule of type `kind` inside `module` (in place) by `make(submodule)`."""
     for name, child in list(module.named_children()):
-        if isinstance(child, nn.Linear):
-            setattr(module, name, LowPrecisionLinear(child, precision))
+        if isinstance(child, kind):
+            setattr(module, name, make(child))
         else:
-            _replace_linears(child, precision)
+            _replace_children(child, kind, make)
 
 
 class Bfloat16Module(nn.Module):
@@ -203,11 +211,7 @@ def convert_convolutions(module: nn.Module, precision: str) -> nn.Module:
     """Wrap every `nn.Conv1d` inside `module` (HuBERT's waveform encoder and positional convolution) in a
     `Bfloat16Module` when `ENCODER_PRECISION[precision]` is bf16, in place. Returns `module`."""
     if ENCODER_PRECISION[precision] == BF16:
-        for name, child in list(module.named_children()):
-            if isinstance(child, nn.Conv1d):
-                setattr(module, name, Bfloat16Module(child))
-            else:
-                convert_convolutions(child, precision)
+        _replace_children(module, nn.Conv1d, Bfloat16Module)
     return module
 
 
