@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import TextError
 from core.text import text_to_phones
-from core.text.zh_context import context_reading, context_rules, parse_rules
+from core.text.zh_context import context_reading, context_rules, parse_classes, parse_rules
 
 
 def _pinyin(text: str, reference_compat: bool = False) -> list[str | None]:
@@ -44,6 +44,28 @@ def test_first_rule_that_holds_wins_and_word_rules_need_a_word() -> None:
     assert context_reading("必须得走", 2, words, 1, rules=word_rule) == "dei3"
 
 
+def test_a_class_row_stands_for_every_member_with_its_own_reading() -> None:
+    classes = parse_classes(["surname\t曾\tzeng1", "surname\t解\txie4", "other\t行\thang2"], "c")
+    rules = parse_rules(["@surname\t@\tleft=姓", "@surname\tshan4\tright=X"], "t", classes)
+    assert sorted(rules) == ["曾", "解"]
+    assert context_reading("他姓曾", 2, rules=rules) == "zeng1"
+    assert context_reading("他姓解", 2, rules=rules) == "xie4"
+    assert context_reading("曾X", 0, rules=rules) == "shan4"  # a fixed reading for every member
+    with pytest.raises(TextError, match="t line 1: unknown character class '@nope'"):
+        parse_rules(["@nope\t@\tleft=姓"], "t", classes)
+    with pytest.raises(TextError, match="c line 1: expected class, one character"):
+        parse_classes(["surname\t曾国\tzeng1"], "c")
+
+
+def test_opening_flags_look_at_the_word_a_character_opens() -> None:
+    rules = parse_rules(["区\tou1\tword_start right=老师", "曾\tzeng1\tname_start"], "t")
+    assert context_reading("区老师", 0, [("区", "n"), ("老师", "n")], 0, rules=rules) == "ou1"
+    assert context_reading("社区老师", 1, [("社区", "n"), ("老师", "n")], 0, rules=rules) is None
+    assert context_reading("曾国藩", 0, [("曾国藩", "nr")], 0, rules=rules) == "zeng1"
+    assert context_reading("曾经", 0, [("曾经", "nr")], 0, rules=rules) is None  # a dictionary phrase
+    assert context_reading("曾国藩", 0, [("曾国藩", "n")], 0, rules=rules) is None  # not tagged a name
+
+
 @pytest.mark.parametrize(
     ("text", "index", "reading"),
     [
@@ -67,6 +89,11 @@ def test_first_rule_that_holds_wins_and_word_rules_need_a_word() -> None:
         ("我们看了一场电影", 5, "chang3"),  # a show
         ("昨天下了一场雪", 5, "chang2"),  # an event
         ("葛先生来了", 0, "ge3"),  # surname before a title
+        ("曾国藩是清朝大臣", 0, "zeng1"),  # surname opening a name
+        ("单田芳的评书很有名", 0, "shan4"),
+        ("朴槿惠访问了中国", 0, "piao2"),
+        ("社区医生很忙", 1, "qu1"),  # not a surname inside a word before a title
+        ("我曾总结过经验", 1, "ceng2"),  # 曾|总结, not 曾总
         ("把湿衣服晾干", 5, "gan1"),  # result complement: dry
         ("院子里种满了花", 3, "zhong4"),  # the verb before a complement
         ("这种花很香", 1, "zhong3"),  # the measure word

@@ -9,11 +9,20 @@ A rule gives a character a TONE3 reading where its context holds. Conditions, al
 - on the jieba words around a character that is a word of its own (word rules): `prev`, `next`, `prev2`,
   `next2` (the word 1 or 2 before / after matches RE entirely), `pos`, `prev_pos`, `next_pos`, `prev2_pos`,
   `next2_pos` (the same for part-of-speech tags), `window` (one of the 5 words before matches RE), and the
-  flags `clause_end` (no word or a punctuation mark after) and `first` (no word before).
+  flags `clause_end` (no word or a punctuation mark after) and `first` (no word before);
+- on the word a character opens: the flags `word_start` (the character is the first of its jieba word: the
+  区 of 区老师, not of 社区老师) and `name_start` (the first character of a jieba word of 2-3 characters
+  tagged as a person's name, `nr*`, that no dictionary phrase opens: 曾国藩, not 曾经).
 
 Rules are tried in table order and the first that holds gives the reading. Rules with word conditions apply
-only to a character that jieba cut as a word of its own; the others apply anywhere the phrase table has not
-fixed the reading. Default (Timbre) reading only: `reference_compat` never consults the table.
+only to a character that jieba cut as a word of its own; `word_start`, `name_start` and text rules apply
+anywhere the phrase table has not fixed the reading. Default (Timbre) reading only: `reference_compat`
+never consults the table.
+
+Classes (`data/zh_reading_classes.tsv`: class, character, reading) let one row stand for a class of
+characters: a row whose character is `@name` applies to every member of class `name`, and a reading `@`
+is each member's own reading (`@surname @ left=姓` reads every surname after 姓). The rule is tried at the
+row's place in the table, as if written out once per member.
 """
 
 from __future__ import annotations
@@ -28,12 +37,18 @@ from core.errors import TextError
 from core.text.symbols import PUNCTUATION
 
 TABLE = Path(__file__).resolve().parent / "data" / "zh_context_readings.tsv"
+CLASSES = Path(__file__).resolve().parent / "data" / "zh_reading_classes.tsv"
 _WORD_KEYS = (
     "prev", "next", "prev2", "next2", "pos", "prev_pos", "next_pos", "prev2_pos", "next2_pos", "window",
 )  # fmt: skip
 _TEXT_KEYS = ("left", "right", "span")
 _FLAGS = ("clause_end", "first")
+_NAME_FLAG = "name_start"
+_START_FLAG = "word_start"
+_OPENING_FLAGS = (_START_FLAG, _NAME_FLAG)  # about the word a character opens, of any length
 _WINDOW = 5
+_NAME_LENGTHS = (2, 3)  # a surname and a one- or two-character given name
+_TONE3 = re.compile(r"[a-z]+[1-5]")
 
 
 @dataclass(frozen=True)
@@ -49,11 +64,34 @@ class ContextRule:
 
     @property
     def needs_word(self) -> bool:
+        """True when the rule looks at the jieba words (then it needs them)."""
         return bool(self.words or self.flags)
 
+    @property
+    def needs_single(self) -> bool:
+        """True when the rule's word conditions are about a character that is a word of its own."""
+        return bool(self.words or self.flags.difference(_OPENING_FLAGS))
 
-def parse_rules(lines: Sequence[str], source: str = "table") -> dict[str, tuple[ContextRule, ...]]:
-    """Rules by character, in order, from TAB-separated lines `char, reading, conditions[, # why]`."""
+
+def parse_classes(lines: Sequence[str], source: str = "classes") -> dict[str, dict[str, str]]:
+    """{class: {char: reading}} from TAB-separated lines `class, char, reading[, # why]`."""
+    classes: dict[str, dict[str, str]] = {}
+    for number, raw in enumerate(lines, 1):
+        line = raw.rstrip("\n")
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 3 or len(fields[1]) != 1 or not _TONE3.fullmatch(fields[2]):
+            raise TextError(f"{source} line {number}: expected class, one character and a TONE3 syllable")
+        classes.setdefault(fields[0], {})[fields[1]] = fields[2]
+    return classes
+
+
+def parse_rules(
+    lines: Sequence[str], source: str = "table", classes: dict[str, dict[str, str]] | None = None
+) -> dict[str, tuple[ContextRule, ...]]:
+    """Rules by character, in order, from TAB-separated lines `char, reading, conditions[, # why]`;
+    `char` may be `@class` and `reading` `@` (see the module docstring)."""
     rules: dict[str, list[ContextRule]] = {}
     for number, raw in enumerate(lines, 1):
         line = raw.rstrip("\n")
@@ -69,7 +107,7 @@ def parse_rules(lines: Sequence[str], source: str = "table") -> dict[str, tuple[
         for condition in conditions.split():
             key, _, value = condition.partition("=")
             try:
-                if key in _FLAGS and not value:
+                if key in (*_FLAGS, *_OPENING_FLAGS) and not value:
                     flags.add(key)
                 elif key in _WORD_KEYS and value:
                     words[key] = re.compile(value)
@@ -81,17 +119,36 @@ def parse_rules(lines: Sequence[str], source: str = "table") -> dict[str, tuple[
                     raise TextError(f"{source} line {number}: unknown condition {condition!r}")
             except re.error as exc:
                 raise TextError(f"{source} line {number}: bad pattern in {condition!r}: {exc}") from None
-        if len(char) != 1 or not re.fullmatch(r"[a-z]+[1-5]", reading):
-            raise TextError(f"{source} line {number}: expected one character and a TONE3 syllable")
-        rule = ContextRule(char, reading, words, text, frozenset(flags), number)
-        rules.setdefault(char, []).append(rule)
+        if char.startswith("@"):
+            members = (classes or {}).get(char[1:])
+            if not members:
+                raise TextError(f"{source} line {number}: unknown character class {char!r}")
+        else:
+            members = {char: reading}
+        for member, own in members.items():
+            member_reading = own if reading == "@" else reading
+            if len(member) != 1 or not _TONE3.fullmatch(member_reading):
+                raise TextError(f"{source} line {number}: expected one character and a TONE3 syllable")
+            rule = ContextRule(member, member_reading, words, text, frozenset(flags), number)
+            rules.setdefault(member, []).append(rule)
     return {char: tuple(found) for char, found in rules.items()}
 
 
 @functools.lru_cache(maxsize=1)
 def context_rules() -> dict[str, tuple[ContextRule, ...]]:
     """The shipped table, parsed once."""
-    return parse_rules(TABLE.read_text(encoding="utf-8").splitlines(), TABLE.name)
+    classes = parse_classes(CLASSES.read_text(encoding="utf-8").splitlines(), CLASSES.name)
+    return parse_rules(TABLE.read_text(encoding="utf-8").splitlines(), TABLE.name, classes)
+
+
+def _opens_a_name(sentence: str, i: int, words: Sequence[tuple[str, str]], k: int) -> bool:
+    """`sentence[i]` opens a jieba word tagged as a person's name that no dictionary phrase opens."""
+    from pypinyin.constants import PHRASES_DICT  # deferred: pypinyin's big table loads on first use
+
+    word, pos = words[k]
+    if len(word) not in _NAME_LENGTHS or not pos.startswith("nr") or sentence[i] != word[0]:
+        return False
+    return not any(word[:n] in PHRASES_DICT for n in range(2, len(word) + 1))
 
 
 def _word_conditions_hold(rule: ContextRule, words: Sequence[tuple[str, str]], k: int) -> bool:
@@ -134,13 +191,20 @@ def context_reading(
 ) -> str | None:
     """The reading the table gives `sentence[i]`, or None.
 
-    `words`/`k`: the jieba (word, POS) list and the index of the one-character word at `i`, when the
-    character is a word of its own; without them only rules without word conditions are tried.
+    `words`/`k`: the jieba (word, POS) list and the index of the word holding `i`; without them only
+    rules without word conditions are tried.
     """
     table = context_rules() if rules is None else rules
     for rule in table.get(sentence[i], ()):
-        if rule.needs_word and (words is None or k is None or not _word_conditions_hold(rule, words, k)):
-            continue
+        if rule.needs_word:
+            if words is None or k is None or (rule.needs_single and len(words[k][0]) != 1):
+                continue
+            if _NAME_FLAG in rule.flags and not _opens_a_name(sentence, i, words, k):
+                continue
+            if _START_FLAG in rule.flags and i != sum(len(w) for w, _ in words[:k]):
+                continue
+            if not _word_conditions_hold(rule, words, k):
+                continue
         if _text_conditions_hold(rule, sentence, i):
             return rule.reading
     return None

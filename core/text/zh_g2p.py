@@ -463,8 +463,8 @@ def _read_sentence(
                     continue
                 if len(word) == 1:
                     reading = _pos_reading(raw, k, sentence, i)
-                else:  # inside a longer word only the table's text rules apply
-                    reading = context_reading(sentence, i)
+                else:  # inside a longer word only the table's text and name rules apply
+                    reading = context_reading(sentence, i, raw, k)
                 fixed[i] = reading
                 if reading is not None and sentence[i] in "一不":
                     final[i] = reading
