@@ -4,7 +4,7 @@
 (U+4E00-U+9FA5) and the punctuation phones `! ? … , . -` remain, with every run of punctuation
 collapsed to its first mark.
 
-Two behaviours, one code path (`reference_compat`):
+Two behaviours, each an ordered list of shared rewrite steps (`REFERENCE_STEPS`, `TIMBRE_STEPS`):
 
 * `reference_compat=True` reproduces GPT-SoVITS v2's `chinese2.text_normalize` exactly (PaddleSpeech's
   `zh_normalization.TextNormalizer` per sentence, then its punctuation map and clean-up), misreadings
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from core.text.zh_numbers import cardinal, decimal, digits, spoken_liang
@@ -661,70 +661,125 @@ def _split_sentences(text: str) -> list[str]:
     return [sentence.strip() for sentence in re.split(r"\n+", text)]
 
 
+# ---------------------------------------------------------------------------------------------------
+# The two modes as ordered lists of shared rewrite steps
+# ---------------------------------------------------------------------------------------------------
+
+Step = Callable[[str, str], str]
+"""One rewrite of a sentence, given the raw end of the previous clause (`context`)."""
+
+
+def _sub(pattern: re.Pattern[str], words: Callable[[re.Match[str]], str]) -> Step:
+    return lambda sentence, context: pattern.sub(words, sentence)
+
+
+def _sub_in_context(pattern: re.Pattern[str], words: Callable[..., str]) -> Step:
+    """Like `_sub`, for rules that look at the previous clause (电话 before a number)."""
+    return lambda sentence, context: pattern.sub(functools.partial(words, context=context), sentence)
+
+
+def _replace_each(pairs: Iterable[tuple[str, str]]) -> Step:
+    pairs = tuple(pairs)
+
+    def replace(sentence: str, context: str) -> str:
+        for symbol, words in pairs:
+            sentence = sentence.replace(symbol, words)
+        return sentence
+
+    return replace
+
+
+def _sub_until_stable(pattern: re.Pattern[str], words: Callable[[re.Match[str]], str]) -> Step:
+    """Arithmetic chains (1+2+3) need one pass per operator: operands overlap."""
+
+    def rewrite(sentence: str, context: str) -> str:
+        while pattern.search(sentence):
+            sentence = pattern.sub(words, sentence)
+        return sentence
+
+    return rewrite
+
+
+def _phone_steps(compat: bool) -> list[Step]:
+    return [
+        _sub_in_context(pattern, functools.partial(_phone_words, compat=compat, kind=kind))
+        for pattern, kind in ((_MOBILE, "mobile"), (_LANDLINE, "landline"), (_SERVICE_NUMBER, "service"))
+    ]
+
+
+def _number_steps(compat: bool) -> list[Step]:
+    """Signs, versions, decimals, quantities, long numbers and plain numbers: the last steps of both modes."""
+    return [
+        _sub(_REFERENCE_RANGE, _reference_range_words),
+        _sub(_NEGATIVE, _negative_words),
+        _sub(_VERSION, _version_words),
+        _sub(_DECIMAL, _reference_number),
+        lambda sentence, context: _quantity_pattern(compat).sub(
+            functools.partial(_quantity_words, compat=compat), sentence
+        ),
+        _sub_in_context(_LONG_NUMBER, functools.partial(_long_number_words, compat=compat)),
+        _sub(_NUMBER, functools.partial(_number_words, compat=compat)),
+    ]
+
+
+_FORMULA_STEPS: list[Step] = [
+    _sub(_POWER, _power_words),
+    _sub(_FRACTION, _fraction_words),
+    _sub(_PERCENT, _percent_words),
+]
+
+# GPT-SoVITS v2's order (PaddleSpeech's TextNormalizer), misreadings included.
+REFERENCE_STEPS: tuple[Step, ...] = (
+    _sub(_DATE, functools.partial(_date_words, compat=True)),
+    _sub(_DATE_NUMERIC, _numeric_date_words),
+    _sub(_TIME_RANGE, functools.partial(_time_words, compat=True)),
+    _sub(_TIME, functools.partial(_time_words, compat=True)),
+    _sub(_TO_RANGE, lambda m: m.group(0).replace("~", "至")),
+    _sub(_TEMPERATURE, functools.partial(_temperature_words, compat=True)),
+    _replace_each(_REFERENCE_MEASURES),
+    _sub_until_stable(_ARITHMETIC, functools.partial(_arithmetic_words, compat=True)),
+    *_FORMULA_STEPS,
+    *_phone_steps(compat=True),
+    *_number_steps(compat=True),
+    _replace_each(_CIRCLED_AND_SYMBOL_WORDS),
+)
+
+# Timbre's order: the forms that the reference misreads (numeric dates, ranges, codes, ratios) are read
+# before the generic number rules can take them apart.
+TIMBRE_STEPS: tuple[Step, ...] = (
+    _replace_each([("〇", "零")]),
+    _sub(_DATE_NUMERIC, _numeric_date_words),
+    _sub(_DATE_NUMERIC_LOOSE, _numeric_date_words),
+    _sub(_YEAR_MONTH_NUMERIC, _year_month_words),
+    _sub(_TIME_RANGE, functools.partial(_time_words, compat=False)),
+    _sub(_TIME, functools.partial(_time_words, compat=False)),
+    _sub(_RATIO, _ratio_words),
+    *_phone_steps(compat=False),
+    _sub(_RANGE, _range_words),
+    _sub(_YEAR_ANY_LENGTH, _long_year_words),
+    _sub(_GENERATION, lambda m: digits(m.group(1)) + "后"),
+    _sub(_MONEY_TRAILING_ZEROS, _money_without_trailing_zeros),
+    _sub(_DATE, functools.partial(_date_words, compat=False)),
+    _sub(_MONTH_DAY, _month_day_words),
+    _sub(_TO_RANGE, lambda m: m.group(0).replace("~", "至")),
+    _sub(_TEMPERATURE, functools.partial(_temperature_words, compat=False)),
+    lambda sentence, context: _expand_number_symbols(sentence, only_near_chinese=False),
+    _sub_until_stable(_ARITHMETIC, functools.partial(_arithmetic_words, compat=False)),
+    *_FORMULA_STEPS,
+    *_number_steps(compat=False),
+    _replace_each(_SIGN_WORDS.items()),
+    _replace_each(_CIRCLED_AND_SYMBOL_WORDS),
+)
+
+
 def _normalize_numbers(sentence: str, *, compat: bool, context: str = "") -> str:
-    """Write every number form of one sentence in Chinese characters (the order of the rules matters).
+    """Write every number form of one sentence in Chinese characters: the mode's steps, in order.
 
     `context` is the raw end of the previous clause (default mode looks there for words like 电话).
     """
     sentence = sentence.translate(traditional_to_simplified_table(compat)).translate(_FULLWIDTH_TO_HALFWIDTH)
-    phone = functools.partial(_phone_words, compat=compat, context=context)
-    mobile, landline, service = (functools.partial(phone, kind=k) for k in ("mobile", "landline", "service"))
-    if not compat:
-        sentence = sentence.replace("〇", "零")
-        sentence = _DATE_NUMERIC.sub(_numeric_date_words, sentence)
-        sentence = _DATE_NUMERIC_LOOSE.sub(_numeric_date_words, sentence)
-        sentence = _YEAR_MONTH_NUMERIC.sub(_year_month_words, sentence)
-        sentence = _TIME_RANGE.sub(functools.partial(_time_words, compat=False), sentence)
-        sentence = _TIME.sub(functools.partial(_time_words, compat=False), sentence)
-        sentence = _RATIO.sub(_ratio_words, sentence)
-        sentence = _MOBILE.sub(mobile, sentence)
-        sentence = _LANDLINE.sub(landline, sentence)
-        sentence = _SERVICE_NUMBER.sub(service, sentence)
-        sentence = _RANGE.sub(_range_words, sentence)
-        sentence = _YEAR_ANY_LENGTH.sub(_long_year_words, sentence)
-        sentence = _GENERATION.sub(lambda m: digits(m.group(1)) + "后", sentence)
-        sentence = _MONEY_TRAILING_ZEROS.sub(_money_without_trailing_zeros, sentence)
-
-    sentence = _DATE.sub(functools.partial(_date_words, compat=compat), sentence)
-    if compat:
-        sentence = _DATE_NUMERIC.sub(_numeric_date_words, sentence)
-        sentence = _TIME_RANGE.sub(functools.partial(_time_words, compat=True), sentence)
-        sentence = _TIME.sub(functools.partial(_time_words, compat=True), sentence)
-    else:
-        sentence = _MONTH_DAY.sub(_month_day_words, sentence)
-
-    sentence = _TO_RANGE.sub(lambda m: m.group(0).replace("~", "至"), sentence)
-    sentence = _TEMPERATURE.sub(functools.partial(_temperature_words, compat=compat), sentence)
-    if compat:
-        for symbol, words in _REFERENCE_MEASURES:
-            sentence = sentence.replace(symbol, words)
-    else:
-        sentence = _expand_number_symbols(sentence, only_near_chinese=False)
-
-    while _ARITHMETIC.search(sentence):
-        sentence = _ARITHMETIC.sub(functools.partial(_arithmetic_words, compat=compat), sentence)
-    sentence = _POWER.sub(_power_words, sentence)
-    sentence = _FRACTION.sub(_fraction_words, sentence)
-    sentence = _PERCENT.sub(_percent_words, sentence)
-    if compat:
-        sentence = _MOBILE.sub(mobile, sentence)
-        sentence = _LANDLINE.sub(landline, sentence)
-        sentence = _SERVICE_NUMBER.sub(service, sentence)
-    sentence = _REFERENCE_RANGE.sub(_reference_range_words, sentence)
-
-    sentence = _NEGATIVE.sub(_negative_words, sentence)
-    sentence = _VERSION.sub(_version_words, sentence)
-    sentence = _DECIMAL.sub(_reference_number, sentence)
-    sentence = _quantity_pattern(compat).sub(functools.partial(_quantity_words, compat=compat), sentence)
-    long_number = functools.partial(_long_number_words, compat=compat, context=context)
-    sentence = _LONG_NUMBER.sub(long_number, sentence)
-    sentence = _NUMBER.sub(functools.partial(_number_words, compat=compat), sentence)
-
-    if not compat:
-        for symbol, words in _SIGN_WORDS.items():
-            sentence = sentence.replace(symbol, words)
-    for symbol, words in _CIRCLED_AND_SYMBOL_WORDS:
-        sentence = sentence.replace(symbol, words)
+    for step in REFERENCE_STEPS if compat else TIMBRE_STEPS:
+        sentence = step(sentence, context)
     return _DROP_AFTER_NUMBERS.sub("", sentence)
 
 
