@@ -64,6 +64,10 @@ def test_opening_flags_look_at_the_word_a_character_opens() -> None:
     assert context_reading("曾国藩", 0, [("曾国藩", "nr")], 0, rules=rules) == "zeng1"
     assert context_reading("曾经", 0, [("曾经", "nr")], 0, rules=rules) is None  # a dictionary phrase
     assert context_reading("曾国藩", 0, [("曾国藩", "n")], 0, rules=rules) is None  # not tagged a name
+    verb = parse_rules(["重\tchong2\tword_start unlisted word_pos=v.*"], "t")
+    assert context_reading("重填", 0, [("重填", "v")], 0, rules=verb) == "chong2"
+    assert context_reading("重视", 0, [("重视", "v")], 0, rules=verb) is None  # the dictionary lists it
+    assert context_reading("重填", 0, [("重填", "n")], 0, rules=verb) is None
 
 
 @pytest.mark.parametrize(
@@ -94,6 +98,14 @@ def test_opening_flags_look_at_the_word_a_character_opens() -> None:
         ("朴槿惠访问了中国", 0, "piao2"),
         ("社区医生很忙", 1, "qu1"),  # not a surname inside a word before a title
         ("我曾总结过经验", 1, "ceng2"),  # 曾|总结, not 曾总
+        ("这块地很肥", 2, "di4"),  # land after a measure word (jieba tags the lone 地 as the particle)
+        ("这首歌的调很高", 4, "diao4"),  # the noun after 的
+        ("请把表格重填一遍", 4, "chong2"),  # again: an unlisted verb word opened by 重
+        ("这一重要发现", 2, "zhong4"),  # 一 + 重要, not a layer
+        ("我中了一等奖", 1, "zhong4"),  # win
+        ("过了一会儿他来了", 0, "guo4"),  # the verb opening a sentence
+        ("他气得说不出话", 2, "de5"),  # a complement, not 'must'
+        ("孩子得早点睡", 2, "dei3"),  # must, after a person
         ("把湿衣服晾干", 5, "gan1"),  # result complement: dry
         ("院子里种满了花", 3, "zhong4"),  # the verb before a complement
         ("这种花很香", 1, "zhong3"),  # the measure word

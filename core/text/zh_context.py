@@ -10,13 +10,15 @@ A rule gives a character a TONE3 reading where its context holds. Conditions, al
   `next2` (the word 1 or 2 before / after matches RE entirely), `pos`, `prev_pos`, `next_pos`, `prev2_pos`,
   `next2_pos` (the same for part-of-speech tags), `window` (one of the 5 words before matches RE), and the
   flags `clause_end` (no word or a punctuation mark after) and `first` (no word before);
-- on the word a character opens: the flags `word_start` (the character is the first of its jieba word: the
-  区 of 区老师, not of 社区老师) and `name_start` (the first character of a jieba word of 2-3 characters
-  tagged as a person's name, `nr*`, that no dictionary phrase opens: 曾国藩, not 曾经).
+- on the jieba word holding the character, of any length: `word_pos=RE` (its part-of-speech tag), the flags
+  `word_start` (the character is the word's first: the 区 of 区老师, not of 社区老师), `unlisted` (the word
+  is not a phrase of pypinyin's dictionary, whose reading would otherwise stand: 重填, not 重视) and
+  `name_start` (the first character of a word of 2-3 characters tagged as a person's name, `nr*`, that no
+  dictionary phrase opens: 曾国藩, not 曾经).
 
 Rules are tried in table order and the first that holds gives the reading. Rules with word conditions apply
-only to a character that jieba cut as a word of its own; `word_start`, `name_start` and text rules apply
-anywhere the phrase table has not fixed the reading. Default (Timbre) reading only: `reference_compat`
+only to a character that jieba cut as a word of its own; conditions on the word holding it and text rules
+apply anywhere the phrase table has not fixed the reading. Default (Timbre) reading only: `reference_compat`
 never consults the table.
 
 Classes (`data/zh_reading_classes.tsv`: class, character, reading) let one row stand for a class of
@@ -45,7 +47,9 @@ _TEXT_KEYS = ("left", "right", "span")
 _FLAGS = ("clause_end", "first")
 _NAME_FLAG = "name_start"
 _START_FLAG = "word_start"
-_OPENING_FLAGS = (_START_FLAG, _NAME_FLAG)  # about the word a character opens, of any length
+_UNLISTED_FLAG = "unlisted"
+_OWN_WORD_FLAGS = (_START_FLAG, _NAME_FLAG, _UNLISTED_FLAG)  # about the word holding a character, any length
+_OWN_WORD_KEYS = ("word_pos",)
 _WINDOW = 5
 _NAME_LENGTHS = (2, 3)  # a surname and a one- or two-character given name
 _TONE3 = re.compile(r"[a-z]+[1-5]")
@@ -70,7 +74,7 @@ class ContextRule:
     @property
     def needs_single(self) -> bool:
         """True when the rule's word conditions are about a character that is a word of its own."""
-        return bool(self.words or self.flags.difference(_OPENING_FLAGS))
+        return bool(self.words.keys() - set(_OWN_WORD_KEYS) or self.flags.difference(_OWN_WORD_FLAGS))
 
 
 def parse_classes(lines: Sequence[str], source: str = "classes") -> dict[str, dict[str, str]]:
@@ -107,9 +111,9 @@ def parse_rules(
         for condition in conditions.split():
             key, _, value = condition.partition("=")
             try:
-                if key in (*_FLAGS, *_OPENING_FLAGS) and not value:
+                if key in (*_FLAGS, *_OWN_WORD_FLAGS) and not value:
                     flags.add(key)
-                elif key in _WORD_KEYS and value:
+                elif key in (*_WORD_KEYS, *_OWN_WORD_KEYS) and value:
                     words[key] = re.compile(value)
                 elif key == "left" and value:
                     text[key] = re.compile(f"(?:{value})$")
@@ -141,14 +145,27 @@ def context_rules() -> dict[str, tuple[ContextRule, ...]]:
     return parse_rules(TABLE.read_text(encoding="utf-8").splitlines(), TABLE.name, classes)
 
 
-def _opens_a_name(sentence: str, i: int, words: Sequence[tuple[str, str]], k: int) -> bool:
-    """`sentence[i]` opens a jieba word tagged as a person's name that no dictionary phrase opens."""
+def _in_phrase_dictionary(phrase: str) -> bool:
     from pypinyin.constants import PHRASES_DICT  # deferred: pypinyin's big table loads on first use
 
+    return phrase in PHRASES_DICT
+
+
+def _own_word_conditions_hold(rule: ContextRule, i: int, words: Sequence[tuple[str, str]], k: int) -> bool:
+    """The conditions on the jieba word `words[k]`, which holds the character at `i`."""
     word, pos = words[k]
-    if len(word) not in _NAME_LENGTHS or not pos.startswith("nr") or sentence[i] != word[0]:
+    start = sum(len(w) for w, _ in words[:k])
+    word_pos = rule.words.get("word_pos")
+    if word_pos is not None and not word_pos.fullmatch(pos):
         return False
-    return not any(word[:n] in PHRASES_DICT for n in range(2, len(word) + 1))
+    if (_START_FLAG in rule.flags or _NAME_FLAG in rule.flags) and i != start:
+        return False
+    if _UNLISTED_FLAG in rule.flags and _in_phrase_dictionary(word):
+        return False
+    if _NAME_FLAG in rule.flags:  # a surname and a given name that no dictionary phrase opens (曾经)
+        is_name = len(word) in _NAME_LENGTHS and pos.startswith("nr")
+        return is_name and not any(_in_phrase_dictionary(word[:n]) for n in range(2, len(word) + 1))
+    return True
 
 
 def _word_conditions_hold(rule: ContextRule, words: Sequence[tuple[str, str]], k: int) -> bool:
@@ -158,6 +175,8 @@ def _word_conditions_hold(rule: ContextRule, words: Sequence[tuple[str, str]], k
 
     slots = {"prev": -1, "next": 1, "prev2": -2, "next2": 2}
     for key, pattern in rule.words.items():
+        if key in _OWN_WORD_KEYS:
+            continue  # `_own_word_conditions_hold`
         if key == "window":
             if not any(pattern.fullmatch(w) for w, _ in words[max(0, k - _WINDOW) : k]):
                 return False
@@ -199,9 +218,7 @@ def context_reading(
         if rule.needs_word:
             if words is None or k is None or (rule.needs_single and len(words[k][0]) != 1):
                 continue
-            if _NAME_FLAG in rule.flags and not _opens_a_name(sentence, i, words, k):
-                continue
-            if _START_FLAG in rule.flags and i != sum(len(w) for w, _ in words[:k]):
+            if not _own_word_conditions_hold(rule, i, words, k):
                 continue
             if not _word_conditions_hold(rule, words, k):
                 continue
