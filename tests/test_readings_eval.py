@@ -27,25 +27,10 @@ KNOWN_DEV_MISSES: frozenset[str] = frozenset(
         "曾经沧海难为水",  # 为 wei2: classical
         "She tied a bow in her hair.",  # bow: B OW1, the knot
         "They had a row about money.",  # row: R AW1, a quarrel
-        "我们划着小船穿过了荷花塘",  # batch 3: 划 hua2
-        "这支球队直奔冠军而去",  # batch 3: 奔 ben4
-        "盖先生是一位老中医",  # batch 3: 盖 ge3
-        "衣服晒了一天就干了",  # batch 3: 干 gan1
-        "作家查良镛的笔名是金庸",  # batch 3: 查 zha1
-        "天气太热,她手里一直拿着一把扇子",  # batch 3: 扇 shan4
-        "这一着棋走得真妙",  # batch 3: 着 zhao1
-        "医生们已经尽了最大的努力",  # batch 3: 尽 jin4
-        "地球一年绕着太阳转一圈",  # batch 3: 转 zhuan4
-        "我弟弟今年上一年级",  # batch 3: 一 yi1
-        "他打麻将连和了三把",  # batch 3: 和 hu2
-        "裁缝给我量了量尺寸",  # batch 3: 量 liang2
-        "他喝醉了,吐得满地都是",  # batch 3: 吐 tu4
-        "她待人一向很大方",  # batch 3: 方 fang5
-        "他的想法很有意思",  # batch 3: 很 hen2
-        "这个假期你打算怎么过",  # batch 3: 过 guo4
-        "繁女士是我们的新邻居",  # batch 3: 繁 po2
-        "开这种玩笑就有点过了",  # batch 3: 过 guo4
-        "这里的水果很好吃",  # batch 3: 水 shui2
+        "天气太热,她手里一直拿着一把扇子",  # 手里: labelled li3 (shou2), read li5
+        "她待人一向很大方",  # 方 fang5: generous; jieba cuts 很大|方
+        "他的想法很有意思",  # a run of third tones: labelled in pairs from its end (xiang2 fa3 hen2 you3)
+        "这里的水果很好吃",  # the same: labelled shui2 guo3 hen2 hao3, read shui2 guo2 hen2 hao3
     }
 )
 # The evaluation half's figures when batch 3 joined it, before any rule from batch 3's development items

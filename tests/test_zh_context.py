@@ -51,6 +51,9 @@ def test_a_class_row_stands_for_every_member_with_its_own_reading() -> None:
     assert context_reading("他姓曾", 2, rules=rules) == "zeng1"
     assert context_reading("他姓解", 2, rules=rules) == "xie4"
     assert context_reading("曾X", 0, rules=rules) == "shan4"  # a fixed reading for every member
+    redup = parse_rules(["@surname\t@\tleft={char}了"], "t", classes)
+    assert context_reading("曾了曾", 2, rules=redup) == "zeng1"
+    assert context_reading("解了曾", 2, rules=redup) is None  # {char} is the member itself
     with pytest.raises(TextError, match="t line 1: unknown character class '@nope'"):
         parse_rules(["@nope\t@\tleft=姓"], "t", classes)
     with pytest.raises(TextError, match="c line 1: expected class, one character"):
@@ -106,6 +109,9 @@ def test_opening_flags_look_at_the_word_a_character_opens() -> None:
         ("过了一会儿他来了", 0, "guo4"),  # the verb opening a sentence
         ("他气得说不出话", 2, "de5"),  # a complement, not 'must'
         ("孩子得早点睡", 2, "dei3"),  # must, after a person
+        ("裁缝给我量了量尺寸", 6, "liang2"),  # a reduplicated verb reads as its first half
+        ("作家查良镛的笔名是金庸", 2, "zha1"),  # a surname opening a name
+        ("查尔斯是英国人", 0, "cha2"),  # a transliteration, not a Chinese name
         ("把湿衣服晾干", 5, "gan1"),  # result complement: dry
         ("院子里种满了花", 3, "zhong4"),  # the verb before a complement
         ("这种花很香", 1, "zhong3"),  # the measure word

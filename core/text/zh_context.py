@@ -23,8 +23,9 @@ never consults the table.
 
 Classes (`data/zh_reading_classes.tsv`: class, character, reading) let one row stand for a class of
 characters: a row whose character is `@name` applies to every member of class `name`, and a reading `@`
-is each member's own reading (`@surname @ left=姓` reads every surname after 姓). The rule is tried at the
-row's place in the table, as if written out once per member.
+is each member's own reading (`@surname @ left=姓` reads every surname after 姓); `{char}` in a condition
+stands for the member (`@verb @ left={char}了?` reads the second 量 of 量了量 as the first). The rule is tried
+at the row's place in the table, as if written out once per member.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ _OWN_WORD_FLAGS = (_START_FLAG, _NAME_FLAG, _UNLISTED_FLAG)  # about the word ho
 _OWN_WORD_KEYS = ("word_pos",)
 _WINDOW = 5
 _NAME_LENGTHS = (2, 3)  # a surname and a one- or two-character given name
+# Common in transliterated foreign names (查尔斯, 盖茨, 华莱士), rare in Chinese given names: a word holding
+# one after its first character is not read as a Chinese surname and given name.
+_TRANSLITERATION = frozenset("尔斯特克莱茨韦普莫拉伊塔兹顿姆")
 _TONE3 = re.compile(r"[a-z]+[1-5]")
 
 
@@ -91,11 +95,36 @@ def parse_classes(lines: Sequence[str], source: str = "classes") -> dict[str, di
     return classes
 
 
+def _parse_conditions(
+    conditions: str, source: str, number: int
+) -> tuple[dict[str, re.Pattern[str]], dict[str, re.Pattern[str]], frozenset[str]]:
+    """(word conditions, text conditions, flags) of one rule's space-separated conditions."""
+    words: dict[str, re.Pattern[str]] = {}
+    text: dict[str, re.Pattern[str]] = {}
+    flags = set()
+    for condition in conditions.split():
+        key, _, value = condition.partition("=")
+        try:
+            if key in (*_FLAGS, *_OWN_WORD_FLAGS) and not value:
+                flags.add(key)
+            elif key in (*_WORD_KEYS, *_OWN_WORD_KEYS) and value:
+                words[key] = re.compile(value)
+            elif key == "left" and value:
+                text[key] = re.compile(f"(?:{value})$")
+            elif key in _TEXT_KEYS and value:
+                text[key] = re.compile(value)
+            else:
+                raise TextError(f"{source} line {number}: unknown condition {condition!r}")
+        except re.error as exc:
+            raise TextError(f"{source} line {number}: bad pattern in {condition!r}: {exc}") from None
+    return words, text, frozenset(flags)
+
+
 def parse_rules(
     lines: Sequence[str], source: str = "table", classes: dict[str, dict[str, str]] | None = None
 ) -> dict[str, tuple[ContextRule, ...]]:
     """Rules by character, in order, from TAB-separated lines `char, reading, conditions[, # why]`;
-    `char` may be `@class` and `reading` `@` (see the module docstring)."""
+    `char` may be `@class`, `reading` `@` and the conditions may name `{char}` (see the module docstring)."""
     rules: dict[str, list[ContextRule]] = {}
     for number, raw in enumerate(lines, 1):
         line = raw.rstrip("\n")
@@ -105,24 +134,6 @@ def parse_rules(
         if len(fields) < 3:
             raise TextError(f"{source} line {number}: expected char, reading and conditions, got {line!r}")
         char, reading, conditions = fields[0], fields[1], fields[2]
-        words: dict[str, re.Pattern[str]] = {}
-        text: dict[str, re.Pattern[str]] = {}
-        flags = set()
-        for condition in conditions.split():
-            key, _, value = condition.partition("=")
-            try:
-                if key in (*_FLAGS, *_OWN_WORD_FLAGS) and not value:
-                    flags.add(key)
-                elif key in (*_WORD_KEYS, *_OWN_WORD_KEYS) and value:
-                    words[key] = re.compile(value)
-                elif key == "left" and value:
-                    text[key] = re.compile(f"(?:{value})$")
-                elif key in _TEXT_KEYS and value:
-                    text[key] = re.compile(value)
-                else:
-                    raise TextError(f"{source} line {number}: unknown condition {condition!r}")
-            except re.error as exc:
-                raise TextError(f"{source} line {number}: bad pattern in {condition!r}: {exc}") from None
         if char.startswith("@"):
             members = (classes or {}).get(char[1:])
             if not members:
@@ -133,7 +144,9 @@ def parse_rules(
             member_reading = own if reading == "@" else reading
             if len(member) != 1 or not _TONE3.fullmatch(member_reading):
                 raise TextError(f"{source} line {number}: expected one character and a TONE3 syllable")
-            rule = ContextRule(member, member_reading, words, text, frozenset(flags), number)
+            own_conditions = conditions.replace("{char}", re.escape(member))
+            words, text, flags = _parse_conditions(own_conditions, source, number)
+            rule = ContextRule(member, member_reading, words, text, flags, number)
             rules.setdefault(member, []).append(rule)
     return {char: tuple(found) for char, found in rules.items()}
 
@@ -163,7 +176,7 @@ def _own_word_conditions_hold(rule: ContextRule, i: int, words: Sequence[tuple[s
     if _UNLISTED_FLAG in rule.flags and _in_phrase_dictionary(word):
         return False
     if _NAME_FLAG in rule.flags:  # a surname and a given name that no dictionary phrase opens (曾经)
-        is_name = len(word) in _NAME_LENGTHS and pos.startswith("nr")
+        is_name = len(word) in _NAME_LENGTHS and pos.startswith("nr") and not _TRANSLITERATION & set(word[1:])
         return is_name and not any(_in_phrase_dictionary(word[:n]) for n in range(2, len(word) + 1))
     return True
 
