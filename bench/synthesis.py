@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import statistics
 import sys
@@ -63,6 +64,13 @@ TOKENS_PER_SECOND = 25
 BERT_TEXT = "今天天气很好，我们一起去公园散步吧。然后去吃午饭，再回家休息。"  # 30 characters
 PROMPT_TEXT = "这是一段用于测试的参考音频。"
 TARGET_TEXT = "欢迎来到音色工作室，这是一个用于测量速度的测试句子。"
+# A paragraph of PARAGRAPH_BATCH sentences of about the same length (cut at 。 by `cut3`), each decoded to
+# TOKENS tokens: its rows compare reading the fragments one by one with reading them as one batch.
+PARAGRAPH_TEXT = (
+    "欢迎来到音色工作室，这是一个用于测量速度的测试句子。今天天气很好，我们一起去公园里散步吧。"
+    "然后我们去吃一顿午饭，再一起回家好好休息一下。这段话有四句，每一句都会被单独读成一段。"
+)
+PARAGRAPH_BATCH = 4
 REF_SECONDS = 5.0
 
 
@@ -235,7 +243,27 @@ def run(
     cold = timed(end_to_end_cold, repeats, device, clock)
     per_second = [s / audio_seconds[-1] for s in cold]
     rows.append(("RTF cold", "end to end, clip new", "s per s of audio", per_second))
+    for batch_size in (1, PARAGRAPH_BATCH):
+        paragraph = dataclasses.replace(
+            request, text=PARAGRAPH_TEXT, text_split_method="cut3", batch_size=batch_size
+        )
+        speech_seconds: list[float] = []
+        times = timed(
+            lambda paragraph=paragraph, seconds=speech_seconds: _read_paragraph(synth, paragraph, seconds),
+            repeats,
+            device,
+            clock,
+        )
+        per_second = [t / speech_seconds[-1] for t in times]
+        what = f"paragraph, batch {batch_size}"
+        rows.append((f"RTF paragraph {batch_size}", what, "s per s of audio", per_second))
     return rows
+
+
+def _read_paragraph(synth: Synthesizer, paragraph: SynthesisRequest, speech_seconds: list[float]) -> None:
+    synth.bert.forget_texts()
+    sr, audio = synth.synthesize(paragraph)
+    speech_seconds.append(len(audio) / sr - PARAGRAPH_BATCH * paragraph.fragment_interval)
 
 
 def quality(exact: Synthesizer, fast: Synthesizer, inputs: Inputs, steps: int) -> list[tuple[str, str]]:
@@ -329,7 +357,9 @@ def _print_table(
     print("-" * len(header + " | " + " " * width))
     for i, (key, name, unit, _) in enumerate(timings[FP32]):
         cells = " | ".join(f"{_cell(timings[p][i][3]):>{width}}" for p in precisions)
-        if reference is not None:
+        if key not in REFERENCE_CPU:
+            theirs = "-"  # the reference's stages are timed one request at a time
+        elif reference is not None:
             theirs = _cell(reference[key])
         else:
             theirs = f"{REFERENCE_CPU[key]:.3f}*" if device == "cpu" else "-"
