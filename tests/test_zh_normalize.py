@@ -246,6 +246,8 @@ def test_prepare_rewrites_number_symbols_next_to_chinese_only(text: str, prepare
         ("2024/5/1", "zh", "二零二四年五月一日"),  # was 两千零二十四 + English
         ("他生于1990/12/25", "zh", "他生于一九九零年十二月二十五日"),
         ("-5℃", "zh", "零下五度"),  # lost its sign in the English path
+        ("气温-5℃到3℃", "zh", "气温零下五度到三度"),  # the language detector dropped the sign after 温
+        ("温度从-5度升到3度", "auto", "温度从零下五度升到三度"),
         ("10>7", "zh", "十大于七"),  # was an inline-reading error
         ("我们知道3<8", "zh", "我们知道三小于八"),
         ("2×3=6", "zh", "二乘三等于六"),  # was English words

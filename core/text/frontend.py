@@ -262,7 +262,7 @@ def _split(text: str, lang: str, reference_compat: bool) -> list[tuple[str, str]
         raise TextError("nothing to read: the text is empty or only spaces")
     if lang == "all_zh":
         return split_languages(text, "zh")
-    pieces = split_languages(text)
+    pieces = split_languages(text, keep_number_signs=not reference_compat)
     if lang == "auto":
         relabelled = [
             ("zh" if _is_kanji_only(p_lang, p_text) else p_lang, p_text) for p_lang, p_text in pieces
