@@ -248,6 +248,9 @@ def test_prepare_rewrites_number_symbols_next_to_chinese_only(text: str, prepare
         ("-5℃", "zh", "零下五度"),  # lost its sign in the English path
         ("气温-5℃到3℃", "zh", "气温零下五度到三度"),  # the language detector dropped the sign after 温
         ("温度从-5度升到3度", "auto", "温度从零下五度升到三度"),
+        ("最低温度－3℃", "zh", "最低温度零下三度"),  # a full-width minus
+        ("华氏98.6℉", "zh", "华氏九十八点六度"),
+        ("2024年6月18日-20日", "zh", "二零二四年六月十八日到二十日"),  # a date range, not minus 20
         ("10>7", "zh", "十大于七"),  # was an inline-reading error
         ("我们知道3<8", "zh", "我们知道三小于八"),
         ("2×3=6", "zh", "二乘三等于六"),  # was English words

@@ -353,6 +353,7 @@ _CODE_WORDS = (
     "热线", "拨打", "拨", "致电", "呼叫", "车牌", "单号", "订单", "口令", "ID", "id", "QQ", "No", "NO",
 )  # fmt: skip
 _CODE_SUFFIXES = ("路", "室", "房", "号房", "次列车", "次航班", "航班")
+_DATE_UNIT_RANGE = re.compile(r"(?<=[年月日号])-(?=\d+[年月日号])")  # 18日-20日, 2018年-2020年: 到
 _GENERATION = re.compile(r"(?<![\d.])([05-9]0)后")  # 80后, 00后: people born in the 1980s, 2000s
 _MONEY_TRAILING_ZEROS = re.compile(r"(\d+)\.(\d*[1-9])?0+(?=(?:美|欧|港|日)?元|块)")
 
@@ -560,9 +561,10 @@ _UNIT = re.compile(
     + "|".join(re.escape(unit) for unit in sorted(_UNIT_WORDS, key=len, reverse=True))
     + r")(?![A-Za-z0-9²³])"
 )
-_FAHRENHEIT = re.compile(r"(-?)(\d+(?:\.\d+)?)\s?°F")
+_FAHRENHEIT = re.compile(r"(-?)(\d+(?:\.\d+)?)\s?(?:°F|℉)")
 _DEGREE_SIGN = re.compile(r"(\d)\s?(?:°C|℃|°)(?![A-Za-z])")
 _DIGIT_DASH = re.compile(r"(?<=\d)\s*[–—－]+\s*(?=\d)")
+_MINUS_SIGN = re.compile(r"[−－﹣](?=\d)")  # the minus sign, full-width minus and small minus: a hyphen
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SLASH_FRACTION = re.compile(r"(?<![\d/.])(-?)(\d+)/(\d+)(?![\d/.])")
 _IDEOGRAPHIC_ZERO = re.compile(
@@ -618,7 +620,8 @@ def _unit_words(match: re.Match[str]) -> str:
 
 
 def _fahrenheit_words(match: re.Match[str]) -> str:
-    return "华氏" + match.group(1) + match.group(2) + "度"
+    named = match.string.endswith("华氏", 0, match.start())  # 华氏98℉ names the scale already
+    return ("" if named else "华氏") + match.group(1) + match.group(2) + "度"
 
 
 def prepare_zh_text(text: str) -> str:
@@ -637,6 +640,7 @@ def prepare_zh_text(text: str) -> str:
 
 def _expand_number_symbols(text: str, *, only_near_chinese: bool) -> str:
     text = _DIGIT_DASH.sub("-", text)
+    text = _MINUS_SIGN.sub("-", text)
     text = _THOUSANDS.sub(_guarded(lambda m: m.group(0).replace(",", ""), only_near_chinese), text)
     text = _CURRENCY.sub(_guarded(_currency_words, only_near_chinese), text)
     text = _FAHRENHEIT.sub(_guarded(_fahrenheit_words, only_near_chinese), text)
@@ -748,6 +752,7 @@ REFERENCE_STEPS: tuple[Step, ...] = (
 # before the generic number rules can take them apart.
 TIMBRE_STEPS: tuple[Step, ...] = (
     _replace_each([("〇", "零")]),
+    _sub(_DATE_UNIT_RANGE, lambda m: "到"),
     _sub(_DATE_NUMERIC, _numeric_date_words),
     _sub(_DATE_NUMERIC_LOOSE, _numeric_date_words),
     _sub(_YEAR_MONTH_NUMERIC, _year_month_words),
