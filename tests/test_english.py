@@ -225,3 +225,33 @@ def test_tense_table_loads_and_names_only_known_groups() -> None:
     table = _tense_table()
     assert {"read", "reread", "misread", "proofread"} <= set(table.words)
     assert {cue.scope for cue in table.cues} == {"before", "clause", "sentence"}
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "expected"),
+    [
+        ("He plays the bass guitar.", "bass", ["B", "EY1", "S"]),
+        ("We caught a bass in the lake.", "bass", ["B", "AE1", "S"]),
+        ("We sat in the front row.", "row", ["R", "OW1"]),
+        ("The actors took a bow.", "bow", ["B", "AW1"]),
+        ("A tear rolled down her cheek.", "tear", ["T", "IH1", "R"]),
+        ("Don't tear the paper.", "tear", ["T", "EH1", "R"]),
+    ],
+)
+def test_sense_homographs_follow_the_cue_words_of_their_sentence(
+    text: str, word: str, expected: list[str]
+) -> None:
+    phones = g2p_en(normalize_en(text))
+    n = len(expected)
+    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+
+
+def test_sense_homographs_are_default_mode_only() -> None:
+    def bass(text: str, compat: bool) -> list[str]:
+        phones = g2p_en(normalize_en(text, reference_compat=compat), reference_compat=compat)
+        start = next(i for i in range(len(phones)) if phones[i] == "B")
+        return phones[start : start + 3]
+
+    fish, music = "We caught a bass.", "He plays bass guitar."
+    assert bass(fish, compat=True) == bass(music, compat=True)  # the reference: one reading for both
+    assert bass(fish, compat=False) != bass(music, compat=False)

@@ -25,8 +25,6 @@ KNOWN_DEV_MISSES: frozenset[str] = frozenset(
         "乡音无改鬓毛衰",  # 衰 cui1: classical
         "朝辞白帝彩云间",  # 朝 zhao1: classical
         "曾经沧海难为水",  # 为 wei2: classical
-        "She tied a bow in her hair.",  # bow: B OW1, the knot
-        "They had a row about money.",  # row: R AW1, a quarrel
         "天气太热,她手里一直拿着一把扇子",  # 手里: labelled li3 (shou2), read li5
         "她待人一向很大方",  # 方 fang5: generous; jieba cuts 很大|方
         "他的想法很有意思",  # a run of third tones: labelled in pairs from its end (xiang2 fa3 hen2 you3)

@@ -16,7 +16,8 @@ dove, lead as a verb, lives as a noun), swaps the two readings of the entries g2
 way round (object, rebel, segment, ...: `_SWAPPED_HOMOGRAPHS`), reads a homograph as a verb after
 "please"/"to"/a modal or as a sentence-initial imperative (Close the door), reads present/past homographs
 (read, reread, misread, proofread) by the tense their sentence shows (I read it yesterday: R EH1 D; cues in
-`data/en_tense_homographs.tsv`), reads unknown hyphenated compounds part by part and unknown contractions as
+`data/en_tense_homographs.tsv`), reads sense homographs (bass, bow, row, tear) by the words around them
+(`data/en_sense_homographs.tsv`), reads unknown hyphenated compounds part by part and unknown contractions as
 base + clitic (she'd've). `overrides` (lower-cased word -> ARPAbet phones, from inline `<...>` or the user
 dictionary) win over everything in both modes.
 
@@ -49,6 +50,7 @@ _CMUDICT_FAST = "cmudict-fast.rep.gz"
 _CMUDICT_HOT = "engdict-hot.rep"
 _NAMEDICT = "namedict.json.gz"
 _TENSE_TABLE = "en_tense_homographs.tsv"
+_SENSE_TABLE = "en_sense_homographs.tsv"
 _TAGGER_ZIP = "averaged_perceptron_tagger_eng.zip"
 _TAGGER_PREFIX = "averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng"
 
@@ -430,6 +432,40 @@ class _TenseTable:
 
 
 @functools.lru_cache(maxsize=1)
+def _sense_table() -> dict[str, tuple[tuple[tuple[str, ...], frozenset[str]], ...]]:
+    """`data/en_sense_homographs.tsv`: word -> ((reading, cue words), ...)."""
+    path = _open_data(_SENSE_TABLE)
+    table: dict[str, list[tuple[tuple[str, ...], frozenset[str]]]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        reading = tuple(fields[1].split()) if len(fields) == 3 else ()
+        if not reading or not all(is_symbol(p) for p in reading):
+            raise TextError(f"{path}:{number}: malformed line {line!r}; see the format in the file's header")
+        table.setdefault(fields[0], []).append((reading, frozenset(fields[2].split())))
+    return {word: tuple(senses) for word, senses in table.items()}
+
+
+def _sense_reading(tokens: Sequence[str], i: int) -> list[str] | None:
+    """The reading of a sense homograph at `tokens[i]` that its sentence's cue words point to, or None."""
+    senses = _sense_table().get(tokens[i].lower())
+    if senses is None:
+        return None
+    start, end = i, i + 1
+    while start > 0 and tokens[start - 1] not in _SENTENCE_ENDS:
+        start -= 1
+    while end < len(tokens) and tokens[end] not in _SENTENCE_ENDS:
+        end += 1
+    context = [t.lower() for t in (*tokens[start:i], *tokens[i + 1 : end])]
+    counts = [sum(word in cues for word in context) for _, cues in senses]
+    best = max(counts)
+    if best == 0 or counts.count(best) > 1:
+        return None
+    return list(senses[counts.index(best)][0])
+
+
+@functools.lru_cache(maxsize=1)
 def _tense_table() -> _TenseTable:
     path = _open_data(_TENSE_TABLE)
     words: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -602,6 +638,8 @@ def g2p_en(
         if not compat and _abbreviation_period(tokens, i):
             continue
         tense = None if compat or o_word.lower() in overrides else _tense_reading(tokens, tags, i)
+        if tense is None and not compat and o_word.lower() not in overrides:
+            tense = _sense_reading(tokens, i)
         if tense is not None:
             raw.extend(tense)
             continue
