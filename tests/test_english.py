@@ -135,6 +135,13 @@ def test_acronyms_that_are_words_are_read_as_words_in_default_mode() -> None:
     assert g2p_en(normalize_en("APIs")) == ["EY1", "P", "IY1", "AY1", "Z"]
 
 
+def _assert_reads(text: str, word: str, expected: list[str]) -> None:
+    """The default reading of `text` holds `expected` (the phones of `word`) somewhere."""
+    phones = g2p_en(normalize_en(text))
+    n = len(expected)
+    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+
+
 @pytest.mark.parametrize(
     ("text", "word", "expected"),
     [
@@ -154,9 +161,7 @@ def test_acronyms_that_are_words_are_read_as_words_in_default_mode() -> None:
     ],
 )
 def test_default_mode_reads_common_homographs_by_pos(text: str, word: str, expected: list[str]) -> None:
-    phones = g2p_en(normalize_en(text))
-    n = len(expected)
-    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+    _assert_reads(text, word, expected)
 
 
 def test_unknown_hyphenated_compound_is_read_part_by_part_in_default_mode() -> None:
@@ -208,9 +213,7 @@ def test_unreadable_currency_amount_is_a_text_error() -> None:
 def test_present_past_homographs_follow_the_tense_of_their_clause(
     text: str, word: str, expected: list[str]
 ) -> None:
-    phones = g2p_en(normalize_en(text))
-    n = len(expected)
-    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+    _assert_reads(text, word, expected)
 
 
 def test_compat_mode_keeps_the_reference_reading_of_read() -> None:
@@ -241,9 +244,7 @@ def test_tense_table_loads_and_names_only_known_groups() -> None:
 def test_sense_homographs_follow_the_cue_words_of_their_sentence(
     text: str, word: str, expected: list[str]
 ) -> None:
-    phones = g2p_en(normalize_en(text))
-    n = len(expected)
-    assert any(phones[i : i + n] == expected for i in range(len(phones) - n + 1)), (word, phones)
+    _assert_reads(text, word, expected)
 
 
 def test_sense_homographs_are_default_mode_only() -> None:
