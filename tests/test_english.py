@@ -239,6 +239,8 @@ def test_tense_table_loads_and_names_only_known_groups() -> None:
         ("The actors took a bow.", "bow", ["B", "AW1"]),
         ("A tear rolled down her cheek.", "tear", ["T", "IH1", "R"]),
         ("Don't tear the paper.", "tear", ["T", "EH1", "R"]),
+        ("She speaks Polish.", "Polish", ["P", "OW1", "L", "IH0", "SH"]),  # capitalised mid-sentence
+        ("Polish the shoes.", "polish", ["P", "AA1", "L", "IH0", "SH"]),  # opening the sentence: no cue
     ],
 )
 def test_sense_homographs_follow_the_cue_words_of_their_sentence(

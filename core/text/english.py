@@ -51,6 +51,7 @@ _CMUDICT_HOT = "engdict-hot.rep"
 _NAMEDICT = "namedict.json.gz"
 _TENSE_TABLE = "en_tense_homographs.tsv"
 _SENSE_TABLE = "en_sense_homographs.tsv"
+_CAPITALISED_CUE = "@capitalised"  # a sense table cue: the word is capitalised but does not open the sentence
 _TAGGER_ZIP = "averaged_perceptron_tagger_eng.zip"
 _TAGGER_PREFIX = "averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng"
 
@@ -458,6 +459,8 @@ def _sense_reading(tokens: Sequence[str], i: int) -> list[str] | None:
     while end < len(tokens) and tokens[end] not in _SENTENCE_ENDS:
         end += 1
     context = [t.lower() for t in (*tokens[start:i], *tokens[i + 1 : end])]
+    if i > start and tokens[i][:1].isupper():  # a name or a language mid-sentence (Polish, Reading)
+        context.append(_CAPITALISED_CUE)
     counts = [sum(word in cues for word in context) for _, cues in senses]
     best = max(counts)
     if best == 0 or counts.count(best) > 1:
