@@ -58,18 +58,18 @@ bits pinned to that id (the trellis is forced on those steps, so its first path 
 and the first of its paths whose CRC holds and whose MAC verifies under one of the keys is the payload. A
 path that is not this install's mark passes the HMAC's 16 bits with probability 2^-16 and the CRC with about
 2^-8 (the paths differ from one another in many bits), so a read accepts a wrong payload with probability
-about L·2^-24 ≈ 2e-6 per install id for L = 32 (at most L·2^-16 ≈ 5e-4 even if the CRC always held).
-Measured: 0 acceptances in 100,000 reads of random tile phasors (key-aided reading ran on all of them: of
+about L·2^-24 ≈ 1.5e-5 per install id for L = 256 (at most L·2^-16 ≈ 4e-3 even if the CRC always held).
+Measured (at L = 32): 0 acceptances in 100,000 reads of random tile phasors (key-aided reading ran on all: of
 3.2 million paths 12,246 passed the CRC, 0.38% as 2^-8 predicts, and none the MAC, 0.19 expected), and
 none of foreign or forged marks (another install; this install id with another secret): 4,384 key-aided
 reads in the bench, 10,000 simulated noisy ones. Foreign marks keep the plain read:
 without a MAC to check, a list would only invent plausible wrong payloads. On codec-attacked music-like clips
 (MP3 128k and Opus 64k; the bench's music generator, seeds 0–204, 3–6 s; 406 detected reads) the plain read
-got 22 payloads wrong and key-aided reading 5 (pinning alone 17; L = 8: 8, 16: 5, 32: 5, 64: 4): the
-right payload's rank in the pinned list, over these 22 plain failures and the bench's own two, was 0–19 for
-19, 52, 146, 161 and 381 for four, beyond 1024 for one: 32 is where more paths stop paying for their
-false-acceptance odds. It costs about 10 ms per install id on one core, and only when the plain read does
-not verify (foreign marks, damaged reads): a mark of this install read cleanly costs nothing more.
+got 22 payloads wrong and key-aided reading 2 (pinning alone 17; L = 8: 8, 16: 5, 32: 5, 64: 4, 128: 4,
+256: 2): the right payload's rank in the pinned list, over these 22 plain failures and the bench's own two,
+was 0–19 for 19, 52, 146, 161 and 381 for four, beyond 1024 for one. L = 256 costs about 85 ms per install id
+on one core (32: 17 ms), and only when the plain read does not verify (foreign marks, damaged reads): a mark
+of this install read cleanly costs nothing more; a folder of foreign files is read about 0.1 s slower each.
 
 Waveforms are (n,) arrays at `sr` Hz, float in [-1, 1] or int16; the same dtype comes back.
 """
@@ -119,7 +119,7 @@ CONV_K = 9
 CONV_GENERATORS = (0o557, 0o663, 0o711)
 CODED_BITS = (PAYLOAD_BITS + CONV_K - 1) * len(CONV_GENERATORS)
 # Key-aided reading (`decode_payload`): the paths a list Viterbi hands to the CRC and MAC checks per install.
-KEY_AIDED_LIST_SIZE = 32
+KEY_AIDED_LIST_SIZE = 256
 
 # Detection.
 FALSE_ALARM_THRESHOLD = 1e-3  # presence when the bounded false-alarm probability is below this
