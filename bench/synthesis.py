@@ -1,7 +1,8 @@
 """Benchmark: full-size GPT-SoVITS v2 models (random weights) on CPU (and CUDA when present).
 
-Times T2S per generated token, SoVITS per second of audio, HuBERT and BERT per call, and the end-to-end
-real-time factor (RTF = seconds of compute / seconds of audio) of a sentence that yields 5 s of speech.
+Times T2S per generated token, SoVITS per second of audio, HuBERT and BERT per call, the end-to-end
+real-time factor (RTF = seconds of compute / seconds of audio) of a sentence that yields 5 s of speech, and of
+a paragraph of four such sentences read one by one and decoded together (`batch_size` 4).
 EOS is masked (its output row zeroed) and the token budget set to 125, so exactly 125 tokens = 5 s of
 audio are generated, whatever the random weights would do. Each `--precision` (fp32, the exact path, and the
 fast modes of `core.models.precision`) is timed on the same models, side by side, followed by its quality
