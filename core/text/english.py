@@ -640,11 +640,12 @@ def g2p_en(
     for i, o_word in enumerate(tokens):
         if not compat and _abbreviation_period(tokens, i):
             continue
-        tense = None if compat or o_word.lower() in overrides else _tense_reading(tokens, tags, i)
-        if tense is None and not compat and o_word.lower() not in overrides:
-            tense = _sense_reading(tokens, i)
-        if tense is not None:
-            raw.extend(tense)
+        # default mode: present/past homographs by tense, then sense homographs by their sentence's words
+        by_context = None
+        if not compat and o_word.lower() not in overrides:
+            by_context = _tense_reading(tokens, tags, i) or _sense_reading(tokens, i)
+        if by_context is not None:
+            raw.extend(by_context)
             continue
         pos = tags[i] if compat else _homograph_pos(tokens, tags, i)
         raw.extend(_token_phones(o_word, pos, overrides, compat=compat))
