@@ -690,16 +690,6 @@ def detect(
     return Detection(True, p, read.payload, read.signed_by_this_install, float(z))
 
 
-def read_payload_bits(
-    audio: np.ndarray,
-    sr: int,
-    params: WatermarkParams = WatermarkParams(),  # noqa: B008 (frozen dataclass)
-) -> np.ndarray | None:
-    """The decoded (PAYLOAD_BITS,) bits before the CRC check; None when no mark is detected (benches)."""
-    _, p, folded = _analyse(audio, sr, params)
-    return None if p >= FALSE_ALARM_THRESHOLD else _read_bits(folded, _layout())
-
-
 def _analyse(audio: np.ndarray, sr: int, params: WatermarkParams) -> tuple[float, float, np.ndarray]:
     """(z, false-alarm bound, block-aligned de-rotated tile phasors) of the best alignment."""
     x = _to_float(audio)
@@ -727,11 +717,6 @@ def _soft_bits(folded: np.ndarray, layout: _Layout) -> np.ndarray:
     soft = np.zeros(CODED_BITS)
     np.add.at(soft, layout.data_bit[is_data], -tiles[is_data])
     return soft / (np.sqrt((np.abs(folded[is_data]) ** 2).mean()) + LOG_EPS)
-
-
-def _read_bits(folded: np.ndarray, layout: _Layout) -> np.ndarray:
-    """The plain read: Viterbi on the soft bits, (PAYLOAD_BITS,) bits before any check."""
-    return viterbi_decode(_soft_bits(folded, layout), PAYLOAD_BITS)
 
 
 @dataclass(frozen=True)
