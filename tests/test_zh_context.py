@@ -56,6 +56,10 @@ def test_a_class_row_stands_for_every_member_with_its_own_reading() -> None:
     assert context_reading("解了曾", 2, rules=redup) is None  # {char} is the member itself
     with pytest.raises(TextError, match="t line 1: unknown character class '@nope'"):
         parse_rules(["@nope\t@\tleft=姓"], "t", classes)
+    subset = parse_rules(["@surname[解]\t@\tleft=姓"], "t", classes)
+    assert sorted(subset) == ["解"] and context_reading("他姓解", 2, rules=subset) == "xie4"
+    with pytest.raises(TextError, match="t line 1: 行 not in class 'surname'"):
+        parse_rules(["@surname[解行]\t@\tleft=姓"], "t", classes)
     with pytest.raises(TextError, match="c line 1: expected class, one character"):
         parse_classes(["surname\t曾国\tzeng1"], "c")
 

@@ -22,7 +22,8 @@ apply anywhere the phrase table has not fixed the reading. Default (Timbre) read
 never consults the table.
 
 Classes (`data/zh_reading_classes.tsv`: class, character, reading) let one row stand for a class of
-characters: a row whose character is `@name` applies to every member of class `name`, and a reading `@`
+characters: a row whose character is `@name` applies to every member of class `name` (`@name[曾解]` to
+those members only), and a reading `@`
 is each member's own reading (`@surname @ left=姓` reads every surname after 姓); `{char}` in a condition
 stands for the member (`@verb @ left={char}了?` reads the second 量 of 量了量 as the first). The rule is tried
 at the row's place in the table, as if written out once per member.
@@ -95,6 +96,20 @@ def parse_classes(lines: Sequence[str], source: str = "classes") -> dict[str, di
     return classes
 
 
+def _class_members(name: str, classes: dict[str, dict[str, str]], where: str) -> dict[str, str]:
+    """The members of `@class` or of the subset `@class[chars]` (each of `chars` a member), with readings."""
+    found = re.fullmatch(r"@(\w+)(?:\[(\w+)\])?", name)
+    members = classes.get(found.group(1)) if found else None
+    if not members:
+        raise TextError(f"{where}: unknown character class {name!r}")
+    if found.group(2) is None:
+        return members
+    strangers = [c for c in found.group(2) if c not in members]
+    if strangers:
+        raise TextError(f"{where}: {''.join(strangers)} not in class {found.group(1)!r}")
+    return {c: members[c] for c in found.group(2)}
+
+
 def _parse_conditions(
     conditions: str, source: str, number: int
 ) -> tuple[dict[str, re.Pattern[str]], dict[str, re.Pattern[str]], frozenset[str]]:
@@ -135,9 +150,7 @@ def parse_rules(
             raise TextError(f"{source} line {number}: expected char, reading and conditions, got {line!r}")
         char, reading, conditions = fields[0], fields[1], fields[2]
         if char.startswith("@"):
-            members = (classes or {}).get(char[1:])
-            if not members:
-                raise TextError(f"{source} line {number}: unknown character class {char!r}")
+            members = _class_members(char, classes or {}, f"{source} line {number}")
         else:
             members = {char: reading}
         for member, own in members.items():
@@ -167,11 +180,10 @@ def _in_phrase_dictionary(phrase: str) -> bool:
 def _own_word_conditions_hold(rule: ContextRule, i: int, words: Sequence[tuple[str, str]], k: int) -> bool:
     """The conditions on the jieba word `words[k]`, which holds the character at `i`."""
     word, pos = words[k]
-    start = sum(len(w) for w, _ in words[:k])
     word_pos = rule.words.get("word_pos")
     if word_pos is not None and not word_pos.fullmatch(pos):
         return False
-    if (_START_FLAG in rule.flags or _NAME_FLAG in rule.flags) and i != start:
+    if (_START_FLAG in rule.flags or _NAME_FLAG in rule.flags) and i != sum(len(w) for w, _ in words[:k]):
         return False
     if _UNLISTED_FLAG in rule.flags and _in_phrase_dictionary(word):
         return False
