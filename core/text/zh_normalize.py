@@ -726,6 +726,7 @@ def _number_steps(compat: bool) -> list[Step]:
     ]
 
 
+_TO_RANGE_STEP = _sub(_TO_RANGE, lambda m: m.group(0).replace("~", "至"))  # 20%~30% with units
 _FORMULA_STEPS: list[Step] = [
     _sub(_POWER, _power_words),
     _sub(_FRACTION, _fraction_words),
@@ -738,7 +739,7 @@ REFERENCE_STEPS: tuple[Step, ...] = (
     _sub(_DATE_NUMERIC, _numeric_date_words),
     _sub(_TIME_RANGE, functools.partial(_time_words, compat=True)),
     _sub(_TIME, functools.partial(_time_words, compat=True)),
-    _sub(_TO_RANGE, lambda m: m.group(0).replace("~", "至")),
+    _TO_RANGE_STEP,
     _sub(_TEMPERATURE, functools.partial(_temperature_words, compat=True)),
     _replace_each(_REFERENCE_MEASURES),
     _sub_until_stable(_ARITHMETIC, functools.partial(_arithmetic_words, compat=True)),
@@ -766,7 +767,7 @@ TIMBRE_STEPS: tuple[Step, ...] = (
     _sub(_MONEY_TRAILING_ZEROS, _money_without_trailing_zeros),
     _sub(_DATE, functools.partial(_date_words, compat=False)),
     _sub(_MONTH_DAY, _month_day_words),
-    _sub(_TO_RANGE, lambda m: m.group(0).replace("~", "至")),
+    _TO_RANGE_STEP,
     _sub(_TEMPERATURE, functools.partial(_temperature_words, compat=False)),
     lambda sentence, context: _expand_number_symbols(sentence, only_near_chinese=False),
     _sub_until_stable(_ARITHMETIC, functools.partial(_arithmetic_words, compat=False)),
