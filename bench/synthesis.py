@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import os
 import statistics
 import sys
@@ -207,9 +208,7 @@ def run(
         return synth.bert.features(norm_text, word2ph)
 
     def end_to_end():
-        synth.bert.forget_texts()  # the text is new each time; the clip's features are what "kept" keeps
-        sr, audio = synth.synthesize(request)
-        audio_seconds.append((len(audio) / sr) - request.fragment_interval)
+        _speak(synth, request, 1, audio_seconds)
 
     zh = inputs.zh
     t2s_times = timed(t2s_decode, repeats, device, clock)
@@ -249,22 +248,21 @@ def run(
             request, text=PARAGRAPH_TEXT, text_split_method="cut3", batch_size=batch_size
         )
         speech_seconds: list[float] = []
-        times = timed(
-            lambda paragraph=paragraph, seconds=speech_seconds: _read_paragraph(synth, paragraph, seconds),
-            repeats,
-            device,
-            clock,
-        )
+        read = functools.partial(_speak, synth, paragraph, PARAGRAPH_BATCH, speech_seconds)
+        times = timed(read, repeats, device, clock)
         per_second = [t / speech_seconds[-1] for t in times]
         what = f"paragraph, batch {batch_size}"
         rows.append((f"RTF paragraph {batch_size}", what, "s per s of audio", per_second))
     return rows
 
 
-def _read_paragraph(synth: Synthesizer, paragraph: SynthesisRequest, speech_seconds: list[float]) -> None:
+def _speak(synth: Synthesizer, request: SynthesisRequest, fragments: int, seconds: list[float]) -> None:
+    """Read `request` (`fragments` fragments, each followed by `fragment_interval` of silence) and append
+    its seconds of speech to `seconds`. The text is new each time (BERT forgets it); the clip's features
+    stay kept."""
     synth.bert.forget_texts()
-    sr, audio = synth.synthesize(paragraph)
-    speech_seconds.append(len(audio) / sr - PARAGRAPH_BATCH * paragraph.fragment_interval)
+    sr, audio = synth.synthesize(request)
+    seconds.append(len(audio) / sr - fragments * request.fragment_interval)
 
 
 def quality(exact: Synthesizer, fast: Synthesizer, inputs: Inputs, steps: int) -> list[tuple[str, str]]:
