@@ -22,6 +22,7 @@ from core.models.precision import (
     MAX_LOGIT_REL_ERROR,
     MIN_SOVITS_SNR_DB,
     MIN_TOP1_AGREEMENT,
+    Bfloat16Conv,
     Bfloat16Module,
     LowPrecisionLinear,
     convert_linears,
@@ -127,11 +128,34 @@ def test_model_cache_converts_synthesis_models_but_keeps_dataset_features_exact(
     assert fast.dtype == torch.float32 and 0 < relative_error(fast, exact) <= MAX_FEATURE_REL_ERROR
 
 
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv1d(16, 8, 7, dilation=3, padding=9),
+        nn.Conv1d(16, 1, 7, padding=3, bias=False),
+        nn.ConvTranspose1d(16, 8, 16, stride=8, padding=4),
+    ],
+    ids=["dilated", "no-bias", "transposed"],
+)
+def test_bfloat16_conv_computes_the_same_convolution(conv):
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 300).to(torch.bfloat16)
+    fast = Bfloat16Conv(conv.eval())
+    y = fast(x)
+    with torch.no_grad():
+        exact = conv(x.float())
+    assert y.dtype == torch.bfloat16 and y.shape == exact.shape
+    assert 0 < relative_error(y.float(), exact) < 0.01  # bf16 weights: rounded, not changed
+    # the output stays channels-last, so a following convolution reads it as it is
+    assert y.stride(1) == 1 or y.shape[1] == 1
+
+
 @pytest.mark.parametrize("precision", FAST_MODES)
 def test_fast_sovits_stays_above_the_snr_threshold(pretrained, t2s_inputs, precision):
     reference = load_sovits(next((pretrained / "gsv-v2final-pretrained").glob("*.pth"))).model
     converted = convert_vocoder(copy.deepcopy(reference), precision)
     assert isinstance(converted.dec, Bfloat16Module) and not isinstance(reference.dec, Bfloat16Module)
+    assert not any(isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) for m in converted.dec.modules())
     torch.manual_seed(0)
     phones = t2s_inputs[0][None]
     codes = torch.randint(0, 1024, (1, 1, 40))
