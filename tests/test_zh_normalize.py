@@ -298,3 +298,86 @@ def test_numbers_naming_things_in_chinese_text_are_read_in_chinese(
     result = text_to_phones(text, "zh")
     assert result.norm_text == spoken
     assert [s.norm_text for s in result.segments if s.lang == "en"] == english
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        # a slash month/day is a date with a leading zero, date words around it, or a denominator of 1
+        ("截止日期是12/31", "截止日期是十二月三十一日"),
+        ("请在03/15前提交", "请在三月十五日前提交"),
+        ("10/1放假", "十月一日放假"),
+        ("他吃了蛋糕的3/4", "他吃了蛋糕的四分之三"),
+        ("结果是7/4", "结果是四分之七"),
+        ("会议2024/3/5 10:30开始", "会议二零二四年三月五日十点半开始"),  # the space does not join 5 and 10
+        # permille and per ten thousand
+        ("出生率约为8‰", "出生率约为千分之八"),
+        ("误差为3‱", "误差为万分之三"),
+        # negative decimals, and 零下 said once
+        ("答案是-1.5", "答案是负一点五"),
+        ("x的值是-0.5", "x的值是负零点五"),
+        ("零下-5℃", "零下五度"),
+        # a comparison sign between two letters, roots, powers of letters
+        ("所以a≤b", "所以a小于等于b"),
+        ("计算√4=2", "计算根号四等于二"),
+        ("答对了√", "答对了"),  # a check mark
+        ("圆的方程x²+y²=1", "圆的方程x的二次方加y的二次方等于一"),
+        ("均价3万元/m²", "均价三万元每平方米"),
+    ],
+)
+def test_dates_fractions_signs_and_negatives_in_context(text: str, spoken: str) -> None:
+    from core.text import text_to_phones
+
+    assert text_to_phones(text, "zh").norm_text == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        # phone and service numbers, rooms, letter-prefixed codes
+        ("请联系138-1234-5678", "请联系幺三八,幺二三四,五六七八"),
+        ("号码是+86-138-1234-5678", "号码是八六,幺三八,幺二三四,五六七八"),
+        ("有人受伤快打120", "有人受伤快打幺二零"),
+        ("一天打3000字", "一天打三千字"),  # not the shape of a service number
+        ("查号台114", "查号台幺幺四"),
+        ("10086客服", "幺零零八六客服"),
+        ("5栋1单元301", "五栋一单元三零幺"),
+        ("A座1803", "A座幺八零三"),
+        ("他坐G1234次列车", "他坐G幺二三四次列车"),
+        ("车牌号京A12345", "车牌号京A幺二三四五"),
+        ("手机内存有256GB", "手机内存有二百五十六G B"),  # 手机 alone is not a code word (手机号 is)
+        # 单元 is not a measure word; 2两 is a weight
+        ("他住在3号楼2单元", "他住在三号楼二单元"),
+        ("打了2两酒", "打了二两酒"),
+        # units, ranges with a scale, year spans and model years, race times
+        ("重达1.5t", "重达一点五吨"),
+        ("气压1013hPa", "气压一千零一十三百帕"),
+        ("价格10万-20万元", "价格十万到二十万元"),
+        ("2023-2024赛季", "二零二三到二零二四赛季"),
+        ("价格在1999~2099元", "价格在一千九百九十九到两千零九十九元"),
+        ("我的车是2018款的", "我的车是二零一八款的"),
+        ("2000款游戏", "两千款游戏"),
+        ("他以9秒83的成绩夺冠", "他以九秒八三的成绩夺冠"),
+        ("1秒10个", "一秒十个"),
+    ],
+)
+def test_codes_units_and_years_in_context(text: str, spoken: str) -> None:
+    from core.text import text_to_phones
+
+    assert text_to_phones(text, "zh").norm_text == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "timbre"),
+    [
+        ("138-1234-5678", "幺三八减幺二三四减五六七八", "幺三八,幺二三四,五六七八"),
+        ("-0.5", "负零零点五", "负零点五"),
+        (".2次", "零点二次", ".两次"),  # the frontend's retry prefix is a pause, not a decimal point
+        ("8‰", "八", "千分之八"),
+        ("12/31前", "三十一分之十二前", "十二月三十一日前"),
+        ("零下-5度", "零下零下五度", "零下五度"),
+    ],
+)
+def test_new_default_rules_leave_the_reference_reading_alone(text: str, reference: str, timbre: str) -> None:
+    assert normalize_zh(text, reference_compat=True) == reference
+    assert normalize_zh(text) == timbre

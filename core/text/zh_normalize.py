@@ -19,7 +19,9 @@ Two behaviours, each an ordered list of shared rewrite steps (`REFERENCE_STEPS`,
   一百二十公里每小时, `50kg` -> 五十千克, `120m²` -> 一百二十平方米), months (`2月` -> 二月, not 两月),
   durations (`10年前` -> 十年前, not 一零年前), scores and ratios (`3:2` -> 三比二),
   `9:00-11:30` -> 九点至十一点半, `二〇二四` -> 二零二四, comparison and arithmetic signs (`10>7` ->
-  十大于七, `x≤5` -> x小于等于五, `6÷2` -> 六除以二, `±0.5` -> 正负零点五), unit signs (`200㎡`).
+  十大于七, `x≤5` -> x小于等于五, `6÷2` -> 六除以二, `±0.5` -> 正负零点五), unit signs (`200㎡`),
+  `8‰` -> 千分之八, `-0.5` -> 负零点五, slash dates in a date context (`截止日期是12/31`, `10/1放假`),
+  grouped mobile numbers (`138-1234-5678`), year spans and model years (`2023-2024赛季`, `2018款`).
 
 Frontend contract (default mode only): the language splitter cuts Latin units, currency signs, `℃`,
 `/` and `〇` away from the Chinese text before `normalize_zh` ever sees them, so call
@@ -27,7 +29,8 @@ Frontend contract (default mode only): the language splitter cuts Latin units, c
 segmentation and before the `￥`/`^` special cleaning — then segment and normalize as usual. It rewrites
 only number-attached symbols next to Chinese text (`25km` -> `25公里`, `¥12.5` / `￥12.5` -> `12.5元`,
 `$20` -> `20美元`, `-3℃` -> `-3度`, `1,234` -> `1234`, `2/3` -> `三分之二`, `二〇二四` -> `二零二四`) and
-leaves English text alone (`I ran 5km`). In `reference_compat` mode do not call it. The frontend then gives
+leaves English text alone (`I ran 5km`); also `8‰` -> `千分之8`, `x²` -> `x的2次方`, `K1234次` ->
+`K幺二三四次`. In `reference_compat` mode do not call it. The frontend then gives
 the Chinese normalizer every digit and sign of Chinese text the splitter labelled English
 (`frontend._numbers_stay_chinese`).
 """
@@ -127,9 +130,10 @@ _UNIT_WORDS: dict[str, str] = {
     "km": "公里", "cm": "厘米", "mm": "毫米", "μm": "微米", "nm": "纳米", "m": "米",
     "kg": "千克", "mg": "毫克", "g": "克", "lb": "磅", "lbs": "磅",
     "ml": "毫升", "mL": "毫升", "L": "升",
+    "hPa": "百帕", "kPa": "千帕", "MPa": "兆帕", "Pa": "帕",
     "kcal": "千卡", "mAh": "毫安时", "kWh": "千瓦时", "kW": "千瓦", "W": "瓦", "V": "伏",
     "Hz": "赫兹", "kHz": "千赫兹", "MHz": "兆赫兹", "GHz": "吉赫兹", "dB": "分贝", "db": "分贝",
-    "h": "小时", "min": "分钟", "ms": "毫秒", "s": "秒",
+    "h": "小时", "min": "分钟", "ms": "毫秒", "s": "秒", "t": "吨",
 }  # fmt: skip
 
 # Measure words after which the reference says 两 for 2 (PaddleSpeech's list, as data).
@@ -157,7 +161,7 @@ _EXTRA_MEASURE_WORDS: tuple[str, ...] = tuple(
     "局 盘 拨 组 瓶 包 排 行 幅 副 双 台 "
     "座 届 期 番 厅 卫 米 毫米 厘米".split()
 )
-_NOT_A_MEASURE_AFTER = ("年级", "次方")
+_NOT_A_MEASURE_AFTER = ("年级", "次方", "单元")  # 2单元: unit number two, 二单元
 
 # ---------------------------------------------------------------------------------------------------
 # Dates and times
@@ -165,9 +169,11 @@ _NOT_A_MEASURE_AFTER = ("年级", "次方")
 
 _DATE = re.compile(r"(\d{4}|\d{2})年((0?[1-9]|1[0-2])月)?(((0?[1-9])|((1|2)[0-9])|30|31)([日号]))?")
 _DATE_NUMERIC = re.compile(r"(\d{4})([- /.])(0[1-9]|1[012])\2(0[1-9]|[12][0-9]|3[01])")
-_DATE_NUMERIC_LOOSE = re.compile(
-    r"(?<![\d.])(\d{4})([-/.])(0?[1-9]|1[0-2])\2(0?[1-9]|[12][0-9]|3[01])(?![\d./\-])"
-)  # default mode: 2024/1/1
+_LOOSE_DATE = r"(?<![\d.])(\d{4})([-/.])(0?[1-9]|1[0-2])\2(0?[1-9]|[12][0-9]|3[01])"
+_DATE_NUMERIC_LOOSE = re.compile(_LOOSE_DATE + r"(?![\d./\-])")  # default mode: 2024/1/1
+# A date with a time after a space (2024/3/5 10:30) is written out before spaces are dropped, which would
+# join the day to the hour.
+_DATE_BEFORE_TIME = re.compile(_LOOSE_DATE + r"(?=\s+\d{1,2}:\d\d)")
 _YEAR_MONTH_NUMERIC = re.compile(r"(?<![\d.])(\d{4})[-/](0[1-9]|1[012])(?![\d./\-])")
 _TIME = re.compile(r"([0-1]?[0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9]))?")
 _TIME_RANGE = re.compile(
@@ -234,6 +240,19 @@ def _long_year_words(match: re.Match[str]) -> str:
     if is_round_hundred or is_round_thousand or too_late or _is_duration(number, before, after):
         return spoken_liang(cardinal(number)) + match.group(2)
     return digits(number) + match.group(2)
+
+
+def _hundredths_words(match: re.Match[str]) -> str:
+    if _followed_by_measure().match(match.string, match.end()):
+        return match.group(0)  # 1秒10个: a count
+    return digits(match.group(1))
+
+
+def _year_span_words(match: re.Match[str]) -> str:
+    start, link, end = match.groups()
+    if int(end) <= int(start) or _followed_by_measure().match(match.string, match.end()):
+        return match.group(0)  # 2000-1500, 1900-2000米: numbers
+    return digits(start) + (link if link in "到至" else "到") + digits(end)
 
 
 def _numeric_date_words(match: re.Match[str]) -> str:
@@ -324,6 +343,8 @@ ARITHMETIC_SIGNS: tuple[str, ...] = tuple(_SIGN_WORDS)
 _COMPARISON = re.compile(
     r"\s*(" + "|".join(re.escape(sign) for sign in COMPARISON_SIGNS) + r")\s*(?=[-+]?[\d.A-Za-z(π])"
 )
+# A sign that is the whole text: the frontend cuts `≤` out of `a≤b` between two English letters.
+_LONE_COMPARISON = re.compile(r"^\s*(" + "|".join(re.escape(sign) for sign in COMPARISON_SIGNS) + r")\s*$")
 _POWER = re.compile(f"[{_POWER_CHARS}]+")
 _MOBILE = re.compile(r"(?<!\d)((\+?86 ?)?1([38]\d|5[0-35-9]|7[678]|9[89])\d{8})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)((0(10|2[1-3]|[3-9]\d{2})-?)?[1-9]\d{6,7})(?!\d)")
@@ -338,7 +359,8 @@ _LONG_NUMBER = re.compile(r"\d{3}\d*")
 _NUMBER = re.compile(r"(-?)((\d+)(\.\d+)?)|(\.(\d+))")
 
 # Default-mode range: `3-5`, `20~25度`, `10%-20%`, `2到3天` (left side read like the right side).
-_RANGE_LEFT_UNITS = r"(?:%|℃|°C|摄氏度|度)?"
+_RANGE_SCALES = ("千万", "百万", "万", "亿")  # 10万-20万元: the left side keeps its scale
+_RANGE_LEFT_UNITS = r"(?:%|℃|°C|摄氏度|度|" + "|".join(_RANGE_SCALES) + ")?"
 _RANGE = re.compile(
     r"(?<![\d.:/\-+×÷=*A-Za-z])(-?)(\d+(?:\.\d+)?)(" + _RANGE_LEFT_UNITS + r")"
     r"(?:(-)|([~～])|(到|至))"
@@ -348,13 +370,29 @@ _RANGE_TEMPERATURE_UNITS = ("℃", "°C", "摄氏度", "度")
 
 # Words before a long number that make it a code read digit by digit (default mode).
 _CODE_WORDS = (
-    "号码", "电话", "手机", "号是", "号为", "编号", "房间", "房号", "尾号", "卡号", "账号", "帐号", "密码",
-    "验证码", "邮编", "工号", "学号", "车次", "航班", "代码", "编码", "序号", "型号", "门牌", "分机",
+    "号码", "电话", "手机号", "号是", "号为", "编号", "房间", "房号", "尾号", "卡号", "账号", "帐号", "密码",
+    "验证码", "邮编", "工号", "学号", "车次", "航班", "代码", "编码", "序号", "型号", "门牌", "分机", "查号",
     "热线", "拨打", "拨", "致电", "呼叫", "车牌", "单号", "订单", "口令", "ID", "id", "QQ", "No", "NO",
 )  # fmt: skip
-_CODE_SUFFIXES = ("路", "室", "房", "号房", "次列车", "次航班", "航班")
+_CODE_SUFFIXES = ("路", "室", "房", "号房", "次列车", "次航班", "航班", "客服", "热线")
+# Words right before a number that make it a code: a room after its building (3栋502, 2单元301).
+_CODE_WORDS_ADJACENT = ("单元", "栋", "幢", "号楼", "座")
+# 打 right before the shape of a service number (打110, 打12345, 打95588) is a call; 打3000字 is not.
+_CALLED_NUMBER = re.compile(r"(?:1\d\d|1\d{4}|95\d{3})")
 _DATE_UNIT_RANGE = re.compile(r"(?<=[年月日号])-(?=\d+[年月日号])")  # 18日-20日, 2018年-2020年: 到
+# 2023-2024赛季: two years a span apart (1900-2099, the second later) are read as years, with or without 年.
+_YEAR_SPAN = re.compile(r"(?<![\d.\-])((?:19|20)\d\d)([-~～到至])((?:19|20)\d\d)(?![\d.])")
+# 2018款, 2023届, 2020级, 2019版: a model year or a class year, read like a year (2000款 stays 两千款).
+_YEAR_BEFORE_WORD = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?=款|届|级|版)(?<!2000)")
+# 9秒83: hundredths after the seconds of a race time are read digit by digit (九秒八三).
+_SECOND_HUNDREDTHS = re.compile(r"(?<=\d秒)(\d\d)(?![\d.])")
 _GENERATION = re.compile(r"(?<![\d.])([05-9]0)后")  # 80后, 00后: people born in the 1980s, 2000s
+# A mobile number in groups (138-1234-5678): its shape alone makes it a phone number.
+_MOBILE_GROUPED = re.compile(r"(?<![\d\-])(?:\+?86-)?1[3-9]\d-\d{4}-\d{4}(?![\d\-])")
+# The frontend redoes a short text with a leading "." (as the reference does): a pause, not a decimal point.
+_RETRY_DOT = re.compile(r"^\.(?=\d)")
+_NEGATIVE_DECIMAL = re.compile(r"(?<![\d.])-(\d+\.\d+)")  # -0.5: 负零点五 (the shared rule says 负零零点五)
+_ROOT = re.compile(r"√(?=[\d(])")  # √4: 根号四 (a √ before no number is a check mark, and is dropped)
 _MONEY_TRAILING_ZEROS = re.compile(r"(\d+)\.(\d*[1-9])?0+(?=(?:美|欧|港|日)?元|块)")
 
 
@@ -404,11 +442,16 @@ def _quantity_words(match: re.Match[str], *, compat: bool) -> str:
     words = cardinal(number)
     if compat:
         words = "两" if words == "二" else words
-    elif len(number) >= 3 and _letter_before(match):
-        words = digits(number, phone_one=True)  # G1234次: a train number
-    elif not _after_ordinal(match):
+    elif len(number) >= 3 and _code_before_measure(match):
+        words = digits(number, phone_one=True)  # G1234次, 10086客服: a train number, a hotline
+    elif not _after_ordinal(match) and measure != "两":  # 2两 (a weight): 二两, not 两两
         words = spoken_liang(words)
     return words + approx + measure
+
+
+def _code_before_measure(match: re.Match[str]) -> bool:
+    """G1234次 (a letter before), 10086客服 (客 here starts a code suffix): the number is a code."""
+    return _letter_before(match) or match.string.startswith(_CODE_SUFFIXES, match.start(3))
 
 
 def _money_without_trailing_zeros(match: re.Match[str]) -> str:
@@ -433,6 +476,8 @@ def _reads_as_code(match: re.Match[str], context: str) -> bool:
         or _letter_before(match)
         or len(number) > 16
         or _has_code_word_before(match, context)
+        or match.string.endswith(_CODE_WORDS_ADJACENT, 0, match.start())
+        or (match.string.endswith("打", 0, match.start()) and _CALLED_NUMBER.fullmatch(number) is not None)
         or after.startswith(_CODE_SUFFIXES)
     )
 
@@ -461,7 +506,9 @@ def _percent_words(match: re.Match[str]) -> str:
 
 
 def _temperature_words(match: re.Match[str], *, compat: bool) -> str:
-    sign = "零下" if match.group(1) else ""
+    # 零下-5度 says below zero twice (default mode reads it once)
+    said = not compat and match.string.endswith("零下", 0, match.start())
+    sign = "零下" if match.group(1) and not said else ""
     # The reference tests the decimal part (its group 3) instead of the unit, so it always says 度.
     unit = "摄氏度" if match.group(4) == "摄氏度" and not compat else "度"
     return f"{sign}{decimal(match.group(2))}{unit}"
@@ -474,7 +521,12 @@ def _arithmetic_words(match: re.Match[str], *, compat: bool) -> str:
 
 
 def _power_words(match: re.Match[str]) -> str:
-    return "的" + "".join(_POWER_VALUES[ch] for ch in match.group(0)) + "次方"
+    return _power_text(match.group(0))
+
+
+def _power_text(powers: str) -> str:
+    """`²` -> 的2次方 (its digits are read later with the rest)."""
+    return "的" + "".join(_POWER_VALUES[ch] for ch in powers) + "次方"
 
 
 def _digit_groups(text: str, separator: str) -> str:
@@ -536,6 +588,8 @@ def _range_words(match: re.Match[str]) -> str:
         left_words = ("零下" if sign else "") + decimal(left)
         if left_unit:  # `-3℃到5℃` keeps both units: 零下三度到五度
             left_words += "摄氏度" if left_unit == "摄氏度" else "度"
+    elif left_unit in _RANGE_SCALES:
+        left_words = spoken_liang(_signed_number_words(sign, left) + left_unit)
     elif after.startswith(_YEAR_WORDS) and len(left) == len(match.group(8)) >= 2 and not sign:
         left_words = digits(left)  # a span of years: 二零二零到二零二四年
     else:
@@ -567,6 +621,20 @@ _DIGIT_DASH = re.compile(r"(?<=\d)\s*[–—－]+\s*(?=\d)")
 _MINUS_SIGN = re.compile(r"[−－﹣](?=\d)")  # the minus sign, full-width minus and small minus: a hyphen
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SLASH_FRACTION = re.compile(r"(?<![\d/.])(-?)(\d+)/(\d+)(?![\d/.])")
+# A month/day written with a slash is a date where a leading zero (03/15) or date words around it say so
+# (截止日期是12/31, 5/20之前, 10/1放假), or a denominator of 1. Otherwise 3/4 is a fraction: in running
+# Chinese text that is what it means (dates are written 3月4日), and 7/4 may be an improper one.
+_SLASH_DATE_BEFORE = ("日期", "截止", "截至", "生日", "定于", "生于", "时间", "每年")
+_SLASH_DATE_AFTER = (
+    "前", "之前", "以前", "起", "开始", "举行", "截止", "到期", "当天", "那天", "上午", "下午", "中午",
+    "晚上", "凌晨", "星期", "周一", "周二", "周三", "周四", "周五", "周六", "周日", "周末", "放假", "开学",
+)  # fmt: skip
+_PERMILLE = re.compile(r"(-?)(\d+(?:\.\d+)?)\s?([‰‱])")
+_LETTER_POWER = re.compile(f"(?<![A-Za-z])([A-Za-z])([{_POWER_CHARS}]+)")
+# Capital letters and 3+ digits make a code (G1234次, CA1234航班, 京A12345, SF1234567890) before a train
+# or flight word, after a code word (车牌, 单号), or with 5+ digits: the Chinese reader says its digits.
+_LETTER_CODE = re.compile(r"(?<![A-Za-z\d])([A-Z]{1,3})(\d{3,})(?![\d.])")
+_LETTER_CODE_AFTER = ("次", "航班", "列车", "车次")
 _IDEOGRAPHIC_ZERO = re.compile(
     r"(?<=[零一二三四五六七八九十百千万亿〇])〇|〇(?=[零一二三四五六七八九十百千万亿〇])"
 )
@@ -611,8 +679,49 @@ def _currency_words(match: re.Match[str]) -> str:
 
 
 def _slash_fraction_words(match: re.Match[str]) -> str:
-    """`2/3` -> 三分之二, written out at once: the splitter would cut at the slash."""
+    """`2/3` -> 三分之二, written out at once: the splitter would cut at the slash; `12/31` in a date
+    context -> 十二月三十一日 (see `_SLASH_DATE_BEFORE`)."""
+    if _is_slash_date(match):
+        return f"{cardinal(match.group(2))}月{cardinal(match.group(3))}日"
     return ("负" if match.group(1) else "") + f"{decimal(match.group(3))}分之{decimal(match.group(2))}"
+
+
+def _is_slash_date(match: re.Match[str]) -> bool:
+    sign, month, day = match.group(1), match.group(2), match.group(3)
+    if sign or not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        return False
+    before = match.string[: match.start()].rstrip("是为：: ")
+    if before and before[-1] in "=+-×÷(":  # x=5/3 is arithmetic
+        return False
+    after = match.string[match.end() :]
+    return (
+        month.startswith("0")
+        or day.startswith("0")
+        or day == "1"  # no one says 一分之十: 10/1 is 十月一日
+        or before.endswith(_SLASH_DATE_BEFORE)
+        or after.startswith(_SLASH_DATE_AFTER)
+    )
+
+
+def _permille_words(match: re.Match[str]) -> str:
+    """`8‰` -> 千分之8, `3‱` -> 万分之3 (the number is read later, like any other)."""
+    per = "千分之" if match.group(3) == "‰" else "万分之"
+    return ("负" if match.group(1) else "") + per + match.group(2)
+
+
+def _letter_code_words(match: re.Match[str]) -> str:
+    is_code = (
+        len(match.group(2)) >= 5
+        or match.string.startswith(_LETTER_CODE_AFTER, match.end())
+        or _has_code_word_before(match, "")
+    )
+    return match.group(1) + digits(match.group(2), phone_one=True) if is_code else match.group(0)
+
+
+def _letter_power_words(match: re.Match[str]) -> str:
+    """`x²` -> x的二次方; `m²` without a number before it (元/m²) is the unit, 平方米."""
+    unit = _UNIT_WORDS.get(match.group(0))
+    return unit if unit is not None else match.group(1) + _power_text(match.group(2))
 
 
 def _unit_words(match: re.Match[str]) -> str:
@@ -646,9 +755,12 @@ def _expand_number_symbols(text: str, *, only_near_chinese: bool) -> str:
     text = _FAHRENHEIT.sub(_guarded(_fahrenheit_words, only_near_chinese), text)
     text = _DEGREE_SIGN.sub(_guarded(lambda m: m.group(1) + "度", only_near_chinese), text)
     text = _UNIT.sub(_guarded(_unit_words, only_near_chinese), text)
+    text = _PERMILLE.sub(_guarded(_permille_words, only_near_chinese), text)
     if only_near_chinese:  # the frontend's language splitter would cut these pieces away
         text = _SLASH_FRACTION.sub(_guarded(_slash_fraction_words, only_near_chinese), text)
         text = _IDEOGRAPHIC_ZERO.sub("零", text)
+        text = _LETTER_POWER.sub(_guarded(_letter_power_words, only_near_chinese), text)
+        text = _LETTER_CODE.sub(_guarded(_letter_code_words, only_near_chinese), text)
     return text
 
 
@@ -752,7 +864,10 @@ REFERENCE_STEPS: tuple[Step, ...] = (
 # Timbre's order: the forms that the reference misreads (numeric dates, ranges, codes, ratios) are read
 # before the generic number rules can take them apart.
 TIMBRE_STEPS: tuple[Step, ...] = (
+    _sub(_RETRY_DOT, lambda m: "。"),
+    _sub(_MOBILE_GROUPED, lambda m: _digit_groups(m.group(0).lstrip("+"), "-")),
     _replace_each([("〇", "零")]),
+    _sub(_ROOT, lambda m: "根号"),
     _sub(_DATE_UNIT_RANGE, lambda m: "到"),
     _sub(_DATE_NUMERIC, _numeric_date_words),
     _sub(_DATE_NUMERIC_LOOSE, _numeric_date_words),
@@ -761,8 +876,11 @@ TIMBRE_STEPS: tuple[Step, ...] = (
     _sub(_TIME, functools.partial(_time_words, compat=False)),
     _sub(_RATIO, _ratio_words),
     *_phone_steps(compat=False),
+    _sub(_YEAR_SPAN, _year_span_words),
     _sub(_RANGE, _range_words),
     _sub(_YEAR_ANY_LENGTH, _long_year_words),
+    _sub(_YEAR_BEFORE_WORD, lambda m: digits(m.group(1))),
+    _sub(_SECOND_HUNDREDTHS, _hundredths_words),
     _sub(_GENERATION, lambda m: digits(m.group(1)) + "后"),
     _sub(_MONEY_TRAILING_ZEROS, _money_without_trailing_zeros),
     _sub(_DATE, functools.partial(_date_words, compat=False)),
@@ -771,7 +889,9 @@ TIMBRE_STEPS: tuple[Step, ...] = (
     _sub(_TEMPERATURE, functools.partial(_temperature_words, compat=False)),
     lambda sentence, context: _expand_number_symbols(sentence, only_near_chinese=False),
     _sub_until_stable(_ARITHMETIC, functools.partial(_arithmetic_words, compat=False)),
+    _sub(_SLASH_FRACTION, _slash_fraction_words),
     *_FORMULA_STEPS,
+    _sub(_NEGATIVE_DECIMAL, lambda m: "负" + decimal(m.group(1))),
     *_number_steps(compat=False),
     _replace_each(_SIGN_WORDS.items()),
     _replace_each(_CIRCLED_AND_SYMBOL_WORDS),
@@ -809,7 +929,9 @@ def normalize_zh(text: str, *, reference_compat: bool = False) -> str:
     compat = reference_compat
     if not compat:
         text = _expand_number_symbols(text, only_near_chinese=False)
-        text = _COMPARISON.sub(lambda m: _COMPARISON_WORDS[m.group(1)], text)
+        for pattern in (_COMPARISON, _LONE_COMPARISON):
+            text = pattern.sub(lambda m: _COMPARISON_WORDS[m.group(1)], text)
+        text = _DATE_BEFORE_TIME.sub(_numeric_date_words, text)
     sentences = _split_sentences(text)
     spoken = "".join(
         _keep_speakable(_normalize_numbers(sentence, compat=compat, context=previous))
