@@ -129,11 +129,21 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 quiet machine and is far less disturbed by other processes on the same cores; at 2 threads it sums both."""
 
 
-def timed(fn: Callable[[], object], repeats: int, device: str, clock: str = "wall") -> list[float]:
+def timed(
+    fn: Callable[[], object],
+    repeats: int,
+    device: str,
+    clock: str = "wall",
+    before: Callable[[], object] | None = None,
+) -> list[float]:
+    """Seconds of each of `repeats` calls of `fn` after one warm-up; `before` runs, untimed, before each."""
     now = CLOCKS[clock]
+    before = before or (lambda: None)
+    before()
     fn()  # warm-up (allocations, lazy dictionaries)
     times = []
     for _ in range(repeats):
+        before()
         if device == "cuda":
             torch.cuda.synchronize()
         start = now()
@@ -233,14 +243,17 @@ def run(
             [s / (TOKENS / TOKENS_PER_SECOND) for s in timed(sovits_decode, repeats, device, clock)],
         ),
     ]
-    e2e = timed(end_to_end, repeats, device, clock)
-    rows.append(("RTF", "end to end, clip kept", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
 
-    def end_to_end_cold():
+    def new_text():
+        _forget_text(synth, keep_prompt=True)
+
+    def new_clip():
         synth.forget_references()  # HuBERT and the spectrogram run again
-        end_to_end()
+        _forget_text(synth, keep_prompt=False)  # and BERT on the clip's transcript
 
-    cold = timed(end_to_end_cold, repeats, device, clock)
+    e2e = timed(end_to_end, repeats, device, clock, before=new_text)
+    rows.append(("RTF", "end to end, clip kept", "s per s of audio", [s / audio_seconds[-1] for s in e2e]))
+    cold = timed(end_to_end, repeats, device, clock, before=new_clip)
     per_second = [s / audio_seconds[-1] for s in cold]
     rows.append(("RTF cold", "end to end, clip new", "s per s of audio", per_second))
     for batch_size in (1, PARAGRAPH_BATCH):
@@ -249,7 +262,7 @@ def run(
         )
         speech_seconds: list[float] = []
         read = functools.partial(_speak, synth, paragraph, PARAGRAPH_BATCH, speech_seconds)
-        times = timed(read, repeats, device, clock)
+        times = timed(read, repeats, device, clock, before=new_text)
         per_second = [t / speech_seconds[-1] for t in times]
         what = f"paragraph, batch {batch_size}"
         rows.append((f"RTF paragraph {batch_size}", what, "s per s of audio", per_second))
@@ -258,11 +271,18 @@ def run(
 
 def _speak(synth: Synthesizer, request: SynthesisRequest, fragments: int, seconds: list[float]) -> None:
     """Read `request` (`fragments` fragments, each followed by `fragment_interval` of silence) and append
-    its seconds of speech to `seconds`. The text is new each time (BERT forgets it); the clip's features
-    stay kept."""
-    synth.bert.forget_texts()
+    its seconds of speech to `seconds`."""
     sr, audio = synth.synthesize(request)
     seconds.append(len(audio) / sr - fragments * request.fragment_interval)
+
+
+def _forget_text(synth: Synthesizer, keep_prompt: bool) -> None:
+    """Make the next request's text new to BERT, which keeps its last texts' outputs. With `keep_prompt`
+    the clip's transcript stays kept, as it does for every request with the same clip and prompt text (the
+    reference's TTS class keeps its prompt's BERT features the same way); a new clip brings a new one."""
+    synth.bert.forget_texts()
+    if keep_prompt:
+        synth.text_features(PROMPT_TEXT, "zh")
 
 
 def quality(exact: Synthesizer, fast: Synthesizer, inputs: Inputs, steps: int) -> list[tuple[str, str]]:
