@@ -77,6 +77,17 @@ def test_opening_flags_look_at_the_word_a_character_opens() -> None:
     assert context_reading("重填", 0, [("重填", "n")], 0, rules=verb) is None
 
 
+def test_word_start_lets_neighbour_conditions_look_around_a_longer_word() -> None:
+    opening = parse_rules(["地\tde5\tword_start prev_pos=a.*"], "t")
+    single = parse_rules(["地\tde5\tprev_pos=a.*"], "t")
+    words = [("认真", "a"), ("地教", "nz"), ("学生", "n")]
+    assert context_reading("认真地教学生", 2, words, 1, rules=opening) == "de5"  # 地 opens the glued word
+    assert (
+        context_reading("认真地教学生", 2, words, 1, rules=single) is None
+    )  # else it needs a word of its own
+    assert context_reading("天地教", 1, [("天地", "n"), ("教", "v")], 0, rules=opening) is None  # not opening
+
+
 @pytest.mark.parametrize(
     ("text", "index", "reading"),
     [
@@ -119,6 +130,21 @@ def test_opening_flags_look_at_the_word_a_character_opens() -> None:
         ("把湿衣服晾干", 5, "gan1"),  # result complement: dry
         ("院子里种满了花", 3, "zhong4"),  # the verb before a complement
         ("这种花很香", 1, "zhong3"),  # the measure word
+        ("这个人脾气特别横", 7, "heng4"),  # @adjective after a degree adverb
+        ("他的鞋子太脏了", 5, "zang1"),
+        ("他闻到烟味就很恶心", 7, "e3"),  # not inside a dictionary word (恶心)
+        ("我买了四只小鸟", 4, "zhi1"),  # @measure glued to its numeral (四只)
+        ("村口有一担柴", 4, "dan4"),
+        ("他们一边聊天一边切西瓜", 8, "qie1"),  # @verb after an adverb (一边)
+        ("爷爷准备种辣椒", 4, "zhong4"),
+        ("我往墙上钉了一颗钉子", 4, "ding4"),  # @verb before an aspect particle
+        ("他用刀切了一块肉", 3, "qie1"),  # cut, before 了, where jieba glues 刀切
+        ("小心别烫着", 4, "zhao2"),  # the result complement of harm after a warning
+        ("门一直冻着", 4, "zhe5"),  # ... but the aspect particle of a lasting state
+        ("他们游过了长江", 3, "guo4"),  # across, before the place crossed
+        ("我吃过了", 2, "guo5"),  # the particle
+        ("这座桥长两千米", 3, "chang2"),  # long, before a length
+        ("妈妈正在盛汤", 4, "cheng2"),  # ladle, before the food (jieba glues 盛汤)
     ],
 )
 def test_default_mode_reads_the_context(text: str, index: int, reading: str) -> None:

@@ -17,9 +17,11 @@ A rule gives a character a TONE3 reading where its context holds. Conditions, al
   dictionary phrase opens: 曾国藩, not 曾经).
 
 Rules are tried in table order and the first that holds gives the reading. Rules with word conditions apply
-only to a character that jieba cut as a word of its own; conditions on the word holding it and text rules
-apply anywhere the phrase table has not fixed the reading. Default (Timbre) reading only: `reference_compat`
-never consults the table.
+only to a character that jieba cut as a word of its own, or with `word_start` to the first character of a
+word of any length, whose neighbours they then look at (地 opening the word 地教 that jieba glued after the
+adjective 认真: `word_start prev_pos=a.*`); conditions on the word holding it and text rules apply anywhere
+the phrase table has not fixed the reading. Default (Timbre) reading only: `reference_compat` never consults
+the table.
 
 Classes (`data/zh_reading_classes.tsv`: class, character, reading) let one row stand for a class of
 characters: a row whose character is `@name` applies to every member of class `name` (`@name[曾解]` to
@@ -241,7 +243,9 @@ def context_reading(
     table = context_rules() if rules is None else rules
     for rule in table.get(sentence[i], ()):
         if rule.needs_word:
-            if words is None or k is None or (rule.needs_single and len(words[k][0]) != 1):
+            if words is None or k is None:
+                continue
+            if rule.needs_single and len(words[k][0]) != 1 and _START_FLAG not in rule.flags:
                 continue
             if not _own_word_conditions_hold(rule, i, words, k):
                 continue
