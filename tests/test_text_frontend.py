@@ -300,3 +300,18 @@ def test_kanji_only_pieces_the_detector_calls_japanese_are_read_as_chinese(confo
 def test_japanese_kana_is_not_supported_yet() -> None:
     with pytest.raises(TextError, match="Japanese"):
         text_to_phones("今日はいい天気ですね。", "auto")
+
+
+def test_a_short_text_gets_a_leading_pause_that_is_not_a_decimal_point() -> None:
+    short = text_to_phones("2次", "zh")  # too few phones: read again with a pause before it
+    assert short.final_retry and short.phones[0] == "." and short.norm_text == ".两次"
+    assert text_to_phones("2次", "zh", reference_compat=True).norm_text == "零点二次"  # the reference: 0.2
+    assert "零点五" in text_to_phones(".5米", "zh").norm_text  # a decimal point the user typed stays one
+
+
+def test_a_pause_mark_between_pieces_the_detector_labels_apart_is_kept() -> None:
+    # the detector cuts 几天雨 from 河水 (which it calls Japanese) at the comma; the reference drops it
+    assert text_to_phones("连续下了几天雨，河水上涨了", "zh").norm_text == "连续下了几天雨,河水上涨了"
+    assert text_to_phones("连续下了几天雨，河水上涨了", "zh", reference_compat=True).norm_text == (
+        "连续下了几天雨河水上涨了"
+    )

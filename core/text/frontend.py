@@ -262,7 +262,7 @@ def _split(text: str, lang: str, reference_compat: bool) -> list[tuple[str, str]
         raise TextError("nothing to read: the text is empty or only spaces")
     if lang == "all_zh":
         return split_languages(text, "zh")
-    pieces = split_languages(text, keep_number_signs=not reference_compat)
+    pieces = split_languages(text, timbre_reading=not reference_compat)
     if lang == "auto":
         relabelled = [
             ("zh" if _is_kanji_only(p_lang, p_text) else p_lang, p_text) for p_lang, p_text in pieces
@@ -574,7 +574,9 @@ def text_to_phones(
     segments = [seg for chunk in chunks for seg in _read(chunk, lang, options)]
     final_retry = sum(len(s.phones) for s in segments) < MIN_PHONES
     if final_retry:
-        chunks = [chunks[0].with_prefix("."), *chunks[1:]]
+        # The reference's "." prefix; the default mode writes it "。" (read the same, a pause), which the
+        # normaliser cannot take for a decimal point (2次 -> .两次, never 零点二次).
+        chunks = [chunks[0].with_prefix("." if reference_compat else "。"), *chunks[1:]]
         segments = [seg for chunk in chunks for seg in _read(chunk, lang, options)]
 
     phones = [p for s in segments for p in s.phones]

@@ -55,6 +55,9 @@ _CJK_RANGES: tuple[tuple[int, int], ...] = (
 )
 _CJK_KEEP = re.compile(r"[0-9、-〜。！？.!?… /]+$")
 _NUMBER_SIGNS = "-+−±"
+# Pause marks the reference drops from a piece its detector could not label (几天雨，河水 lost its comma);
+# Timbre's reading keeps them: the normaliser and G2P read them as pauses.
+_PAUSE_MARKS = "，,；;：:"
 # A run of kana (or hangul), possibly continued across digits, spaces and sentence marks.
 _KANA = r"\u3041-\u3096\u3099\u309A\u30A1-\u30FA\u30FC"
 _HANGUL = r"\u1100-\u11FF\u3130-\u318F\uAC00-\uD7AF"
@@ -79,11 +82,11 @@ def is_full_en(text: str) -> bool:
     return bool(_FULL_EN.match(text))
 
 
-def _cjk_only(text: str, keep_number_signs: bool = False, digit_after: bool = False) -> str:
+def _cjk_only(text: str, timbre_reading: bool = False, digit_after: bool = False) -> str:
     """The CJK ideographs of `text` plus digits and a few sentence marks; everything else dropped.
 
-    `keep_number_signs` (Timbre's reading) also keeps a sign right before a digit (气温-5℃: the reference
-    drops the minus, its kept marks being a character range 、-〜 that leaves out the ASCII hyphen).
+    `timbre_reading` also keeps a sign right before a digit (气温-5℃: the reference drops the minus, its
+    kept marks being a character range 、-〜 that leaves out the ASCII hyphen) and the `_PAUSE_MARKS`.
     `digit_after`: the text after `text` starts with a digit (the detector cuts digits into their own piece).
     """
     kept = []
@@ -91,7 +94,9 @@ def _cjk_only(text: str, keep_number_signs: bool = False, digit_after: bool = Fa
         code = ord(char)
         if any(lo <= code <= hi for lo, hi in _CJK_RANGES) or _CJK_KEEP.match(char):
             kept.append(char)
-        elif keep_number_signs and char in _NUMBER_SIGNS:
+        elif timbre_reading and char in _PAUSE_MARKS:
+            kept.append(char)
+        elif timbre_reading and char in _NUMBER_SIGNS:
             after = text[i + 1 : i + 2]
             if after.isdigit() or (not after and digit_after):
                 kept.append(char)
@@ -178,16 +183,14 @@ def _raw_pieces(text: str) -> list[_Piece]:
     return [_Piece(s.lang, s.text) for s in substrings]
 
 
-def split_languages(
-    text: str, default_lang: str = "", keep_number_signs: bool = False
-) -> list[tuple[str, str]]:
+def split_languages(text: str, default_lang: str = "", timbre_reading: bool = False) -> list[tuple[str, str]]:
     """Cut `text` into (lang, text) pieces, like the reference's `LangSegmenter.getTexts`.
 
     With `default_lang` (e.g. "zh"), every piece that is not pure Latin text gets that label; without it the
     detector's labels are kept ("zh", "en", "ja", "ko", or "punctuation" for a text of punctuation only).
     `text` must contain something other than spaces (the caller checks; split_lang fails on it).
-    `keep_number_signs`: Timbre's reading keeps the sign of a number in a piece the detector could not label
-    (see `_cjk_only`); the reference drops it.
+    `timbre_reading`: Timbre's reading keeps the sign of a number and pause marks in a piece the detector
+    could not label (see `_cjk_only`); the reference drops them.
     """
     pieces: list[_Piece] = []
     have_digits = False
@@ -209,7 +212,7 @@ def split_languages(
             _append(pieces, piece)
             continue
         digit_after = k + 1 < len(raw) and raw[k + 1].text[:1].isdigit()
-        _append_with_kana_hangul(pieces, piece, keep_number_signs, digit_after)
+        _append_with_kana_hangul(pieces, piece, timbre_reading, digit_after)
 
     if have_digits:
         pieces = _resolve_digits(pieces, default_lang)
@@ -217,7 +220,7 @@ def split_languages(
 
 
 def _append_with_kana_hangul(
-    pieces: list[_Piece], piece: _Piece, keep_number_signs: bool = False, digit_after: bool = False
+    pieces: list[_Piece], piece: _Piece, timbre_reading: bool = False, digit_after: bool = False
 ) -> None:
     """Append a detector-labelled piece, cutting out kana/hangul runs and rescuing CJK from "x" pieces."""
     ja_parts = _split_runs("ja", piece) if piece.lang != "ja" else []
@@ -238,7 +241,7 @@ def _append_with_kana_hangul(
         parts = [piece]
     for part in parts:
         if part.lang == "x":
-            cjk = _cjk_only(part.text, keep_number_signs, digit_after and part is parts[-1])
+            cjk = _cjk_only(part.text, timbre_reading, digit_after and part is parts[-1])
             _append(pieces, _Piece("zh", cjk) if cjk else part)
         else:
             _append(pieces, part)

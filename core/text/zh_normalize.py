@@ -389,8 +389,6 @@ _SECOND_HUNDREDTHS = re.compile(r"(?<=\d秒)(\d\d)(?![\d.])")
 _GENERATION = re.compile(r"(?<![\d.])([05-9]0)后")  # 80后, 00后: people born in the 1980s, 2000s
 # A mobile number in groups (138-1234-5678): its shape alone makes it a phone number.
 _MOBILE_GROUPED = re.compile(r"(?<![\d\-])(?:\+?86-)?1[3-9]\d-\d{4}-\d{4}(?![\d\-])")
-# The frontend redoes a short text with a leading "." (as the reference does): a pause, not a decimal point.
-_RETRY_DOT = re.compile(r"^\.(?=\d)")
 _NEGATIVE_DECIMAL = re.compile(r"(?<![\d.])-(\d+\.\d+)")  # -0.5: 负零点五 (the shared rule says 负零零点五)
 _ROOT = re.compile(r"√(?=[\d(])")  # √4: 根号四 (a √ before no number is a check mark, and is dropped)
 _MONEY_TRAILING_ZEROS = re.compile(r"(\d+)\.(\d*[1-9])?0+(?=(?:美|欧|港|日)?元|块)")
@@ -864,7 +862,6 @@ REFERENCE_STEPS: tuple[Step, ...] = (
 # Timbre's order: the forms that the reference misreads (numeric dates, ranges, codes, ratios) are read
 # before the generic number rules can take them apart.
 TIMBRE_STEPS: tuple[Step, ...] = (
-    _sub(_RETRY_DOT, lambda m: "。"),
     _sub(_MOBILE_GROUPED, lambda m: _digit_groups(m.group(0).lstrip("+"), "-")),
     _replace_each([("〇", "零")]),
     _sub(_ROOT, lambda m: "根号"),
