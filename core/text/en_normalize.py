@@ -7,9 +7,10 @@ plainly wrong, all in `_apply_default_rules` or guarded by `compat` in `normaliz
 and euro/yen signs, negative numbers keeping their space, "-" between words as a pause (not "minus"), times
 and a.m./p.m., phone numbers, ISO dates, ranges and ratios, decades, units written with a space, e-mail
 addresses, `&`, `#1`, title abbreviations (Dr., Prof., St., months before a day), Roman numerals after names
-and after chapter/part/volume/... (either case), list ordinals only at the start of a line, decimals only
-without spaces, all-capital words the lexicon reads as words (NASA), plural acronyms (APIs). Everything else
-is identical.
+and after chapter/part/volume/... (either case; II to XXXIX, and a lone I in World War I), ordinals
+without "and" (101st), decades without a century (his 40s), list ordinals only at the start of a line,
+decimals only without spaces, all-capital words the lexicon reads as words (NASA), plural acronyms (APIs).
+Everything else is identical.
 
 The output keeps only ASCII letters, spaces and `' . , ? ! -`; upper-case runs are split into letters
 (`NASA` -> `N A S A`) so that acronyms are spelled by the G2P.
@@ -165,6 +166,11 @@ def _ordinal(m: re.Match[str]) -> str:
     return _inflect().number_to_words(m.group(0))
 
 
+def _ordinal_default(m: re.Match[str]) -> str:
+    """Default mode: an ordinal's hundreds as a cardinal's, without "and" (101st: one hundred first)."""
+    return _inflect().number_to_words(m.group(0), andword="")
+
+
 def _cardinal(m: re.Match[str]) -> str:
     return _cardinal_words(int(m.group(0)))
 
@@ -190,6 +196,8 @@ _PHONE_RE = re.compile(r"(?<![\d-])(?:(1)[-\s])?(?:\((\d{3})\)\s?|(\d{3})-)?(\d{
 _RATIO_RE = re.compile(r"\b(\d+):(\d+)\b")
 _DECADE_RE = re.compile(r"\b(1[0-9]|20)([0-9]0)s\b")
 _SHORT_DECADE_RE = re.compile(r"(?<![\w'])'([0-9]0)s\b")
+# A decade without its century or apostrophe (in his 40s, temperatures in the 70s): "forties".
+_BARE_DECADE_RE = re.compile(r"(?<![\w'.,$£€¥-])([2-9]0)s\b")
 _SUFFIXED_MONEY_RE = re.compile(r"([$£€])(\d+(?:\.\d+)?)\s?(K|k|M|B|bn)\b")
 _SUFFIX_SCALES = {"K": "thousand", "k": "thousand", "M": "million", "B": "billion", "bn": "billion"}
 _AROUND_THE_CLOCK_RE = re.compile(r"\b24/7\b")
@@ -274,11 +282,16 @@ _BEFORE_NUMBER_ONLY = frozenset({"No", "Fig", "Vol", "Rm"})
 _ABBREVIATION_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.(?=\s|$)")
 _SAINT_RE = re.compile(r"\bSt\.(?=\s+[A-Z])")
 _PREVIOUS_WORD_RE = re.compile(r"([A-Za-z]+)\s+$")
-_ROMAN_RE = re.compile(r"\b([A-Za-z][a-z]+\.?) (I{2,3}|IV|VI{0,3}|IX|XI{0,3}|XIV|XV|XVI{1,3})\b")
-_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+# Numerals II to LXXXIX (a lone I is the pronoun; see _ROMAN_ONE_RE).
+_ROMAN_NUMERAL = r"(?:XL|LX{0,3}|X{1,3})(?:IX|IV|VI{0,3}|I{0,3})|IX|IV|VI{0,3}|I{2,3}"
+_ROMAN_RE = re.compile(rf"\b([A-Za-z][a-z]+\.?) ({_ROMAN_NUMERAL})\b")
+# A lone `I` is a numeral only after `War` (World War I) or after a heading word before punctuation
+# (Chapter I.); elsewhere it is the pronoun (the part I liked).
+_ROMAN_ONE_RE = re.compile(r"\b(War) I\b|\b([A-Z][a-z]+) I(?=[.,;:!?)]|$)")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50}
 _ROMAN_CARDINAL_AFTER = frozenset(
     "War Chapter Part Volume Vol. Act Book Phase Stage Level Type Class Grade Episode Season Round Game "
-    "Schedule Title Article Section Appendix Unit".split()
+    "Schedule Title Article Section Appendix Unit Bowl".split()
 )
 
 
@@ -296,9 +309,15 @@ def _roman(m: re.Match[str]) -> str:
     n = _roman_value(numeral)
     if word.capitalize() in _ROMAN_CARDINAL_AFTER:  # chapter III as well as Chapter III
         return f"{word} {_inflect().number_to_words(n)}"
-    if word[0].islower():  # a regnal numeral follows a name
+    # A regnal numeral follows a name; Malcolm X, Samuel L and size XL are no numerals.
+    if word[0].islower() or numeral == "X" or "L" in numeral:
         return m.group(0)
     return f"{word} the {_inflect().ordinal(_inflect().number_to_words(n))}"
+
+
+def _roman_one(m: re.Match[str]) -> str:
+    word = m.group(1) or m.group(2)
+    return f"{word} one" if word in _ROMAN_CARDINAL_AFTER else m.group(0)
 
 
 def _digits(number: str) -> str:
@@ -450,10 +469,14 @@ def _abbreviation(m: re.Match[str]) -> str:
     return (spoken or word) + ("." if ends_sentence else "")
 
 
+# Capitalised words before `St.` that are no street's name (The St. Louis team, In St. Ives).
+_NOT_STREET_NAMES = frozenset("the a an in at on to from of by for and or near visit visited via".split())
+
+
 def _saint(m: re.Match[str]) -> str:
     """`St.` before a name is Saint unless it follows a capitalized word (`Baker St. Then` is Street)."""
     before = _PREVIOUS_WORD_RE.search(m.string[: m.start()])
-    if before and before.group(1)[0].isupper():
+    if before and before.group(1)[0].isupper() and before.group(1).lower() not in _NOT_STREET_NAMES:
         return m.group(0)
     return "Saint"
 
@@ -486,6 +509,7 @@ def _apply_default_rules(text: str) -> str:
     text = _SAINT_RE.sub(_saint, text)
     text = _ABBREVIATION_RE.sub(_abbreviation, text)
     text = _ROMAN_RE.sub(_roman, text)
+    text = _ROMAN_ONE_RE.sub(_roman_one, text)
     text = _TIME_AMPM_RE.sub(_time_with_period, text)
     text = _TIME_RE.sub(_time_plain, text)
     text = _RATIO_RE.sub(_ratio, text)
@@ -496,6 +520,7 @@ def _apply_default_rules(text: str) -> str:
     text = _SUFFIXED_MONEY_RE.sub(_suffixed_money, text)
     text = _DECADE_RE.sub(_decade, text)
     text = _SHORT_DECADE_RE.sub(_short_decade, text)
+    text = _BARE_DECADE_RE.sub(_short_decade, text)
     text = _AROUND_THE_CLOCK_RE.sub("24 7", text)
     text = _EURO_BEFORE_RE.sub(_euros, text)
     text = _EURO_AFTER_RE.sub(_euros, text)
@@ -590,7 +615,7 @@ def _normalize_en(text: str, *, reference_compat: bool) -> str:
     text = _DOLLARS_AFTER_RE.sub(lambda m: _money(m.group(1), _DOLLAR, "dollars"), text)
     text = (_DECIMAL_RE if compat else _DECIMAL_TIGHT_RE).sub(_decimal, text)
     text = _FRACTION_RE.sub(_fraction, text)
-    text = _ORDINAL_RE.sub(_ordinal, text)
+    text = _ORDINAL_RE.sub(_ordinal if compat else _ordinal_default, text)
     text = _NUMBER_RE.sub(_cardinal, text)
 
     text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")

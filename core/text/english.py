@@ -14,7 +14,9 @@ tagged with NLTK's averaged-perceptron POS tagger):
 The default mode (`reference_compat=False`) adds POS rules for homographs g2p_en lacks (live, wind, wound,
 dove, lead as a verb, lives as a noun), swaps the two readings of the entries g2p_en's table has the wrong
 way round (object, rebel, segment, ...: `_SWAPPED_HOMOGRAPHS`), reads a homograph as a verb after
-"please"/"to"/a modal or as a sentence-initial imperative (Close the door), reads present/past homographs
+"please"/"to"/a modal, as a sentence-initial imperative (Close the door, Use three cups) or as its sentence's
+only verb after a noun subject (Students protest against fees), and as a noun after a determiner (his
+conduct), reads a sentence-initial article `A` as AH0, reads present/past homographs
 (read, reread, misread, proofread) by the tense their sentence shows (I read it yesterday: R EH1 D; cues in
 `data/en_tense_homographs.tsv`), reads sense homographs (bass, bow, row, tear) by the words around them
 (`data/en_sense_homographs.tsv`), reads unknown hyphenated compounds part by part and unknown contractions as
@@ -85,6 +87,7 @@ _EXTRA_HOMOGRAPHS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
     "sow": ((("VB",), ("S", "OW1")), (("NN",), ("S", "AW1"))),
     "minute": ((("JJ",), ("M", "AY0", "N", "UW1", "T")),),
     "lead": ((("VB", "MD"), ("L", "IY1", "D")),),
+    "invalid": ((("JJ",), ("IH2", "N", "V", "AE1", "L", "AH0", "D")),),  # not valid; the noun keeps IH1
 }
 
 # Default mode only: g2p_en's homograph table gives these the noun reading for a verb and the verb reading for
@@ -389,6 +392,31 @@ _NUMBER_WORDS = frozenset(
     "thousand million billion trillion first second third fourth fifth sixth seventh eighth ninth tenth "
     "minus negative point".split()
 )
+_FINITE_TAGS = frozenset({"VBD", "VBZ", "VBP", "MD"})
+# Determiners after which a word is a noun ("her" and "that" are left out: saw her lead, the dog that lives).
+_NOUN_DETERMINERS = frozenset("the a an his their our my your its".split())
+
+
+def _sentence_span(tokens: Sequence[str], i: int) -> tuple[int, int]:
+    """The bounds [start, end) of the sentence around `tokens[i]`, its final punctuation left out."""
+    start, end = i, i + 1
+    while start > 0 and tokens[start - 1] not in _SENTENCE_ENDS:
+        start -= 1
+    while end < len(tokens) and tokens[end] not in _SENTENCE_ENDS:
+        end += 1
+    return start, end
+
+
+def _is_main_verb(tokens: Sequence[str], tags: Sequence[str], i: int) -> bool:
+    """Whether a verb/noun homograph the tagger did not tag as a verb is its sentence's only verb: it follows
+    a noun or pronoun subject, no noun follows it and no other finite verb is in the sentence (Students
+    protest against fees, The band records in London; not Police records show it)."""
+    if tags[i].startswith("VB") or i == 0 or not (tags[i - 1].startswith("NN") or tags[i - 1] == "PRP"):
+        return False
+    if i + 1 < len(tags) and tags[i + 1].startswith("NN"):
+        return False
+    start, end = _sentence_span(tokens, i)
+    return not any(tags[k] in _FINITE_TAGS for k in range(start, end) if k != i)
 
 
 def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
@@ -397,8 +425,14 @@ def _homograph_pos(tokens: Sequence[str], tags: Sequence[str], i: int) -> str:
     nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else None
     if prev in _VERB_CUES:
         return "VB"
-    if (prev is None or prev in _SENTENCE_ENDS) and nxt in _OBJECT_STARTS:
+    if (prev is None or prev in _SENTENCE_ENDS) and (nxt in _OBJECT_STARTS or nxt in _NUMBER_WORDS):
         return "VB"
+    word = tokens[i].lower()
+    if word in _homographs() or word in _EXTRA_HOMOGRAPHS:
+        if _is_main_verb(tokens, tags, i):
+            return "VBZ" if word.endswith("s") else "VBP"
+        if prev in _NOUN_DETERMINERS and tags[i].startswith("VB"):  # his conduct, the winds: a noun
+            return "NNS" if word.endswith("s") else "NN"
     clause_ends = nxt is None or not nxt[:1].isalpha()
     if tokens[i].lower() in _ADJECTIVE_HOMOGRAPHS and tags[i].startswith("NN"):
         if prev in _DEGREE_CUES or (prev in _LINKING_CUES and clause_ends):
@@ -453,11 +487,7 @@ def _sense_reading(tokens: Sequence[str], i: int) -> list[str] | None:
     senses = _sense_table().get(tokens[i].lower())
     if senses is None:
         return None
-    start, end = i, i + 1
-    while start > 0 and tokens[start - 1] not in _SENTENCE_ENDS:
-        start -= 1
-    while end < len(tokens) and tokens[end] not in _SENTENCE_ENDS:
-        end += 1
+    start, end = _sentence_span(tokens, i)
     context = [t.lower() for t in (*tokens[start:i], *tokens[i + 1 : end])]
     if i > start and tokens[i][:1].isupper():  # a name or a language mid-sentence (Polish, Reading)
         context.append(_CAPITALISED_CUE)
@@ -596,6 +626,19 @@ def _abbreviation_period(tokens: Sequence[str], i: int) -> bool:
     return (nxt[:1].isdigit() or nxt in _NUMBER_WORDS) and prev in _PERIOD_ABBREVIATIONS
 
 
+# Tags of the word after an article (A new day, A decrease in sales, A dozen).
+_AFTER_ARTICLE_TAGS = ("JJ", "NN", "CD", "RB", "VBG", "VBN")
+
+
+def _is_article_a(tokens: Sequence[str], tags: Sequence[str], i: int) -> bool:
+    """Default mode: a capital `A` opening a sentence, tagged as the article before an adjective or noun, is
+    read as the article, AH0, not as the letter's name (A white dove; not A is a vowel, Vitamin A levels)."""
+    if tokens[i] != "A" or tags[i] != "DT" or (i > 0 and tokens[i - 1] not in _SENTENCE_ENDS):
+        return False
+    # A spelled letter after it (A P I's: the normalizer's split of APIs) is another letter name.
+    return i + 1 < len(tags) and len(tokens[i + 1]) > 1 and tags[i + 1].startswith(_AFTER_ARTICLE_TAGS)
+
+
 def _token_phones(
     o_word: str, pos: str, overrides: Mapping[str, Sequence[str]], *, compat: bool
 ) -> list[str]:
@@ -646,6 +689,9 @@ def g2p_en(
             by_context = _tense_reading(tokens, tags, i) or _sense_reading(tokens, i)
         if by_context is not None:
             raw.extend(by_context)
+            continue
+        if not compat and o_word.lower() not in overrides and _is_article_a(tokens, tags, i):
+            raw.append("AH0")
             continue
         pos = tags[i] if compat else _homograph_pos(tokens, tags, i)
         raw.extend(_token_phones(o_word, pos, overrides, compat=compat))
