@@ -88,6 +88,23 @@ def test_word_start_lets_neighbour_conditions_look_around_a_longer_word() -> Non
     assert context_reading("天地教", 1, [("天地", "n"), ("教", "v")], 0, rules=opening) is None  # not opening
 
 
+def test_later_pos_looks_at_the_rest_of_the_clause_and_a_bang_negates_a_word_condition() -> None:
+    rules = parse_rules(["为\twei2\tprev_pos=n.* !later_pos=v.*"], "t")
+    copula = [("有效期", "n"), ("为", "p"), ("三年", "m")]
+    assert context_reading("有效期为三年", 3, copula, 1, rules=rules) == "wei2"
+    benefactive = [("政府", "n"), ("为", "p"), ("居民", "n"), ("修路", "v")]
+    assert context_reading("政府为居民修路", 2, benefactive, 1, rules=rules) is None  # a verb follows
+    later_clause = [("政府", "n"), ("为", "p"), ("居民", "n"), (",", "x"), ("修路", "v")]
+    assert context_reading("政府为居民,修路", 2, later_clause, 1, rules=rules) == "wei2"  # not past the comma
+    opening = parse_rules(["得\tdei3\t!prev=.*[\\u4e00-\\u9fa5] next_pos=d.*"], "t")
+    first = [("得", "ud"), ("赶紧", "d"), ("走", "v")]
+    assert context_reading("得赶紧走", 0, first, 0, rules=opening) == "dei3"  # no word before it
+    after = [("跑", "v"), ("得", "ud"), ("很", "d"), ("快", "a")]
+    assert context_reading("跑得很快", 1, after, 1, rules=opening) is None  # a word before it
+    with pytest.raises(TextError, match="unknown condition"):
+        parse_rules(["为\twei2\t!left=X"], "t")  # only word conditions negate
+
+
 @pytest.mark.parametrize(
     ("text", "index", "reading"),
     [
@@ -145,6 +162,31 @@ def test_word_start_lets_neighbour_conditions_look_around_a_longer_word() -> Non
         ("我吃过了", 2, "guo5"),  # the particle
         ("这座桥长两千米", 3, "chang2"),  # long, before a length
         ("妈妈正在盛汤", 4, "cheng2"),  # ladle, before the food (jieba glues 盛汤)
+        ("这座桥被命名为彩虹桥", 6, "wei2"),  # 为 'as' after a verb of naming that jieba cut off
+        ("合同有效期为两年", 5, "wei2"),  # the copula before a number, no verb after it
+        ("我们为两百户家庭修了路", 2, "wei4"),  # 'for': a verb follows
+        ("这些问题已为专家所关注", 5, "wei2"),  # the passive 为…所
+        ("他们俩一直处得很好", 5, "chu3"),  # get along: the verb before the complement 得
+        ("这里的好处很多", 4, "chu4"),  # inside a dictionary word
+        ("他用面粉和成了面团", 4, "huo2"),  # knead: 和 + a result complement + the dough
+        ("我和成都的朋友见面", 1, "he2"),  # the conjunction
+        ("你感冒了,得好好休息", 5, "dei3"),  # must, opening a clause
+        ("她把铅笔削尖了", 4, "xiao1"),  # pare, before a result complement
+        ("公司削减了开支", 2, "xue1"),  # the compound keeps xuē
+        ("他吐了一口血", 5, "xie3"),  # 血 as a word of its own
+        ("医生量了他的血压", 6, "xue4"),  # inside a compound
+        ("把画钉在墙上", 2, "ding4"),  # @verb before 在 and a place
+        ("他在商场里转了一下午", 5, "zhuan4"),  # stroll for a time
+        ("他把一个盒子当凳子用", 6, "dang4"),  # 当 X 用
+        ("当我用手机的时候", 0, "dang1"),  # 当…的时候
+        ("每周一开例会", 2, "yi1"),  # Monday
+        ("每周一次", 2, "yi2"),  # the count: sandhi before 次
+        ("他背着父母偷偷去了北京", 1, "bei4"),  # behind one's back
+        ("他背着书包去上学", 1, "bei1"),  # carry
+        ("他从来没有失败过", 7, "guo5"),  # the experiential particle closing a clause after a verb
+        ("考试他差一点没过", 7, "guo4"),  # the verb after 没: no particle stands there
+        ("这件衣服我只穿过一次", 7, "guo5"),  # the particle before a count of times
+        ("雨不停地下着", 3, "de5"),  # the particle after 不停, where jieba glues 地下
     ],
 )
 def test_default_mode_reads_the_context(text: str, index: int, reading: str) -> None:

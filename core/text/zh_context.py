@@ -8,8 +8,10 @@ A rule gives a character a TONE3 reading where its context holds. Conditions, al
   on the character: `(.)了(?P<c>一)\\1` for 想了一想);
 - on the jieba words around a character that is a word of its own (word rules): `prev`, `next`, `prev2`,
   `next2` (the word 1 or 2 before / after matches RE entirely), `pos`, `prev_pos`, `next_pos`, `prev2_pos`,
-  `next2_pos` (the same for part-of-speech tags), `window` (one of the 5 words before matches RE), and the
-  flags `clause_end` (no word or a punctuation mark after) and `first` (no word before);
+  `next2_pos` (the same for part-of-speech tags), `window` (one of the 5 words before matches RE),
+  `later_pos` (a later word of the same clause has a tag matching RE), and the flags `clause_end` (no word
+  or a punctuation mark after) and `first` (no word before); `!` before one of these keys negates it
+  (`!later_pos=v.*`: no verb follows in the clause, as after the copula 为 of 有效期为三年);
 - on the jieba word holding the character, of any length: `word_pos=RE` (its part-of-speech tag), the flags
   `word_start` (the character is the word's first: the 区 of 区老师, not of 社区老师), `unlisted` (the word
   is not a phrase of pypinyin's dictionary, whose reading would otherwise stand: 重填, not 重视) and
@@ -46,7 +48,9 @@ TABLE = Path(__file__).resolve().parent / "data" / "zh_context_readings.tsv"
 CLASSES = Path(__file__).resolve().parent / "data" / "zh_reading_classes.tsv"
 _WORD_KEYS = (
     "prev", "next", "prev2", "next2", "pos", "prev_pos", "next_pos", "prev2_pos", "next2_pos", "window",
+    "later_pos",
 )  # fmt: skip
+_NOT = "!"  # before a word key: the condition must not hold
 _TEXT_KEYS = ("left", "right", "span")
 _FLAGS = ("clause_end", "first")
 _NAME_FLAG = "name_start"
@@ -124,7 +128,7 @@ def _parse_conditions(
         try:
             if key in (*_FLAGS, *_OWN_WORD_FLAGS) and not value:
                 flags.add(key)
-            elif key in (*_WORD_KEYS, *_OWN_WORD_KEYS) and value:
+            elif (key.removeprefix(_NOT) in _WORD_KEYS or key in _OWN_WORD_KEYS) and value:
                 words[key] = re.compile(value)
             elif key == "left" and value:
                 text[key] = re.compile(f"(?:{value})$")
@@ -195,24 +199,34 @@ def _own_word_conditions_hold(rule: ContextRule, i: int, words: Sequence[tuple[s
     return True
 
 
-def _word_conditions_hold(rule: ContextRule, words: Sequence[tuple[str, str]], k: int) -> bool:
-    def at(offset: int) -> tuple[str, str] | None:
-        j = k + offset
-        return words[j] if 0 <= j < len(words) else None
+_SLOTS = {"prev": -1, "next": 1, "prev2": -2, "next2": 2, "pos": 0}
 
-    slots = {"prev": -1, "next": 1, "prev2": -2, "next2": 2}
+
+def _word_condition(key: str, pattern: re.Pattern[str], words: Sequence[tuple[str, str]], k: int) -> bool:
+    """One neighbour condition (`key` without its `!`) on the word `words[k]`."""
+    if key == "window":
+        return any(pattern.fullmatch(w) for w, _ in words[max(0, k - _WINDOW) : k])
+    if key == "later_pos":
+        for word, pos in words[k + 1 :]:
+            if word in PUNCTUATION:
+                return False
+            if pattern.fullmatch(pos):
+                return True
+        return False
+    name, _, kind = key.partition("_")
+    j = k + _SLOTS[name]
+    if not 0 <= j < len(words):
+        return False
+    word, pos = words[j]
+    return bool(pattern.fullmatch(pos if kind == "pos" or name == "pos" else word))
+
+
+def _word_conditions_hold(rule: ContextRule, words: Sequence[tuple[str, str]], k: int) -> bool:
     for key, pattern in rule.words.items():
         if key in _OWN_WORD_KEYS:
             continue  # `_own_word_conditions_hold`
-        if key == "window":
-            if not any(pattern.fullmatch(w) for w, _ in words[max(0, k - _WINDOW) : k]):
-                return False
-            continue
-        name, _, kind = key.partition("_")
-        word = words[k] if name == "pos" else at(slots[name])
-        if word is None:
-            return False
-        if not pattern.fullmatch(word[1] if kind == "pos" or name == "pos" else word[0]):
+        negated = key.startswith(_NOT)
+        if _word_condition(key.removeprefix(_NOT), pattern, words, k) == negated:
             return False
     if "first" in rule.flags and k != 0:
         return False
