@@ -12,7 +12,8 @@ Scores the development half and the evaluation half of the labelled set separate
 - English: the phones of an English sentence equal its label exactly, punctuation aside.
 
 Only counts are printed for the evaluation half: rules are written from the development half, whose misses
-`--show-dev-misses` lists.
+`--show-dev-misses` lists. A third row scores the probes (`readings_eval/probes/`): sentences written here to
+develop rules from, whose polyphone items label only their polyphone (no all-characters figure).
 
     python bench/readings.py [--reference-compat] [--show-dev-misses]
 """
@@ -31,10 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from core.errors import TextError  # noqa: E402
 from core.text import PhoneResult, text_to_phones  # noqa: E402
+from core.text.overrides import is_han  # noqa: E402
 from core.text.symbols import PUNCTUATION  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "readings_eval"
 HALVES = ("dev", "eval")
+PROBES = "probes"
 SETS = ("zh_polyphones", "zh_normalize", "en_phones")
 # Sandhi-variable characters whose tone the all-character score does not compare (see the docstring).
 _TONE_FREE = frozenset("一不")
@@ -42,8 +45,12 @@ _NORM_IGNORED = frozenset(PUNCTUATION) | frozenset(" ，。！？、；：")
 
 
 def load(half: str, name: str) -> list[dict]:
-    """The items of one labelled file, `tests/data/readings_eval/<half>/<name>.jsonl`."""
-    lines = (DATA / half / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    """The items of one labelled file, `tests/data/readings_eval/<half>/<name>.jsonl` (none where the set
+    has no such file: the probes have no English)."""
+    path = DATA / half / f"{name}.jsonl"
+    if half == PROBES and not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
@@ -93,6 +100,8 @@ class PolyphoneScore:
 
 def score_polyphone(item: dict, result: PhoneResult | str) -> PolyphoneScore:
     """Score one `zh_polyphones` item against a reading of its text."""
+    if "expect_pinyin" not in item:
+        return _score_polyphone_only(item, result)
     expected = item["expect_pinyin"].split()
     if isinstance(result, str):
         return PolyphoneScore(False, 0, len(expected), result)
@@ -109,6 +118,22 @@ def score_polyphone(item: dict, result: PhoneResult | str) -> PolyphoneScore:
     )
     miss = "" if target_ok and chars_ok == len(syllables) else " ".join(str(s) for s in got)
     return PolyphoneScore(target_ok, chars_ok, len(syllables), miss)
+
+
+def _score_polyphone_only(item: dict, result: PhoneResult | str) -> PolyphoneScore:
+    """A probe labels only its polyphone: found by its place among the text's Han characters (the normalizer
+    may drop marks such as 《》), its third tone read as second before a third tone allowed."""
+    if isinstance(result, str):
+        return PolyphoneScore(False, 0, 0, result)
+    got = _syllables(result)
+    source = [i for i, c in enumerate(item["text"]) if is_han(c)]
+    spoken = [i for i, c in enumerate(result.norm_text) if is_han(c)]
+    if len(source) != len(spoken) or len(got) != len(result.norm_text):
+        return PolyphoneScore(False, 0, 0, f"read as {result.norm_text!r}")
+    at = spoken[source.index(item["index"])]
+    after = got[at + 1] if at + 1 < len(got) else None
+    ok = any(_third_tone_sandhi(e, got[at], after) for e in item["expect"].split("|"))
+    return PolyphoneScore(ok, 0, 0, "" if ok else " ".join(str(g) for g in got))
 
 
 def score_norm(item: dict, result: PhoneResult | str) -> str:
@@ -170,7 +195,7 @@ def score_half(half: str, reference_compat: bool = False) -> HalfScore:
 
 def _cell(pair: tuple[int, int]) -> str:
     ok, n = pair
-    return f"{ok / max(n, 1):.3f} ({ok}/{n})"
+    return f"{ok / n:.3f} ({ok}/{n})" if n else "-"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,13 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    scores = {half: score_half(half, args.reference_compat) for half in HALVES}
+    scores = {half: score_half(half, args.reference_compat) for half in (*HALVES, PROBES)}
     mode = "--reference-compat" if args.reference_compat else "default"
     print(f"readings ({mode} mode), {time.perf_counter() - start:.1f} s")
     print(f"{'half':<6}{'polyphones':>20}{'all characters':>22}{'normalisation':>20}{'English':>18}")
     for half, s in scores.items():
         cells = (_cell(s.polyphones), _cell(s.chars), _cell(s.norm), _cell(s.english))
         print(f"{half:<6}{cells[0]:>20}{cells[1]:>22}{cells[2]:>20}{cells[3]:>18}")
+    print("(probes: written to develop rules from; their polyphone items label only the polyphone)")
     if args.show_dev_misses:
         for line in scores["dev"].misses:
             print("  dev miss:", line)
