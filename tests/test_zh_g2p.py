@@ -93,6 +93,14 @@ def test_unreadable_character_is_a_text_error() -> None:
         g2p_zh("你好@", reference_compat=True)
 
 
+def test_syllable_without_a_vowel_is_a_text_error_in_compat_and_read_by_default() -> None:
+    # pypinyin reads 噷 "hm": the reference's sandhi fails on its empty final with an IndexError
+    with pytest.raises(TextError, match="reference-compat"):
+        g2p_zh("恶噷噷是大家都知道的.", reference_compat=True)
+    phones, word2ph = g2p_zh("恶噷噷是大家都知道的.")
+    assert sum(word2ph) == len(phones) and len(word2ph) == 11
+
+
 def _pinyin_per_char(text: str, *, reference_compat: bool) -> str:
     phones, word2ph = g2p_zh(text, reference_compat=reference_compat)
     out, i = [], 0
@@ -136,6 +144,21 @@ def test_default_reads_labelled_polyphones_right() -> None:
 def test_default_fixes_reference_misreadings(text: str, compat: str, default: str) -> None:
     assert _pinyin_per_char(text, reference_compat=True) == compat
     assert _pinyin_per_char(text, reference_compat=False) == default
+
+
+@pytest.mark.parametrize(
+    ("text", "index", "reading"),
+    [
+        ("领导让他便宜行事", 4, "bian4"),  # the table's 便宜 yields to the dictionary's longer word
+        ("他在朝阳区上班", 2, "chao2"),  # nor is the 朝 of 朝阳区 the table's 朝阳 zhāoyáng
+        ("这件衣服很便宜", 5, "pian2"),  # the table still reads the word itself
+        ("这就叫一物降一物", 5, "xiang2"),  # a dictionary phrase that jieba cuts: 一物|降|一物
+        ("大家都会来的", 2, "dou1"),  # but no two-character one across 都|会 (都会 dūhuì)
+        ("我们去天台山看日出", 4, "tai1"),  # place names keep their local reading
+    ],
+)
+def test_default_reads_dictionary_phrases_across_jieba_words(text: str, index: int, reading: str) -> None:
+    assert _pinyin_per_char(text, reference_compat=False).split()[index] == reading
 
 
 def test_phrase_table_is_well_formed() -> None:

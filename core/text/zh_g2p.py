@@ -16,7 +16,10 @@ The pipeline per sentence (split after each punctuation mark):
 corrections, all of them general rules rather than per-sentence fixes:
 
 * a polyphone phrase table (`data/zh_polyphone_phrases.txt`) read before pypinyin; a phrase only counts where
-  it does not cut a jieba word in two (so 还钱 in 我|还|钱 matches, 长大 in 家长|大会 does not);
+  it does not cut a jieba word in two (so 还钱 in 我|还|钱 matches, 长大 in 家长|大会 does not), and inside a
+  longer word that pypinyin's dictionary reads otherwise the dictionary wins (便宜 in 便宜行事 is biàn);
+* a polyphone no rule reads takes the reading of the longest dictionary phrase of 3+ characters made of
+  whole jieba words around it (一物|降|一物 xiáng): the idioms jieba does not know and cuts into pieces;
 * part-of-speech and neighbour rules for one-character words (还/v huán, 还 closing a clause huán, 数/v
   shǔ, 地/uv de, 得 after a subject děi / dé before 了, 上/f after a noun shang5, 来/去 after a verb
   ending in 过/回/... neutral, 数/转/冲/种/扇/系 by their neighbours, 把 X 还/当/落 huán/dàng/là, ...);
@@ -253,11 +256,41 @@ def _word_spans(words: Sequence[str]) -> list[tuple[int, int]]:
     return spans
 
 
+@lru_cache(maxsize=65536)
+def _dictionary_reading(phrase: str) -> tuple[str, ...] | None:
+    """pypinyin's phrase-dictionary reading of `phrase` in TONE3 (neutral tone 5), or None if not listed."""
+    from pypinyin.constants import PHRASES_DICT  # deferred: pypinyin's big table loads on first use
+    from pypinyin.contrib.tone_convert import to_tone3
+
+    found = PHRASES_DICT.get(phrase)
+    return None if found is None else tuple(to_tone3(s[0], neutral_tone_with_five=True) for s in found)
+
+
+def _same_reading(a: str, b: str) -> bool:
+    """Two TONE3 syllables agree: equal, or the same syllable with one of them neutral."""
+    return a == b or (a[:-1] == b[:-1] and "5" in (a[-1], b[-1]))
+
+
+def _yields_to_dictionary(
+    sentence: str, span: tuple[int, int], word: tuple[int, int], reading: Sequence[str]
+) -> bool:
+    """True when a table phrase at `span` lies strictly inside the jieba word at `word`, which pypinyin's
+    dictionary lists with another reading of those characters: the longer phrase settles them (便宜 in
+    便宜行事 is biàn, 朝阳 in 朝阳区 is cháo, 为人 in 舍己为人 is wèi)."""
+    if span == word:
+        return False
+    whole = _dictionary_reading(sentence[word[0] : word[1]])
+    if whole is None or len(whole) != word[1] - word[0]:
+        return False
+    inner = whole[span[0] - word[0] : span[1] - word[0]]
+    return not all(_same_reading(a, b) for a, b in zip(inner, reading, strict=True))
+
+
 def _phrase_readings(engine: _Engine, sentence: str, words: Sequence[str]) -> list[str | None]:
     """Per character, the phrase table's TONE3 reading or None.
 
     Forward longest match; a match must not cut a jieba word in two (it either covers whole words or lies
-    inside one word).
+    inside one word), and inside a longer word it yields to the dictionary's reading of that word.
     """
     spans = _word_spans(words)
     word_of = [0] * len(sentence)
@@ -275,12 +308,64 @@ def _phrase_readings(engine: _Engine, sentence: str, words: Sequence[str]) -> li
             first, last = spans[word_of[i]], spans[word_of[i + length - 1]]
             inside_one = word_of[i] == word_of[i + length - 1]
             whole_words = first[0] == i and last[1] == i + length
+            if inside_one and _yields_to_dictionary(sentence, (i, i + length), first, engine.phrases[phrase]):
+                continue
             if inside_one or whole_words:
                 readings[i : i + length] = list(engine.phrases[phrase])
                 matched = length
                 break
         i += matched or 1
     return readings
+
+
+# The shortest dictionary phrase that may settle a reading across jieba words: two-character matches across
+# two one-character words are mostly accidents (都|会 is not 都会 dūhuì, 和|了 not the mahjong 和了 húle).
+_SPANNING_MIN = 3
+_SPANNING_MAX = 8  # longer dictionary phrases are proverbs jieba keeps whole or splits into dictionary words
+
+
+def _is_polyphone(char: str) -> bool:
+    """True for a character pypinyin lists with more than one reading."""
+    from pypinyin.constants import PINYIN_DICT
+
+    return "," in PINYIN_DICT.get(ord(char), "")
+
+
+def _longest_spanning_phrase(
+    sentence: str, spans: Sequence[tuple[int, int]], k: int
+) -> tuple[int, int] | None:
+    """The longest dictionary phrase of whole jieba words (3+ characters) that holds word `k` and more."""
+    first, last = spans[k]
+    starts = [a for a, _ in spans[: k + 1] if last - a <= _SPANNING_MAX]
+    ends = [b for _, b in spans[k:] if b - first <= _SPANNING_MAX]
+    pairs = [
+        (a, b)
+        for a in starts
+        for b in ends
+        if (a, b) != (first, last) and _SPANNING_MIN <= b - a <= _SPANNING_MAX
+    ]
+    for a, b in sorted(pairs, key=lambda pair: pair[0] - pair[1]):
+        if _dictionary_reading(sentence[a:b]):
+            return a, b
+    return None
+
+
+def _mark_spanning_phrases(sentence: str, words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
+    """A polyphone that no rule has read takes the reading of the longest dictionary phrase (3+ characters)
+    made of whole jieba words around it, where that differs from its own word's reading: the phrases jieba
+    does not know cut into pieces (一物|降|一物 xiáng, 家|给|户|足 jǐ)."""
+    spans = _word_spans([w for w, _ in words])
+    for k, (first, last) in enumerate(spans):
+        todo = [i for i in range(first, last) if fixed[i] is None and _is_polyphone(sentence[i])]
+        found = _longest_spanning_phrase(sentence, spans, k) if todo else None
+        if found is None:
+            continue
+        phrase = _dictionary_reading(sentence[found[0] : found[1]]) or ()
+        own = _pypinyin(sentence[first:last], "TONE3")
+        for i in todo:
+            reading = phrase[i - found[0]]
+            if not reading.endswith("5") and not _same_reading(reading, own[i - first]):
+                fixed[i] = reading
 
 
 def _pos_reading(words: Sequence[tuple[str, str]], k: int, sentence: str, start: int) -> str | None:
@@ -469,6 +554,7 @@ def _read_sentence(
                 if reading is not None and sentence[i] in "一不":
                     final[i] = reading
             start += len(word)
+        _mark_spanning_phrases(sentence, raw, fixed)
         _mark_de_obtain(raw, fixed)
         _mark_de_complement(engine, raw, fixed)
         _mark_adverbial_de(raw, fixed)
@@ -490,6 +576,11 @@ def _read_sentence(
         n = min(len(initials), len(finals))
         initials, finals = initials[:n], finals[:n]
         if compat:
+            if not all(finals):  # the reference's sandhi and phone lookup fail on these (IndexError)
+                raise TextError(
+                    f"cannot read {word!r} in reference-compat mode: pypinyin gives it a syllable without a "
+                    f"vowel or tone ({' '.join(_pypinyin(word, 'TONE3'))}); the default mode reads it"
+                )
             finals = sandhi.apply(word, pos, finals)
         else:
             keep = [False] * n
