@@ -21,19 +21,12 @@ from bench.readings import load, read, score_english, score_half, score_norm, sc
 KNOWN_DEV_MISSES: frozenset[str] = frozenset(
     {
         "这首诗很难和",  # 和 he4: to reply to a poem
-        "燕国古称燕",  # 燕 yan1: the state of Yan
-        "乡音无改鬓毛衰",  # 衰 cui1: classical
-        "朝辞白帝彩云间",  # 朝 zhao1: classical
-        "曾经沧海难为水",  # 为 wei2: classical
         "天气太热,她手里一直拿着一把扇子",  # 手里: labelled li3 (shou2), read li5
-        "她待人一向很大方",  # 方 fang5: generous; jieba cuts 很大|方
-        "他的想法很有意思",  # a run of third tones: labelled in pairs from its end (xiang2 fa3 hen2 you3)
-        "这里的水果很好吃",  # the same: labelled shui2 guo3 hen2 hao3, read shui2 guo2 hen2 hao3
     }
 )
-# The evaluation half's figures at the end of session 6 (default mode: polyphones 0.942, chars 0.9895, norm
-# 0.976, English 0.963), less a margin of an item or two: it may only improve.
-EVAL_FLOORS = {"polyphones": 0.935, "chars": 0.988, "norm": 0.97, "english": 0.95}
+# The evaluation half's figures in session 7 (default mode: polyphones 0.959, chars 0.992, norm 0.976, English
+# 0.963), less a margin of an item or two: it may only improve.
+EVAL_FLOORS = {"polyphones": 0.955, "chars": 0.991, "norm": 0.97, "english": 0.95}
 
 
 _NAMES = ("zh_polyphones", "zh_normalize", "en_phones")

@@ -4,8 +4,8 @@ Tones live in TONE3 finals (`"ao3"`, `"e5"`: digit 1-4, 5 = neutral). The rules,
 
 * re-grouping of the segmentation before any reading is taken (`merge_for_sandhi`): `不` and `一`
   are glued to the word after them, `V 一 V` becomes one word (`看一看`), repeated words are joined
-  (`看`+`看`), runs of third-tone words up to three characters are joined, and a lone `儿` is glued to
-  the word before it;
+  (`看`+`看`), runs of third-tone words up to three characters are joined (Timbre's reading: only the
+  pairs the syntax groups first, `_joins_for_sandhi`), and a lone `儿` is glued to the word before it;
 * `不` before a fourth tone becomes second tone, and neutral inside `X不X` (`看不懂`);
 * `一` becomes second tone before a fourth tone, fourth tone before other tones, neutral inside `V一V`, first
   tone as an ordinal (`第一`) or inside a number;
@@ -77,6 +77,30 @@ def _all_third(finals: Sequence[str]) -> bool:
 
 def _is_doubled(word: str) -> bool:
     return len(word) == 2 and word[0] == word[1]
+
+
+def _joins_for_sandhi(tones: Sequence[str | None] | None, left: Sequence[str], right: Sequence[str]) -> bool:
+    """May two adjacent third-tone words (`[word, pos]`) be read as one unit, the first third tone rising?
+
+    The reference joins any two of at most three characters. Timbre's reading (`tones` given) joins only two
+    one-character words that the syntax groups first: a modifier or numeral with the noun or measure word
+    after it (小|李, 五|本), a preposition with its object (比|我), a verb with a pronoun object or a result
+    complement (请|你, 想|好); a subject or adverb belongs with the words after it instead, and the run is
+    read in pairs from its end (`third_across_words`): 我|也|想|买 wó yě xiáng mǎi, 我|很|好 wǒ hén hǎo,
+    比我|小|五岁 bí wǒ xiáo wǔ.
+    """
+    if tones is None:
+        return True
+    if len(left[0]) != 1 or len(right[0]) != 1:
+        return False
+    head, dependent = left[1][:1], right[1][:1]
+    return dependent in ("n", "q", "m") or head == "p" or (head == "v" and dependent in ("r", "a"))
+
+
+def _is_abab_verb(word: str, pos: str) -> bool:
+    """A two-syllable verb said twice, 'do it a little' (研究研究, 讨论讨论); not an ABAB adjective
+    (雪白雪白)."""
+    return len(word) == 4 and word[:2] == word[2:] and word[0] != word[1] and pos[:1] == "v"
 
 
 class ToneSandhi:
@@ -192,6 +216,7 @@ class ToneSandhi:
         for i, (word, pos) in enumerate(seg):
             if (
                 i >= 1
+                and _joins_for_sandhi(tones, seg[i - 1], seg[i])
                 and _all_third(finals[i - 1])
                 and _all_third(finals[i])
                 and not joined[i - 1]
@@ -212,6 +237,7 @@ class ToneSandhi:
         for i, (word, pos) in enumerate(seg):
             if (
                 i >= 1
+                and _joins_for_sandhi(tones, seg[i - 1], seg[i])
                 and finals[i - 1][-1][-1] == "3"
                 and finals[i][0][-1] == "3"
                 and not joined[i - 1]
@@ -346,6 +372,8 @@ class ToneSandhi:
                 if split_doubles and not self._true_reduplication(word, pos, j):
                     continue
                 finals[j] = _with_tone(finals[j], "5")
+        if split_doubles and _is_abab_verb(word, pos):  # 研究研究: the repeat's last syllable is light
+            finals[3] = _with_tone(finals[3], "5")
         ge = word.find("个")
         last = word[-1:]
         if last and last in _PARTICLES:
@@ -389,12 +417,14 @@ class ToneSandhi:
     @staticmethod
     def third_across_words(finals: Sequence[str], tied: Sequence[bool]) -> list[str]:
         """Timbre's reading, once every word is read: a third tone still before a third tone becomes second,
-        left to right, whatever the word boundaries (我|想 wó xiǎng, 新|品种 xīn pín zhǒng); the per-word rule
-        above only sees pairs inside one word. `tied[i]`: syllable i is an erhua 儿 that shares the tone of
-        the syllable before it (一点儿|水 diánr shuǐ, 哪儿|呢 nǎr ne). A punctuation mark (no tone digit)
-        breaks the chain."""
+        whatever the word boundaries (我|想 wó xiǎng, 新|品种 xīn pín zhǒng); the per-word rule above only
+        sees pairs inside one word. Applied from the end of the sentence, so that a syllable before one that
+        has already risen keeps its third tone: a run across words is read in pairs from its end, as the
+        syntax groups it (我|很好 wǒ hén hǎo, 水果|很好吃 shuíguǒ hén hǎochī, 你|买|几把伞 ní mǎi jí bá sǎn).
+        `tied[i]`: syllable i is an erhua 儿 that shares the tone of the syllable before it (一点儿|水 diánr
+        shuǐ, 哪儿|呢 nǎr ne). A punctuation mark (no tone digit) breaks the chain."""
         out = list(finals)
-        for i in range(len(out) - 1):
+        for i in reversed(range(len(out) - 1)):
             if tied[i]:
                 continue
             j = i + 1
