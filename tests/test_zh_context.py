@@ -187,6 +187,17 @@ def test_later_pos_looks_at_the_rest_of_the_clause_and_a_bang_negates_a_word_con
         ("考试他差一点没过", 7, "guo4"),  # the verb after 没: no particle stands there
         ("这件衣服我只穿过一次", 7, "guo5"),  # the particle before a count of times
         ("雨不停地下着", 3, "de5"),  # the particle after 不停, where jieba glues 地下
+        ("这栋楼有二十一层", 6, "yi1"),  # the units digit after 十, jieba cuts 二十|一层
+        ("她的厨艺在村里数一数二", 8, "yi1"),  # 一 set against 二 in an idiom, though a phrase fixes 数一数
+        ("涨幅约为百分之一点二", 7, "yi1"),  # before a decimal point and a digit
+        ("一点一点地进步", 0, "yi4"),  # 'little by little' keeps the sandhi
+        ("放假了可以睡睡懒觉", 6, "shui5"),  # V|VX: the verb said twice before its object, cut apart
+        ("老师让我们问问题", 6, "wen4"),  # 问|问题 is not a reduplication
+        ("他每天都去河边钓钓鱼", 8, "diao5"),  # AAB that jieba tags as an idiom
+        ("这件事要想想清楚", 4, "xiang2"),  # 想想 xiángxiang: the repeat neutral, the third tone rising
+        ("门上的把手坏了", 4, "shou5"),  # the noun 把手
+        ("请把手放在桌上", 2, "shou3"),  # 把|手
+        ("他的思想很开通", 6, "tong5"),  # open-minded, after a degree adverb
     ],
 )
 def test_default_mode_reads_the_context(text: str, index: int, reading: str) -> None:

@@ -54,14 +54,16 @@ class ToneWordLists:
 @lru_cache(maxsize=2)
 def load_tone_word_lists(*, reference_compat: bool = True) -> ToneWordLists:
     """Read `data/zh_tone_words.json`: the reference's lists, or Timbre's (fewer non-standard neutral
-    tones)."""
+    tones, and reduplicated verbs such as 想想 neutral)."""
     raw = json.loads((_DATA_DIR / "zh_tone_words.json").read_text(encoding="utf-8"))
     neutral = set(raw["neutral_tone_words"])
+    never = set(raw["never_neutral_words"])
     if not reference_compat:
         neutral -= set(raw["timbre_not_neutral_words"])
+        never -= set(raw["timbre_reduplicated_verbs"])
     return ToneWordLists(
         neutral_tone_words=frozenset(neutral),
-        never_neutral_words=frozenset(raw["never_neutral_words"]),
+        never_neutral_words=frozenset(never),
         erhua_words=frozenset(raw["erhua_words"]),
         not_erhua_words=frozenset(raw["not_erhua_words"]),
     )
@@ -346,12 +348,14 @@ class ToneSandhi:
         """Timbre's reading: is word[j] the neutral second half of a reduplication?
 
         Yes for a doubled noun or verb (奶奶, 看看), the AABB pattern (高高兴兴) and AA before one more
-        character (妈妈们, 看看书); no for a doubled adjective or adverb (好好, 慢慢 keep their tones), for
-        AA before a two-character word (好好学习), a distributive AA (天天, 处处) and where two sub-words
-        meet (银行|行长).
+        character (妈妈们, 看看书; 钓钓鱼 too, which jieba tags as an idiom); no for a doubled adjective or
+        adverb (好好, 慢慢 keep their tones), for AA before a two-character word (好好学习), a distributive
+        AA (天天, 处处) and where two sub-words meet (银行|行长).
         """
         if self._doubled_across_subwords(word, j):
             return False
+        if pos[0] in "li":  # AAB whose AB is a word: a verb said twice before its object (钓钓鱼, 聊聊天)
+            return len(word) == 3 and j == 1 and word[1:] in set(self._cut_for_search(word))
         if len(word) == 2:
             return pos[0] in "nv" and word[0] not in _DISTRIBUTIVE
         if len(word) == 4 and word[0] == word[1] and word[2] == word[3]:
@@ -368,9 +372,14 @@ class ToneSandhi:
 
     def _neutral(self, word: str, pos: str, finals: list[str], *, split_doubles: bool) -> list[str]:
         for j in range(1, len(word)):
-            if word[j] == word[j - 1] and pos[0] in "nva" and word not in self.words.never_neutral_words:
+            idiom = split_doubles and pos[0] in "li"  # only its AAB verb-object form can be neutral (钓钓鱼)
+            tagged = pos[0] in "nva" or idiom
+            if word[j] == word[j - 1] and tagged and word not in self.words.never_neutral_words:
                 if split_doubles and not self._true_reduplication(word, pos, j):
                     continue
+                if split_doubles and pos[0] in "vli" and finals[j - 1][-1] == finals[j][-1] == "3":
+                    # a verb's third tone rises before its neutral repeat: 想想 xiángxiang (not 姐姐)
+                    finals[j - 1] = _with_tone(finals[j - 1], "2")
                 finals[j] = _with_tone(finals[j], "5")
         if split_doubles and _is_abab_verb(word, pos):  # 研究研究: the repeat's last syllable is light
             finals[3] = _with_tone(finals[3], "5")

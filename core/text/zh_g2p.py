@@ -475,6 +475,35 @@ def _mark_a_not_a(words: Sequence[tuple[str, str]], fixed: list[str | None]) -> 
         start += len(word)
 
 
+# Nouns that a one-character verb before them opens without being said twice: 问|问题 is not 问问.
+_NOT_REDUPLICATED = frozenset(("问题", "学生", "用户", "看法", "想法", "说法", "打算", "等等"))
+# Verbs that are also auxiliaries: before a verb that they open they are the auxiliary, not a repeat
+# (要|要求, 会|会见, 想|想象).
+_AUXILIARIES = frozenset("要会能想得该敢肯愿可")
+
+
+def _mark_reduplicated_verbs(words: Sequence[tuple[str, str]], fixed: list[str | None]) -> None:
+    """The second verb of a reduplication before its object that jieba cut apart, V|VX (睡|睡懒觉, 爬|爬山,
+    练|练字), is neutral, as in 看看 and 散散步. (V了V keeps its full tone: 笑了笑, 算了|算了.)"""
+    start = 0
+    for k, (word, pos) in enumerate(words):
+        nxt, nxt_pos = words[k + 1] if k + 1 < len(words) else ("", "")
+        if (
+            len(word) == 1
+            and pos.startswith("v")
+            and word not in _AUXILIARIES
+            and 2 <= len(nxt) <= 3
+            and nxt[0] == word
+            and nxt_pos.startswith(("v", "n", "l", "i"))  # a verb phrase (爬山, 睡懒觉), not 去|去年
+            and nxt not in _NOT_REDUPLICATED
+        ):  # the syllable as read (遛弯 liù by the phrase table), made neutral; a third tone before it rises
+            own = fixed[start + 1] or fixed[start] or _pypinyin(nxt, "TONE3")[0]
+            fixed[start + 1] = own[:-1] + "5"
+            if own.endswith("3") and (fixed[start] or own)[:-1] == own[:-1]:
+                fixed[start] = own[:-1] + "2"
+        start += len(word)
+
+
 def _non_particle_ending(word: str, pos: str, finals: Sequence[str]) -> bool:
     """True when a word ends in 的/地 that is not the structural particle (目的, 土地)."""
     last = word[-1:]
@@ -544,21 +573,24 @@ def _read_sentence(
         start = 0
         for k, (word, _) in enumerate(raw):
             for i in range(start, start + len(word)):
-                if fixed[i] is not None:
+                # a phrase fixes 一/不 in its citation tone, for the sandhi to change; a context rule may
+                # still give the tone of a construction (数一数 in 数一数二 is yī)
+                if fixed[i] is not None and sentence[i] not in "一不":
                     continue
                 if len(word) == 1:
                     reading = _pos_reading(raw, k, sentence, i)
                 else:  # inside a longer word only the table's text and name rules apply
                     reading = context_reading(sentence, i, raw, k)
-                fixed[i] = reading
                 if reading is not None and sentence[i] in "一不":
                     final[i] = reading
+                fixed[i] = reading or fixed[i]
             start += len(word)
         _mark_spanning_phrases(sentence, raw, fixed)
         _mark_de_obtain(raw, fixed)
         _mark_de_complement(engine, raw, fixed)
         _mark_adverbial_de(raw, fixed)
         _mark_a_not_a(raw, fixed)
+        _mark_reduplicated_verbs(raw, fixed)
     merged = sandhi.merge_for_sandhi(raw, None if compat else [r[-1] if r else None for r in fixed])
 
     out: list[_Syllable] = []
