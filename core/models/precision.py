@@ -26,9 +26,9 @@ decode loop is the same code in every mode.
 Memory: the fast modes load BERT and HuBERT converted layer by layer from their weights files
 (`core.models._hf.load_model`; converting a loaded fp32 BERT held all 1.3 GB of it at once). Peak resident
 memory of one Chinese request with full-size models (bench/memory.py, GiB, 2026-12-06, with the channels-last
-vocoder): fp32 3.04, bf16 2.23, int8 2.11; before the layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97
-and 2.93. The issue's
-goal for the default mode is 2.5 GB (2.33 GiB).
+vocoder): fp32 3.04, bf16 2.23, int8 2.11 (2.19 on 2026-12-07, the same model code); before the
+layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97 and 2.93. The issue's goal for the default mode is
+2.5 GB (2.33 GiB).
 
 Quality check (`t2s_drift`), on full-size random-weight models (bench/synthesis.py) and the tiny fixture
 models (tests/test_precision.py). No real weights can be downloaded here, so these thresholds bound the
