@@ -315,6 +315,21 @@ def test_a_run_that_cannot_fit_is_refused_before_it_starts_with_a_batch_size_tha
     assert longer.peak_bytes > preflight.estimate("gpt", 1_000_000, 2, 400, cpu).peak_bytes
 
 
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux reports reclaimable memory there")
+def test_available_memory_counts_the_page_cache_the_kernel_gives_back(tmp_path):
+    from core.training import preflight
+
+    # fill the page cache with a file just written, as a pip install or a dataset does: free pages shrink,
+    # MemAvailable (what a run can have) does not, and the preflight must read the latter
+    (tmp_path / "cached.bin").write_bytes(os.urandom(256 * 2**20))
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    available = int(meminfo["MemAvailable"].split()[0]) * 1024
+    free = int(meminfo["MemFree"].split()[0]) * 1024
+    measured = preflight.available_memory(torch.device("cpu"))
+    assert abs(measured - available) < 128 * 2**20  # other processes move it a little between the reads
+    assert available > free  # the cached file counts as available, not as free
+
+
 def test_a_cancel_between_steps_keeps_the_last_epoch_and_the_next_run_resumes_it(conformance_dir, tmp_path):
     """What the Jobs tab's cancel does: the job's step callback raises `JobCancelled` between two steps."""
     from core.jobs.context import JobCancelled

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -53,9 +54,20 @@ class MemoryEstimate:
 
 
 def available_memory(device: torch.device) -> float | None:
-    """Total memory of a CUDA device, or the memory this machine has available now (None if unknown)."""
+    """Total memory of a CUDA device, or the memory this machine has available now (None if unknown).
+
+    On Linux that is MemAvailable, which counts the page cache the kernel gives back on demand; free pages
+    alone (`SC_AVPHYS_PAGES`) fall to a few GiB once files have been read (a pip install, a dataset) and
+    would refuse runs that fit. Elsewhere free pages are the best the system says.
+    """
     if device.type == "cuda":
         return float(torch.cuda.mem_get_info(device)[1])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     try:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
