@@ -371,9 +371,9 @@ class ToneSandhi:
         return left in subwords and right in subwords and not _is_doubled(left) and not _is_doubled(right)
 
     def _neutral(self, word: str, pos: str, finals: list[str], *, split_doubles: bool) -> list[str]:
+        idiom = split_doubles and pos[0] in "li"  # only its AAB verb-object form can be neutral (钓钓鱼)
+        tagged = pos[0] in "nva" or idiom
         for j in range(1, len(word)):
-            idiom = split_doubles and pos[0] in "li"  # only its AAB verb-object form can be neutral (钓钓鱼)
-            tagged = pos[0] in "nva" or idiom
             if word[j] == word[j - 1] and tagged and word not in self.words.never_neutral_words:
                 if split_doubles and not self._true_reduplication(word, pos, j):
                     continue
