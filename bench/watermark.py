@@ -48,8 +48,8 @@ PAYLOAD_SECONDS = 3.0
 QUIET_FRAME_SECONDS = 0.02
 QUIET_FRACTION = 0.1
 # Timbre's whole pipeline, CPU, 2 threads, clip cached, default precision (README's Speed table, measured
-# 2026-12-06 with bench/synthesis.py), and the target.
-SYNTHESIS_RTF_NOW = 0.479
+# 2026-12-07 with bench/synthesis.py), and the target.
+SYNTHESIS_RTF_NOW = 0.459
 SYNTHESIS_RTF_TARGET = 0.35
 
 EN_SENTENCES = (
