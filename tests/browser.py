@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
@@ -45,6 +45,17 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def choose(page: Page, elem_id: str, value: str, *, listed: bool = True, timeout_ms: float = 15_000) -> None:
+    """Pick `value` in the dropdown `elem_id` by typing it. With `listed`, wait until the dropdown offers it
+    first: choices a page-load event refreshes arrive late on a busy machine, and Enter before then picks
+    nothing. `listed=False` is for a dropdown that takes typed values (allow_custom_value)."""
+    box = page.locator(f"#{elem_id} input")
+    box.fill(value)
+    if listed:
+        expect(page.get_by_role("option", name=value, exact=True)).to_be_visible(timeout=timeout_ms)
+    box.press("Enter")
 
 
 def _free_port() -> int:

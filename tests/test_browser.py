@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from core.settings import DEFAULT_PRECISION, check_precision
 from core.synthesis import SynthesisRequest, Synthesizer
-from tests.browser import RunningStudio, chromium, running_studio
+from tests.browser import RunningStudio, choose, chromium, running_studio
 from webui.i18n import table
 
 pytestmark = pytest.mark.browser
@@ -66,16 +66,10 @@ def chinese_page(browser, studio_url):
     context.close()
 
 
-def _choose(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input")
-    box.fill(value)
-    box.press("Enter")
-
-
 def test_text_tab_shows_phones_for_a_chinese_sentence(page):
     page.get_by_role("tab", name="Text").click()
     page.locator("#text-input textarea").fill("我们去银行。")
-    _choose(page, "text-lang", "zh")
+    choose(page, "text-lang", "zh")
     page.locator("#text-analyze").click()
     phones = page.locator("#text-phones textarea")
     expect(phones).to_have_value("w o3 m en5 q v4 y in2 h ang2 .", timeout=30_000)
@@ -120,8 +114,8 @@ def _fill_synthesize_tab(page, pretrained_dir: Path, ref: Path, text: str) -> tu
     gpt = pretrained_dir / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"
     sovits = pretrained_dir / "gsv-v2final-pretrained" / "s2G2333k.pth"
     page.get_by_role("tab", name="Synthesize").click()
-    _choose(page, "synth-gpt", f"pretrained: {gpt.relative_to(pretrained_dir)}")
-    _choose(page, "synth-sovits", f"pretrained: {sovits.relative_to(pretrained_dir)}")
+    choose(page, "synth-gpt", f"pretrained: {gpt.relative_to(pretrained_dir)}")
+    choose(page, "synth-sovits", f"pretrained: {sovits.relative_to(pretrained_dir)}")
     page.locator("#synth-ref input[type=file]").set_input_files(str(ref))
     page.locator("#synth-ref-text textarea").fill(PROMPT_TEXT)
     page.locator("#synth-text textarea").fill(text)

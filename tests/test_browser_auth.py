@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_studio
+from tests.browser import choose, chromium, running_studio
 from webui.i18n import table
 
 pytestmark = pytest.mark.browser
@@ -75,18 +75,12 @@ def test_the_ui_asks_for_a_login_and_logging_in_opens_the_studio(studio):
         _save_a_voice_and_fill_the_controls_from_it(page, studio, en)
 
 
-def _choose(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input")
-    box.fill(value)
-    box.press("Enter")
-
-
 def _save_a_voice_and_fill_the_controls_from_it(page, studio, en) -> None:
     """Save as voice (refused until consent is ticked), the API lists it, choosing it fills the controls."""
     conformance = Path(__file__).resolve().parent / "conformance"
     gpt = "pretrained: gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"
-    _choose(page, "synth-gpt", gpt)
-    _choose(page, "synth-sovits", "pretrained: gsv-v2final-pretrained/s2G2333k.pth")
+    choose(page, "synth-gpt", gpt)
+    choose(page, "synth-sovits", "pretrained: gsv-v2final-pretrained/s2G2333k.pth")
     page.locator("#synth-ref input[type=file]").set_input_files(
         str(conformance / "cases/_inputs/ref_16k.wav")
     )
@@ -103,7 +97,7 @@ def _save_a_voice_and_fill_the_controls_from_it(page, studio, en) -> None:
 
     page.reload()  # a fresh page: empty controls
     page.get_by_text(en["synth.presets"]).click()
-    _choose(page, "synth-preset", "anna")
+    choose(page, "synth-preset", "anna")
     expect(page.locator("#synth-ref-text textarea")).to_have_value(
         "这是一段用于测试的参考音频。", timeout=15_000
     )

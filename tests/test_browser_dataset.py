@@ -17,7 +17,7 @@ import soundfile as sf
 from playwright.sync_api import expect
 
 from core.data.listfile import read_list
-from tests.browser import chromium, running_studio
+from tests.browser import choose, chromium, running_studio
 
 pytestmark = pytest.mark.browser
 
@@ -60,12 +60,6 @@ _DROP = """([selector, files]) => {
 }"""
 
 
-def _choose(page, elem_id: str, value: str) -> None:
-    box = page.locator(f"#{elem_id} input")
-    box.fill(value)
-    box.press("Enter")
-
-
 def _wait_for(condition, what: str, timeout_s: float = 30.0) -> None:
     """Poll `condition` (a look at the files the studio writes) until it holds; fail naming `what`."""
     deadline = time.monotonic() + timeout_s
@@ -81,7 +75,7 @@ def _lines(list_file: Path) -> list[tuple[str, str, str]]:
 
 def _open_dataset(page, name: str, total: int) -> None:
     page.get_by_role("tab", name="Proofread").click()
-    _choose(page, "proof-dataset", name)
+    choose(page, "proof-dataset", name, listed=False)  # made during the test: not among the start's choices
     expect(page.locator("#proof-position")).to_contain_text(f"Clip 1 of {total}", timeout=30_000)
 
 
@@ -150,7 +144,7 @@ def test_dropped_recordings_are_imported_sliced_and_proofread_and_the_edits_surv
         page.locator("#proof-undo").click()
         _shows(page, "Clip 2 of 2")
         _shows(page, "~1.wav")
-        _choose(page, "proof-lang", "EN")
+        choose(page, "proof-lang", "EN")
         _wait_for(lambda: [line[1] for line in _lines(list_file)] == ["ZH", "EN"], "the language on disk")
 
         page.reload()
@@ -207,7 +201,7 @@ def test_proofread_sorts_replaces_splits_and_fixes_what_the_check_finds(studio_u
         page.goto(studio_url)
         _open_dataset(page, "tools", 3)
         _shows(page, "c0.wav")
-        _choose(page, "proof-sort", "Lowest ASR confidence first")
+        choose(page, "proof-sort", "Lowest ASR confidence first")
         _shows(page, "Clip 1 of 3 c2.wav")  # the least sure first; c1 has no confidence: last
         page.locator("#proof-next").click()
         _shows(page, "Clip 2 of 3 c0.wav")
