@@ -24,9 +24,9 @@ KNOWN_DEV_MISSES: frozenset[str] = frozenset(
         "天气太热,她手里一直拿着一把扇子",  # 手里: labelled li3 (shou2), read li5
     }
 )
-# The evaluation half's figures in session 7 (default mode: polyphones 0.963, chars 0.993, norm 0.976, English
-# 0.963), less a margin of an item or two: it may only improve.
-EVAL_FLOORS = {"polyphones": 0.958, "chars": 0.991, "norm": 0.97, "english": 0.95}
+# The evaluation half's figures in session 8 (default mode: polyphones 0.975, chars 0.994, norm 0.976, English
+# 0.963), less a margin of a few items (polyphones: the goal, 0.97): it may only improve.
+EVAL_FLOORS = {"polyphones": 0.97, "chars": 0.992, "norm": 0.97, "english": 0.95}
 
 
 _NAMES = ("zh_polyphones", "zh_normalize", "en_phones")

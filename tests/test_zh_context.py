@@ -204,5 +204,46 @@ def test_default_mode_reads_the_context(text: str, index: int, reading: str) -> 
     assert _pinyin(text)[index] == reading
 
 
+def test_over_phrase_rows_read_where_the_phrase_table_fixed_the_reading() -> None:
+    rules = parse_rules(["长\tzhang3\tover_phrase left=年纪最", "长\tchang2\tleft=很"], "t")
+    assert rules["长"][0].needs_word is False  # the flag asks for no jieba words
+    assert context_reading("年纪最长", 3, rules=rules) == "zhang3"
+    assert context_reading("年纪最长", 3, rules=rules, over_phrase=True) == "zhang3"
+    assert context_reading("很长", 1, rules=rules) == "chang2"
+    assert context_reading("很长", 1, rules=rules, over_phrase=True) is None  # an unflagged row yields
+    # in the pipeline: the phrase table reads 最长 and 好处 (after a degree word, the noun), a flagged row
+    # reads them in their constructions; without the construction the phrase stands
+    assert _pinyin("爷爷在村里年纪最长")[8] == "zhang3"
+    assert _pinyin("这条路最长")[4] == "chang2"
+    assert _pinyin("这个人很好处")[5] == "chu3"
+    assert _pinyin("这样做有好处")[5] == "chu4"
+
+
+@pytest.mark.parametrize(
+    ("text", "index", "reading"),
+    [
+        ("他一分钱都没还过", 6, "huan2"),  # give back, 没还过
+        ("房租我实在还不上了", 5, "huan2"),  # a potential complement after talk of money
+        ("他还不上班", 1, "hai2"),  # the adverb before 不上班
+        ("他们俩正在处对象", 5, "chu3"),  # go out with
+        ("他数来数去总是少一张", 1, "shu3"),  # V来V去
+        ("他数次拒绝了邀请", 1, "shu4"),  # several
+        ("他应朋友的邀请去了云南", 1, "ying4"),  # in response to
+        ("我们应满足客户的要求", 2, "ying1"),  # the modal before a verb
+        ("每只鸡蛋都要检查", 1, "zhi1"),  # the measure after 每
+        ("那只会让事情更糟", 1, "zhi3"),  # the adverb, though the phrase table reads 那只
+        ("她生性好静", 3, "hao4"),  # be given to, after an adverb of disposition
+        ("她穿着一条长裙", 5, "chang2"),  # long, of clothes
+        ("年轻人要多长点本事", 5, "zhang3"),  # gain, though the phrase table reads 多长
+        ("老师调走以后", 2, "diao4"),  # transfer
+        ("两个班的考试时间重了", 8, "chong2"),  # clash
+        ("他一个人守到了三更才回去", 8, "geng1"),  # a night watch
+        ("这两句诗前后相属", 7, "zhu3"),  # follow one another
+    ],
+)
+def test_round_11a_reads_polyphones_by_their_syntactic_role(text: str, index: int, reading: str) -> None:
+    assert _pinyin(text)[index] == reading
+
+
 def test_compat_mode_never_reads_the_table() -> None:
     assert _pinyin("他姓曾", reference_compat=True)[2] == "ceng2"

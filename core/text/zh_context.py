@@ -25,6 +25,10 @@ adjective 认真: `word_start prev_pos=a.*`); conditions on the word holding it 
 the phrase table has not fixed the reading. Default (Timbre) reading only: `reference_compat` never consults
 the table.
 
+A rule never overrides the polyphone phrase table (`data/zh_polyphone_phrases.txt`) unless it has the flag
+`over_phrase`: then it is also tried where a phrase fixed the reading (年纪|最长 zhǎng, though the phrase 最长
+reads cháng after a degree word; 很|好处 chǔ, though 好处 is hǎochù).
+
 Classes (`data/zh_reading_classes.tsv`: class, character, reading) let one row stand for a class of
 characters: a row whose character is `@name` applies to every member of class `name` (`@name[曾解]` to
 those members only), and a reading `@`
@@ -56,6 +60,7 @@ _FLAGS = ("clause_end", "first")
 _NAME_FLAG = "name_start"
 _START_FLAG = "word_start"
 _UNLISTED_FLAG = "unlisted"
+_OVER_PHRASE_FLAG = "over_phrase"  # tried also where the phrase table fixed the reading
 _OWN_WORD_FLAGS = (_START_FLAG, _NAME_FLAG, _UNLISTED_FLAG)  # about the word holding a character, any length
 _OWN_WORD_KEYS = ("word_pos",)
 _WINDOW = 5
@@ -80,12 +85,13 @@ class ContextRule:
     @property
     def needs_word(self) -> bool:
         """True when the rule looks at the jieba words (then it needs them)."""
-        return bool(self.words or self.flags)
+        return bool(self.words or self.flags - {_OVER_PHRASE_FLAG})
 
     @property
     def needs_single(self) -> bool:
         """True when the rule's word conditions are about a character that is a word of its own."""
-        return bool(self.words.keys() - set(_OWN_WORD_KEYS) or self.flags.difference(_OWN_WORD_FLAGS))
+        neighbour_flags = self.flags.difference(_OWN_WORD_FLAGS, (_OVER_PHRASE_FLAG,))
+        return bool(self.words.keys() - set(_OWN_WORD_KEYS) or neighbour_flags)
 
 
 def parse_classes(lines: Sequence[str], source: str = "classes") -> dict[str, dict[str, str]]:
@@ -126,7 +132,7 @@ def _parse_conditions(
     for condition in conditions.split():
         key, _, value = condition.partition("=")
         try:
-            if key in (*_FLAGS, *_OWN_WORD_FLAGS) and not value:
+            if key in (*_FLAGS, *_OWN_WORD_FLAGS, _OVER_PHRASE_FLAG) and not value:
                 flags.add(key)
             elif (key.removeprefix(_NOT) in _WORD_KEYS or key in _OWN_WORD_KEYS) and value:
                 words[key] = re.compile(value)
@@ -248,14 +254,19 @@ def context_reading(
     words: Sequence[tuple[str, str]] | None = None,
     k: int | None = None,
     rules: dict[str, tuple[ContextRule, ...]] | None = None,
+    *,
+    over_phrase: bool = False,
 ) -> str | None:
     """The reading the table gives `sentence[i]`, or None.
 
     `words`/`k`: the jieba (word, POS) list and the index of the word holding `i`; without them only
-    rules without word conditions are tried.
+    rules without word conditions are tried. `over_phrase`: only the rules flagged `over_phrase` (the
+    phrase table fixed the character's reading).
     """
     table = context_rules() if rules is None else rules
     for rule in table.get(sentence[i], ()):
+        if over_phrase and _OVER_PHRASE_FLAG not in rule.flags:
+            continue
         if rule.needs_word:
             if words is None or k is None:
                 continue

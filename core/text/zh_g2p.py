@@ -574,8 +574,10 @@ def _read_sentence(
         for k, (word, _) in enumerate(raw):
             for i in range(start, start + len(word)):
                 # a phrase fixes 一/不 in its citation tone, for the sandhi to change; a context rule may
-                # still give the tone of a construction (数一数 in 数一数二 is yī)
+                # still give the tone of a construction (数一数 in 数一数二 is yī); other characters a phrase
+                # fixed take only the rules flagged over_phrase (年纪|最长 zhǎng)
                 if fixed[i] is not None and sentence[i] not in "一不":
+                    fixed[i] = context_reading(sentence, i, raw, k, over_phrase=True) or fixed[i]
                     continue
                 if len(word) == 1:
                     reading = _pos_reading(raw, k, sentence, i)
