@@ -14,9 +14,9 @@ from playwright.sync_api import expect
 from core.data.listfile import read_list
 from core.data.slicer import SLICE_SR
 from core.pretrained import ASR_DIR
-from tests.browser import chromium, running_studio
+from tests.browser import choose, chromium, running_studio
 from tests.test_asr import TINY_EN, word_error_rate
-from tests.test_browser_dataset import _choose, _wait_for
+from tests.test_browser_dataset import _wait_for
 from tests.test_slicer import SENTENCES, _sentence
 
 pytestmark = pytest.mark.browser
@@ -41,12 +41,12 @@ def test_the_transcribe_step_says_what_is_missing_then_fills_the_list(conformanc
         page.goto(studio.url)
         page.get_by_role("tab", name="Dataset").click()
         page.locator("#data-name textarea").fill("talks")
-        _choose(page, "data-engine", "funasr")
+        choose(page, "data-engine", "funasr")
         expect(page.locator("#data-asr-hint")).to_contain_text("Not ready to transcribe", timeout=30_000)
         expect(page.locator("#data-asr-hint")).to_contain_text("paraformer-zh")
-        _choose(page, "data-engine", "faster-whisper")  # tiny.en is present: nothing to say
+        choose(page, "data-engine", "faster-whisper")  # tiny.en is present: nothing to say
         expect(page.locator("#data-asr-hint")).not_to_contain_text("Not ready", timeout=30_000)
-        _choose(page, "data-asr-lang", "en")
+        choose(page, "data-asr-lang", "en")
         page.locator("#data-transcribe").click()
         expect(page.locator("#data-status")).to_contain_text("2 clips transcribed", timeout=120_000)
 
