@@ -76,10 +76,28 @@ def test_undo_history_is_bounded():
 
 def test_saved_edits_read_back_the_same(tmp_path: Path):
     edits = ListEdits(_entries()).edit(2, text="保存").delete(0)
-    path = edits.save(tmp_path / "x.list")
+    path = tmp_path / "x.list"
+    assert edits.save(path).entries == edits.entries
     assert [(e.path, e.speaker, e.lang, e.text) for e in read_list(path).entries] == [
         (e.path, e.speaker, e.lang, e.text) for e in edits.entries
     ]
+
+
+def test_a_save_never_overwrites_what_another_page_saved_since(tmp_path: Path):
+    path = tmp_path / "x.list"
+    ListEdits(_entries()).save(path)
+    first, _ = ListEdits.read(path)  # two browser tabs open the same list
+    second, problems = ListEdits.read(path)
+    assert problems == []
+    first = first.edit(0, text="第一页改的").save(path)
+    with pytest.raises(ProofreadError, match="changed by something else"):
+        second.edit(1, text="第二页改的").save(path)
+    assert [e.text for e in read_list(path).entries] == ["第一页改的", "文本1", "文本2"]  # nothing lost
+    first = first.delete(0).save(path)  # the page that wrote last goes on saving (lines renumbered on disk)
+    first = first.undo()[0].edit(2, text="又改了").save(path)
+    again, _ = ListEdits.read(path)  # the other page, reloaded, sees both changes and may save
+    again.edit(1, text="第二页改的").save(path)
+    assert [e.text for e in read_list(path).entries] == ["第一页改的", "第二页改的", "又改了"]
 
 
 def test_add_clips_starts_a_list_and_keeps_transcripts_already_written(tmp_path: Path):

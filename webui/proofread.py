@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.data.listfile import LANGUAGE_CODES, audio_path, read_list
+from core.data.listfile import LANGUAGE_CODES, audio_path
 from core.data.proofread import (
     SORT_KEYS,
     ListEdits,
@@ -53,10 +53,10 @@ def phones_of(ctx: StudioContext, text: str, lang_column: str) -> str:
 def load(ctx: StudioContext, name: str) -> ListEdits:
     """The `.list` of dataset `name`, fresh from disk, with no edits to undo. Lines that cannot be parsed
     are named in a warning: the first save drops them."""
-    listfile = read_list(list_path(ctx.workspace, name))
-    if listfile.problems:
-        gr.Warning("; ".join(map(str, listfile.problems)))
-    return ListEdits(listfile.entries)
+    edits, problems = ListEdits.read(list_path(ctx.workspace, name))
+    if problems:
+        gr.Warning("; ".join(map(str, problems)))
+    return edits
 
 
 def order_of(ctx: StudioContext, name: str, edits: ListEdits, sort_by: str | None) -> list[int]:
@@ -192,7 +192,7 @@ def build(ctx: StudioContext) -> None:
         with user_errors(lang_ui):
             changed = edits.edit(index, text=text_value or "", lang=lang_value or edits.entries[index].lang)
             if changed is not edits:
-                changed.save(list_path(ctx.workspace, name))
+                changed = changed.save(list_path(ctx.workspace, name))
         return changed
 
     def on_dataset(request: gr.Request, name: str | None, loaded: str | None, edits, sort_by):
@@ -232,7 +232,7 @@ def build(ctx: StudioContext) -> None:
             try:
                 done, show = operation(applied, index, name, sort_by)
                 if done is not applied:
-                    done.save(list_path(ctx.workspace, name))
+                    done = done.save(list_path(ctx.workspace, name))
             except TimbreError as exc:
                 gr.Warning(str(exc))
                 return view(ctx, name, applied, index, lang_ui, sort_by)
@@ -276,7 +276,7 @@ def build(ctx: StudioContext) -> None:
                 return view(ctx, name, edits, index, lang_ui, sort_by)
             edits, touched = edits.redo() if redoing else edits.undo()
             with user_errors(lang_ui):
-                edits.save(list_path(ctx.workspace, name))
+                edits = edits.save(list_path(ctx.workspace, name))
             return view(ctx, name, edits, touched, lang_ui, sort_by)
 
         return handler
@@ -339,7 +339,7 @@ def build(ctx: StudioContext) -> None:
             return (*view(ctx, name, edits, target, lang_ui, sort_by), gr.skip(), gr.skip(), gr.skip())
         edits = edits.delete(target)
         with user_errors(lang_ui):
-            edits.save(list_path(ctx.workspace, name))
+            edits = edits.save(list_path(ctx.workspace, name))
         left = relocate(problems, edits.entries)
         shown_now = view(ctx, name, edits, target, lang_ui, sort_by)
         return (*shown_now, left, problem_rows(left, lang_ui), check_summary(left, lang_ui))

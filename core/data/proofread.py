@@ -29,6 +29,7 @@ from core.data.listfile import (
     LANGUAGE_CODES,
     ListEntry,
     ListFileError,
+    ListProblem,
     audio_path,
     clean_path,
     read_list,
@@ -112,22 +113,36 @@ def _new_clip_columns(entry: ListEntry, list_dir: Path | None, taken: set[str], 
     return columns
 
 
+def _lines(entries: Iterable[ListEntry]) -> list[str]:
+    """What a `.list` holds, line by line (entries' line numbers change as lines are added and removed)."""
+    return [entry.line() for entry in entries]
+
+
 @dataclass(frozen=True)
 class ListEdits:
     """A `.list`'s entries and the changes made to them, each undoable and redoable.
 
     `history[i]` is (entries before change i, index of the clip it touched), newest last; `future` holds
     the changes undone, newest undo last, and is forgotten when a new change is made. `undo`/`redo` return
-    the index of the clip to show.
+    the index of the clip to show. `on_disk`: the entries the file held when these edits last read or wrote
+    it (None: edits not read from a file); `save` refuses to write over a file that changed since.
     """
 
     entries: tuple[ListEntry, ...]
     history: tuple[tuple[tuple[ListEntry, ...], int], ...] = ()
     future: tuple[tuple[tuple[ListEntry, ...], int], ...] = ()
+    on_disk: tuple[ListEntry, ...] | None = None
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> tuple[ListEdits, list[ListProblem]]:
+        """The `.list` at `path` with no edits to undo, and the problems of lines that could not be read
+        (the first save drops those lines)."""
+        listfile = read_list(path)
+        return cls(listfile.entries, on_disk=listfile.entries), list(listfile.problems)
 
     def _changed(self, entries: tuple[ListEntry, ...], index: int) -> ListEdits:
         history = (*self.history, (self.entries, index))[-MAX_UNDO:]
-        return ListEdits(entries, history)
+        return replace(self, entries=entries, history=history, future=())
 
     def _check(self, index: int) -> None:
         if not 0 <= index < len(self.entries):
@@ -228,7 +243,8 @@ class ListEdits:
         if not self.history:
             return self, None
         entries, index = self.history[-1]
-        return ListEdits(entries, self.history[:-1], (*self.future, (self.entries, index))), index
+        future = (*self.future, (self.entries, index))
+        return replace(self, entries=entries, history=self.history[:-1], future=future), index
 
     def redo(self) -> tuple[ListEdits, int | None]:
         """The change last undone made again and the index of the clip it touched; (self, None) if none."""
@@ -236,7 +252,7 @@ class ListEdits:
             return self, None
         entries, index = self.future[-1]
         history = (*self.history, (self.entries, index))[-MAX_UNDO:]
-        return ListEdits(entries, history, self.future[:-1]), index
+        return replace(self, entries=entries, history=history, future=self.future[:-1]), index
 
     def find(self, line: str) -> int | None:
         """The index of the first clip whose line (`path|speaker|lang|text`) is `line`, None when there is
@@ -251,9 +267,24 @@ class ListEdits:
     def can_redo(self) -> bool:
         return bool(self.future)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the entries to `path` atomically."""
-        return write_list(path, self.entries)
+    def save(self, path: str | os.PathLike) -> ListEdits:
+        """Write the entries to `path` atomically; return these edits, now known to be on disk.
+
+        Edits read from a file refuse to write over it when it no longer holds what they read or last
+        wrote (another page, a transcription or the CLI changed it): writing would undo that change.
+        """
+        if (
+            self.on_disk is not None
+            and os.path.exists(path)
+            and _lines(read_list(path).entries) != _lines(self.on_disk)
+        ):
+            raise ProofreadError(
+                f"{Path(path).name} was changed by something else (another browser tab, a transcription or "
+                "the command line) since it was opened here, so this change was not saved over it. Reload "
+                "the page to open the file as it is now, then make the change again."
+            )
+        write_list(path, self.entries)
+        return replace(self, on_disk=self.entries)
 
 
 def review_scores(list_file: str | os.PathLike, entries: Iterable[ListEntry]) -> dict[str, float]:
