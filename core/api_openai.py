@@ -259,6 +259,7 @@ def build_router(api: StudioApi) -> APIRouter:
         consent: Annotated[
             str, Form(description="true: you have the speaker's consent (or your own statement); required")
         ] = "",
+        overwrite: Annotated[bool, Form(description="replace a saved voice of the same name")] = False,
     ) -> Response:
         def run() -> Response:
             try:
@@ -281,7 +282,11 @@ def build_router(api: StudioApi) -> APIRouter:
             clip = _import_clip(api, file)
             statement = consent_statement(consent)  # after the file's checks: their errors come first
             voice = VoicePreset(name, str(clip), text, language, str(gpt), str(sovits), statement)
-            return JSONResponse(_voice_json(store.save(voice)), status_code=201)
+            try:
+                saved = store.save(voice, overwrite=overwrite)
+            except VoiceExistsError as exc:
+                raise ApiError(f"{exc} (or send overwrite=true)", 409, param="name") from exc
+            return JSONResponse(_voice_json(saved), status_code=201)
 
         return answer(run)
 
@@ -318,7 +323,7 @@ def build_router(api: StudioApi) -> APIRouter:
                 voice = import_voice(data, api.workspace, api.roots, name or None, max_bytes=limit)
                 saved = store.save(voice, overwrite=overwrite)
             except VoiceExistsError as exc:
-                raise ApiError(str(exc), 409, param="name") from exc
+                raise ApiError(f"{exc} (or send overwrite=true)", 409, param="name") from exc
             except TimbreError as exc:
                 raise ApiError(api.public(str(exc)), param="file") from exc
             return JSONResponse(_voice_json(saved), status_code=201)

@@ -81,14 +81,14 @@ class VoiceStore:
     def _path(self, name: str) -> Path:
         return self.folder / f"{check_name(name)}.json"
 
-    def save(self, voice: VoicePreset, *, overwrite: bool = True) -> VoicePreset:
-        """Save `voice` under its name (replacing a voice of the same name, unless `overwrite` is False: then
-        a `VoiceExistsError`). A voice is saved only with a consent statement, which is remembered for its
-        clip (`core.ethics.consent`)."""
+    def save(self, voice: VoicePreset, *, overwrite: bool = False) -> VoicePreset:
+        """Save `voice` under its name; a voice of the same name is replaced only with `overwrite` (else a
+        `VoiceExistsError`: a saved voice is never lost by accident). A voice is saved only with a consent
+        statement, which is remembered for its clip (`core.ethics.consent`)."""
         if not overwrite and self._path(voice.name).is_file():
             raise VoiceExistsError(
-                f"a voice named {voice.name!r} is already saved; choose another name, or replace it "
-                "(overwrite=true)"
+                f"a voice named {voice.name!r} is already saved; choose another name, or delete that voice "
+                "first to replace it"
             )
         if not voice.consent.strip():
             raise VoiceError(

@@ -452,6 +452,22 @@ def _save_voice(studio: Studio, name: str) -> None:
     assert created.status_code == 201, created.text
 
 
+def test_saving_a_voice_under_a_taken_name_keeps_the_saved_one(studio: Studio) -> None:
+    def post(text: str, **extra: str) -> httpx.Response:
+        form = {"name": "bea", "text": text, "language": "zh", "consent": "I agree", **extra}
+        clip = (studio.workspace / "uploads" / "a.wav").read_bytes()
+        files = {"file": ("v.wav", clip, "audio/wav")}
+        return httpx.post(studio.url + "/v1/audio/voices", data=form, files=files, timeout=TIMEOUT_S)
+
+    assert post("第一次。").status_code == 201
+    clash = post("第二次。")
+    assert clash.status_code == 409 and "already saved" in clash.json()["error"]["message"]
+    assert get(studio, "/v1/audio/voices/bea").json()["text"] == "第一次。"
+    assert post("第二次。", overwrite="true").status_code == 201
+    assert get(studio, "/v1/audio/voices/bea").json()["text"] == "第二次。"
+    assert httpx.delete(studio.url + "/v1/audio/voices/bea", timeout=TIMEOUT_S).status_code == 200
+
+
 def _zip_entries(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}

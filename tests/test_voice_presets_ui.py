@@ -49,6 +49,9 @@ def test_save_as_voice_stores_the_controls_as_a_preset_the_api_lists(tmp_path, c
     assert voice.consent == UI_CONSENT
     assert VoiceStore(ctx.workspace).get("anna") == voice
     assert preset_names(ctx) == ["anna"]
+    with pytest.raises(gr.Error, match="'anna' is already saved; choose another name, or delete"):
+        save_preset(ctx, "anna", True, gpt, sovits, _upload(tmp_path), "另一段。", "zh", "en")
+    assert VoiceStore(ctx.workspace).get("anna") == voice  # the saved voice is kept as it was
 
 
 @pytest.mark.parametrize(
