@@ -68,6 +68,9 @@ VOCODER_CONTEXT_TOKENS = 4
 PAUSE_TOKEN = 486  # the semantic token of silence (the reference's `mute_tokens`), for pause-aware cuts
 REF_MIN_SECONDS = 3.0
 REF_MAX_SECONDS = 10.0
+# The transcript of a reference clip: 10 s of speech is ~60 Chinese characters or ~200 of English; longer is
+# not the clip's transcript, and past BERT's 510 positions the request would fail deep inside the model.
+MAX_PROMPT_CHARS = 300
 # Peak below which a reference clip counts as silent (-60 dBFS).
 _SILENT_PEAK = 1e-3
 
@@ -211,6 +214,7 @@ class SynthesisRequest:
         object.__setattr__(self, "aux_ref_audio_paths", tuple(self.aux_ref_audio_paths))
         if not isinstance(self.text, str) or not isinstance(self.prompt_text, str):
             raise TextError("text and prompt_text must be strings")
+        check_prompt_text(self.prompt_text)
         if not str(self.ref_audio_path):
             raise AudioError("no reference clip given; pass a 3–10 s recording of the voice to imitate")
         _check_language("text_lang", self.text_lang)
@@ -228,6 +232,16 @@ class SynthesisRequest:
                 _check_range(name, value, knob.low, knob.high, integer=knob.integer)
         _check_range("chunk_tokens", self.chunk_tokens, 0, MAX_CHUNK_TOKENS, integer=True)
         _check_range("chunk_overlap_tokens", self.chunk_overlap_tokens, 0, MAX_CHUNK_TOKENS, integer=True)
+
+
+def check_prompt_text(prompt_text: str) -> None:
+    """Raise a `TextError` when `prompt_text` is longer than a reference clip's transcript can be."""
+    if len(prompt_text) > MAX_PROMPT_CHARS:
+        raise TextError(
+            f"the reference clip's transcript has {len(prompt_text)} characters, over {MAX_PROMPT_CHARS}: "
+            f"give what the {REF_MIN_SECONDS:g}-{REF_MAX_SECONDS:g} s clip says (or nothing, to imitate "
+            "its timbre only)"
+        )
 
 
 def _check_language(name: str, lang: str) -> None:

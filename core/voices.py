@@ -24,7 +24,7 @@ from core.audio import audio_info
 from core.errors import TimbreError
 from core.ethics.consent import ConsentStore
 from core.settings import Settings
-from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS
+from core.synthesis import REF_MAX_SECONDS, REF_MIN_SECONDS, check_prompt_text
 from core.workspace import Workspace, atomic_write_text, confine
 
 VOICES_DIR = "voices"
@@ -85,6 +85,7 @@ class VoiceStore:
         """Save `voice` under its name; a voice of the same name is replaced only with `overwrite` (else a
         `VoiceExistsError`: a saved voice is never lost by accident). A voice is saved only with a consent
         statement, which is remembered for its clip (`core.ethics.consent`)."""
+        check_prompt_text(voice.prompt_text)
         if not overwrite and self._path(voice.name).is_file():
             raise VoiceExistsError(
                 f"a voice named {voice.name!r} is already saved; choose another name, or delete that voice "

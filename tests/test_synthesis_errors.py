@@ -167,6 +167,13 @@ def test_text_with_nothing_to_read_is_rejected(synth, ref_wav, text):
         synth.synthesize(_request(ref_wav, text=text))
 
 
+def test_a_prompt_text_longer_than_a_clip_can_say_is_rejected(synth, ref_wav):
+    # 2,000 characters used to fail inside BERT ("size of tensor a (2003) must match ... (512)")
+    with pytest.raises(TextError, match="transcript has 2000 characters, over 300"):
+        _request(ref_wav, prompt_text="这是一段参考音频。" * 222 + "这这")
+    synth.synthesize(_request(ref_wav, prompt_text="这" * 299 + "。"))  # the limit itself still reads
+
+
 def test_unsupported_language_lists_the_supported_ones(ref_wav):
     with pytest.raises(TextError, match="all_zh"):
         _request(ref_wav, text_lang="ja")

@@ -3,12 +3,14 @@
 import io
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from core.errors import TextError
 from core.voices import (
     VoiceError,
     VoicePreset,
@@ -118,6 +120,19 @@ def test_an_import_refuses_bad_json(studio):
     with pytest.raises(VoiceError, match="voice name '../evil' is not allowed"):
         bad_name = json.dumps({**record, "name": "../evil"})
         import_voice(_archive({**entries, "voice.json": bad_name}), workspace, roots)
+
+
+def test_a_voice_whose_transcript_no_clip_could_say_is_not_saved(studio):
+    workspace, roots, voice = studio
+    store = VoiceStore(workspace)
+    long = replace(voice, prompt_text="参考" * 50_000)
+    with pytest.raises(TextError, match="transcript has 100000 characters, over 300"):
+        store.save(long)
+    entries = _entries(export_voice(long, roots))  # nor imported: every voice is saved through the store
+    imported = import_voice(_archive(entries), workspace, roots)
+    with pytest.raises(TextError, match="over 300"):
+        store.save(imported)
+    assert store.all() == []
 
 
 def test_an_import_refuses_weights_outside_the_studio(studio):

@@ -12,6 +12,7 @@ from core.errors import TimbreError
 from core.settings import Settings
 from core.synthesis import knob_fields
 from webui import StudioContext, build_studio
+from webui.proofread import phones_of
 from webui.synthesize import (
     KNOB_NAMES,
     Voice,
@@ -20,6 +21,7 @@ from webui.synthesize import (
     missing_pretrained_message,
     submit,
 )
+from webui.text import analyze
 
 
 def _ctx(tmp_path: Path, pretrained: Path) -> StudioContext:
@@ -107,6 +109,15 @@ def test_uploads_are_copied_into_the_workspace_and_too_long_text_is_refused(tmp_
     assert copy.parent == ctx.workspace.uploads_dir and copy.read_bytes()
     with pytest.raises(TimbreError, match="over the limit of 5000"):
         build_request(ctx, voice, "好" * 5001, "zh", _knob_defaults(), "en")
+
+
+def test_the_text_and_proofread_tabs_refuse_a_text_longer_than_a_request_may_be(tmp_path, conformance_dir):
+    # 200,000 characters kept the frontend busy for minutes, and every other request waited behind it
+    ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
+    with pytest.raises(gr.Error, match="over the limit of 5000"):
+        analyze(ctx, "好" * 200_000, "all_zh", False)
+    assert "over the limit of 5000" in phones_of(ctx, "好" * 200_000, "ZH")
+    assert analyze(ctx, "你好" * 20, "all_zh", False)[0] == "你好" * 20  # under the limit it reads
 
 
 def test_synthesize_tab_applies_the_workspace_dictionary(tmp_path, conformance_dir):

@@ -21,7 +21,7 @@ from core.data.proofread import (
 from core.data.validate import DatasetProblem, relocate, validate_entries
 from core.errors import TimbreError
 from core.features import clean_line
-from core.text import text_to_phones
+from core.text import check_text_length, text_to_phones
 from webui.context import StudioContext
 from webui.dataset import LIST_LANGS
 from webui.i18n import error, request_lang, t, translate, user_errors
@@ -44,6 +44,7 @@ def phones_of(ctx: StudioContext, text: str, lang_column: str) -> str:
     if not text.strip() or language is None:
         return ""
     try:
+        check_text_length(text, ctx.settings.max_text_chars)  # a request's bound: long texts take minutes
         result = text_to_phones(text, language, user_dict=ctx.user_dictionary(), g2pw=ctx.models.g2pw())
     except TimbreError as exc:
         return str(exc)

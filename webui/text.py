@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.text import LANGUAGES, UserDictionary, text_to_phones
+from core.text import LANGUAGES, UserDictionary, check_text_length, text_to_phones
 from webui.context import StudioContext, shows_errors
 from webui.i18n import error, request_lang, t, translate
 
@@ -26,6 +26,7 @@ def _dict_table(user_dict: UserDictionary, lang: str) -> dict:
 @shows_errors
 def analyze(ctx: StudioContext, text: str, lang: str, reference_compat: bool) -> tuple[str, str, str, str]:
     """Run the text frontend; returns (normalized text, pinyin per character, phones, ids)."""
+    check_text_length(text, ctx.settings.max_text_chars)  # the bound a request has: long texts take minutes
     result = text_to_phones(
         text, lang, user_dict=ctx.user_dictionary(), reference_compat=reference_compat, g2pw=ctx.models.g2pw()
     )
