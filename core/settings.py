@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,12 @@ class Settings:
     workers: bool = True  # run jobs in this process (False: only submit; `python -m core worker` runs them)
     # Who may use the studio and its API: (user, password) pairs; empty = anyone who can reach the port.
     auth: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        # An absolute, normalised folder: the file lists built from it must pass the path checks that refuse
+        # '..' (a relative `--pretrained ../models` named files the studio then refused as its own).
+        folder = os.path.abspath(os.path.expanduser(self.pretrained_dir))
+        object.__setattr__(self, "pretrained_dir", Path(folder))
 
     @property
     def max_upload_bytes(self) -> int:

@@ -17,6 +17,7 @@ from webui.synthesize import (
     KNOB_NAMES,
     Voice,
     build_request,
+    checked_weights,
     list_weights,
     missing_pretrained_message,
     submit,
@@ -56,6 +57,19 @@ def test_weights_lists_show_gpt_and_sovits_files_but_no_discriminator(tmp_path):
     assert gpt[1][1] == str(ctx.workspace.weights_dir / "my_voice-e15.ckpt")
     labels = [label for label, _ in list_weights(ctx, ".pth")]
     assert labels == ["pretrained: gsv-v2final-pretrained/s2G2333k.pth", "workspace: my_voice_e8_s200.pth"]
+
+
+def test_a_relative_pretrained_folder_with_dotdot_still_offers_usable_weights(tmp_path, monkeypatch):
+    pretrained = tmp_path / "models" / "pretrained"
+    (pretrained / "base").mkdir(parents=True)
+    for name in ("s1.ckpt", "s2G.pth"):
+        (pretrained / "base" / name).write_bytes(b"")
+    (tmp_path / "studio").mkdir()
+    monkeypatch.chdir(tmp_path / "studio")  # python app.py --pretrained ../models/pretrained
+    ctx = _ctx(tmp_path, Path("../models/pretrained"))
+    assert ctx.settings.pretrained_dir == pretrained
+    voice = Voice(list_weights(ctx, ".ckpt")[0][1], list_weights(ctx, ".pth")[0][1], None, None, "", "zh")
+    assert checked_weights(ctx, voice) == (str(pretrained / "base/s1.ckpt"), str(pretrained / "base/s2G.pth"))
 
 
 def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):
