@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from core import pretrained
 from core.audio import audio_info
+from core.checkpoints import read_sovits, read_t2s
 from core.errors import TimbreError
 from core.ethics.consent import ConsentStore
 from core.jobs import JobQueue, JobRecord, JobState, SynthesisJob
@@ -55,6 +56,7 @@ from core.output import ENCODINGS, FragmentSpool, encode_audio, wav_stream_heade
 from core.settings import Settings
 from core.synthesis import MAX_CHUNK_TOKENS, REF_MAX_SECONDS, SynthesisRequest, knob_fields
 from core.text import LANGUAGES, UserDictionary, check_text_length
+from core.voices import check_reference_clip
 from core.workspace import Workspace, confine
 
 # ----------------------------------------------------------------------------------------------------
@@ -214,6 +216,12 @@ TtsRequest = _tts_model()
 class ControlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     command: str | None = Field(None, description="restart or exit")
+
+
+def _read_by(path: Path, read: Callable[[Path], object]) -> Path:
+    """`path`, once `read` has read it without an error (GPT or SoVITS weights, a reference clip)."""
+    read(path)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -677,6 +685,8 @@ class StudioApi:
                     path = check(value)
                 except ApiError as exc:
                     return ApiError(failed, 400, str(exc)).response()
+                except TimbreError as exc:  # what the file holds (refused now, as the reference does)
+                    return ApiError(failed, 400, self.public(str(exc))).response()
                 self._set_voice(caller_key(request), **{field: path})
                 return JSONResponse({"message": "success"})
 
@@ -685,21 +695,21 @@ class StudioApi:
         set_gpt = setter(
             "gpt_path",
             "weights_path",
-            lambda p: self.weights(p, "weights_path", ".ckpt"),
+            lambda p: _read_by(self.weights(p, "weights_path", ".ckpt"), read_t2s),
             "gpt weight path is required",
             "change gpt weight failed",
         )
         set_sovits = setter(
             "sovits_path",
             "weights_path",
-            lambda p: self.weights(p, "weights_path", ".pth"),
+            lambda p: _read_by(self.weights(p, "weights_path", ".pth"), read_sovits),
             "sovits weight path is required",
             "change sovits weight failed",
         )
         set_ref = setter(
             "ref_audio_path",
             "refer_audio_path",
-            lambda p: self.clip(p, "refer_audio_path", REF_MAX_SECONDS),
+            lambda p: _read_by(self.clip(p, "refer_audio_path", REF_MAX_SECONDS), check_reference_clip),
             "refer_audio_path is required",
             "set refer audio failed",
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import subprocess
 import urllib.parse
@@ -440,6 +441,24 @@ def test_bad_voice_uploads_get_clear_errors(studio: Studio, form, content, messa
     )
     assert answer.status_code == 400, answer.text
     assert message in answer.json()["error"]["message"]
+
+
+def test_set_routes_refuse_files_that_are_not_what_they_should_hold(studio: Studio) -> None:
+    weights = studio.workspace / "weights"
+    (weights / "random.ckpt").write_bytes(np.random.default_rng(0).bytes(4096))
+    shutil.copy(weights / "tiny_v2_e1_s1.pth", weights / "sovits_named_gpt.ckpt")
+    shutil.copy(weights / "tiny_v2-e1.ckpt", weights / "gpt_named_sovits.pth")
+    sf.write(studio.workspace / "uploads" / "short.wav", np.zeros(1600, dtype=np.float32) + 0.1, 16000)
+    for route, key, value, why in (
+        ("/set_gpt_weights", "weights_path", "weights/random.ckpt", "not a GPT-SoVITS GPT file"),
+        ("/set_gpt_weights", "weights_path", "weights/sovits_named_gpt.ckpt", "load it in the SoVITS slot"),
+        ("/set_sovits_weights", "weights_path", "weights/gpt_named_sovits.pth", "load it in the GPT slot"),
+        ("/set_refer_audio", "refer_audio_path", "uploads/short.wav", "must be 3-10 s"),
+    ):
+        answer = get(studio, route, {key: value})  # refused when set, as the reference does, not at /tts
+        assert answer.status_code == 400, answer.text
+        assert why in answer.json()["Exception"], answer.text
+        os.remove(studio.workspace / value)
 
 
 def _save_voice(studio: Studio, name: str) -> None:

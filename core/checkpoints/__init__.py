@@ -4,8 +4,8 @@
 files; `detect_version` names the GPT-SoVITS generation of either. Every failure is a `CheckpointError`.
 """
 
-from core.checkpoints.s1 import LoadedT2S, load_t2s, save_t2s
-from core.checkpoints.s2 import LoadedSoVITS, load_sovits, save_sovits, timbre_to_official_s2
+from core.checkpoints.s1 import LoadedT2S, load_t2s, read_t2s, save_t2s
+from core.checkpoints.s2 import LoadedSoVITS, load_sovits, read_sovits, save_sovits, timbre_to_official_s2
 from core.checkpoints.version import ModelVersion, detect_version
 
 __all__ = [
@@ -15,6 +15,8 @@ __all__ = [
     "detect_version",
     "load_sovits",
     "load_t2s",
+    "read_sovits",
+    "read_t2s",
     "save_sovits",
     "save_t2s",
     "timbre_to_official_s2",

@@ -105,23 +105,25 @@ class LoadedT2S:
     raw_config: dict[str, Any]
 
 
-def _read(path: Path) -> dict[str, Any]:
-    """The content of an official s1 file; `CheckpointError` naming what the file is when it is not one."""
+def read_t2s(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The content of an official s1 (GPT) file, read and checked without building a model;
+    `CheckpointError` naming what the file is when it is not one."""
     raw = read_checkpoint(path, kind="GPT")
     content = raw.content
     if "weight" not in content and "state_dict" in content:
         raise CheckpointError(
-            f"{path.name}: a Lightning training checkpoint; load the exported half-precision file "
+            f"{raw.path.name}: a Lightning training checkpoint; load the exported half-precision file "
             "(GPT_weights*/<name>-e<N>.ckpt) instead"
         )
     kind, version = version_of_checkpoint(raw)
     if kind == "s2":
         raise CheckpointError(
-            f"{path.name}: this is a SoVITS {version.value} (s2) file, not a GPT (s1) .ckpt; "
+            f"{raw.path.name}: this is a SoVITS {version.value} (s2) file, not a GPT (s1) .ckpt; "
             "load it in the SoVITS slot instead"
         )
     if not isinstance(content.get("config"), dict):
-        raise CheckpointError(f"{path.name}: expected keys 'weight' and 'config', found {sorted(content)}")
+        found = sorted(content)
+        raise CheckpointError(f"{raw.path.name}: expected keys 'weight' and 'config', found {found}")
     return content
 
 
@@ -132,7 +134,7 @@ def load_t2s(path: str | os.PathLike[str], device: str | torch.device = "cpu") -
     slot), an unknown config, or weights that do not match the config (missing/unexpected keys, shapes).
     """
     path = Path(path)
-    data = _read(path)
+    data = read_t2s(path)
     raw_config = data["config"]
     config = T2SConfig.from_checkpoint(raw_config)
     state = official_s1_to_timbre(data["weight"])
