@@ -116,6 +116,12 @@ class VoiceStore:
             for p in sorted(self.folder.glob("*.json"))
         ]
 
+    def using(self, weights: str | Path) -> list[str]:
+        """The names of the saved voices that use the weights file `weights` (GPT or SoVITS)."""
+        target = Path(weights).resolve()
+        uses = [(v.name, {Path(v.gpt_path).resolve(), Path(v.sovits_path).resolve()}) for v in self.all()]
+        return [name for name, files in uses if target in files]
+
     def delete(self, name: str) -> None:
         path = self._path(name)
         if not path.is_file():

@@ -11,6 +11,7 @@ import pytest
 from core.errors import TimbreError
 from core.settings import Settings
 from core.synthesis import knob_fields
+from core.voices import VoicePreset, VoiceStore
 from webui import StudioContext, build_studio
 from webui.proofread import phones_of
 from webui.synthesize import (
@@ -18,6 +19,7 @@ from webui.synthesize import (
     Voice,
     build_request,
     checked_weights,
+    delete_weights,
     list_weights,
     missing_pretrained_message,
     submit,
@@ -70,6 +72,26 @@ def test_a_relative_pretrained_folder_with_dotdot_still_offers_usable_weights(tm
     assert ctx.settings.pretrained_dir == pretrained
     voice = Voice(list_weights(ctx, ".ckpt")[0][1], list_weights(ctx, ".pth")[0][1], None, None, "", "zh")
     assert checked_weights(ctx, voice) == (str(pretrained / "base/s1.ckpt"), str(pretrained / "base/s2G.pth"))
+
+
+def test_deleting_weights_asks_first_and_keeps_files_a_saved_voice_uses(tmp_path, conformance_dir):
+    ctx = _ctx(tmp_path, conformance_dir / "models" / "pretrained")
+    ctx.workspace.weights_dir.mkdir(parents=True)
+    names = ("me-e8.ckpt", "me_e8_s80.pth", "old.pth", "spare.ckpt")
+    gpt, sovits, other, spare = (ctx.workspace.weights_dir / name for name in names)
+    for path in (gpt, sovits, other, spare):
+        path.write_bytes(b"weights")
+    clip = str(conformance_dir / "cases" / "_inputs" / "ref_16k.wav")
+    VoiceStore(ctx.workspace).save(VoicePreset("anna", clip, "", "zh", str(gpt), str(sovits), "mine"))
+
+    armed, message = delete_weights(ctx, [str(gpt), str(other)], None, "en")
+    assert armed is None and message.startswith("me-e8.ckpt is used by the saved voice(s) anna")
+    armed, message = delete_weights(ctx, [None, str(other)], None, "en")
+    assert armed == (str(other),) and "Click Delete again" in message and other.exists()
+    assert delete_weights(ctx, [str(spare), None], armed, "en")[0] == (str(spare),)  # other files: ask again
+    armed, message = delete_weights(ctx, [None, str(other)], (str(other),), "en")
+    assert (armed, message) == (None, "Deleted old.pth.") and not other.exists()
+    assert gpt.exists() and sovits.exists() and spare.exists()
 
 
 def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):

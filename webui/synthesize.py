@@ -22,7 +22,7 @@ from core.ethics import ConsentStore
 from core.jobs import BatchSynthesisJob, JobRecord, JobState, SynthesisJob
 from core.synthesis import Knob, SynthesisRequest, knob_fields, split_fragments
 from core.text import LANGUAGES, check_text_length
-from core.voices import UI_CONSENT
+from core.voices import UI_CONSENT, VoiceStore
 from webui import uploads, voice_presets
 from webui.context import StudioContext
 from webui.i18n import error, request_lang, t, translate, user_errors
@@ -143,6 +143,32 @@ def checked_weights(ctx: StudioContext, voice: Voice) -> tuple[str, str]:
         str(uploads.checked_weights(ctx, voice.gpt or "", "GPT weights")),
         str(uploads.checked_weights(ctx, voice.sovits or "", "SoVITS weights")),
     )
+
+
+def delete_weights(
+    ctx: StudioContext, files: Sequence[str | None], armed: tuple[str, ...] | None, lang_ui: str
+) -> tuple[tuple[str, ...] | None, str]:
+    """Delete the chosen weights files from the workspace on a second click: the first only asks (returns
+    the files as `armed`), and a file a saved voice uses is never deleted. Returns (armed, message)."""
+    chosen = tuple(filter(None, files))
+    if not chosen:
+        return None, translate("synth.need_weights", lang_ui)
+    store = VoiceStore(ctx.workspace)
+    for path in chosen:
+        if users := store.using(path):
+            voices = ", ".join(users)
+            return None, translate("synth.voice_in_use", lang_ui, file=Path(path).name, voices=voices)
+    names = ", ".join(Path(path).name for path in chosen)
+    if armed != chosen:
+        return chosen, translate("synth.voice_delete_confirm", lang_ui, files=names)
+    deleted, refused = [], []
+    for path in chosen:
+        try:
+            deleted.append(ctx.workspace.delete_weights(path).name)
+        except TimbreError as exc:
+            refused.append(str(exc))
+    message = translate("synth.voice_deleted", lang_ui, files=", ".join(deleted)) if deleted else ""
+    return None, " ".join([message, *refused])
 
 
 def speaker_consent(
@@ -440,23 +466,19 @@ def build(ctx: StudioContext) -> None:
             ctx.queue.delete(job)
         return None, history_table(ctx, request_lang(request))
 
-    def on_delete_voice(request: gr.Request, *chosen_files: str | None):
-        lang_ui = request_lang(request)
-        deleted, refused = [], []
-        for path in filter(None, chosen_files):
-            try:
-                deleted.append(ctx.workspace.delete_weights(path).name)
-            except TimbreError as exc:
-                refused.append(str(exc))
-        message = translate("synth.voice_deleted", lang_ui, files=", ".join(deleted)) if deleted else ""
-        message = " ".join([message, *refused]) or translate("synth.need_weights", lang_ui)
+    armed_delete = gr.State(None)  # the files a first click on Delete asked about
+
+    def on_delete_voice(request: gr.Request, armed, *chosen_files: str | None):
+        armed, message = delete_weights(ctx, chosen_files, armed, request_lang(request))
         lists = (
             gr.Dropdown(choices=list_weights(ctx, ".ckpt")),
             gr.Dropdown(choices=list_weights(ctx, ".pth")),
         )
-        return *lists, message
+        return *lists, message, armed
 
-    delete_voice.click(on_delete_voice, [gpt, sovits], [gpt, sovits, voice_status])
+    delete_voice.click(
+        on_delete_voice, [armed_delete, gpt, sovits], [gpt, sovits, voice_status, armed_delete]
+    )
     refresh.click(
         lambda: (
             gr.Dropdown(choices=list_weights(ctx, ".ckpt")),
