@@ -48,7 +48,8 @@ def test_an_import_is_queued_with_the_uploads_copied_under_their_names_and_its_v
 ):
     ctx = _ctx(tmp_path, conformance_dir)
     upload = _tone(tmp_path / "take one.wav")
-    record = submit_import(ctx, "voice", [str(upload)], "en")
+    (tmp_path / "notes.wav").write_bytes(b"not audio at all" * 64)
+    record = submit_import(ctx, "voice", [str(upload), str(tmp_path / "notes.wav")], "en")
     params = ctx.queue.get(record.id).params
     assert isinstance(params, DatasetImportJob) and params.name == "voice"
     staged = Path(params.sources[0])
@@ -56,7 +57,9 @@ def test_an_import_is_queued_with_the_uploads_copied_under_their_names_and_its_v
     upload.unlink()  # the browser's temporary file is gone before the job runs
     result = import_kind.run(params, JobContext.standalone(ctx.workspace, ctx.models))
     rows = verdict_rows(result.info)
-    assert len(rows) == 1 and rows[0][0] == "take one.wav" and rows[0][1] == "1.5"
+    assert len(rows) == 2 and rows[0][0] == "take one.wav" and rows[0][1] == "1.5"
+    assert rows[1][0] == "notes.wav" and rows[1][-1].startswith("skipped: ")  # a file not imported says why
+    assert "not a readable audio file" in rows[1][-1]
 
 
 def test_slicing_is_refused_before_an_import_and_queued_after_it(tmp_path, conformance_dir):

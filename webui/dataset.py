@@ -74,7 +74,10 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 
 def verdict_rows(info: dict) -> list[list[str]]:
-    """One row per imported recording, from a `dataset_import` job's result info."""
+    """One row per imported recording, from a `dataset_import` job's result info; then one per file that
+    was skipped, with why, in the problems column."""
+    blank = [""] * 6  # no measures for a file that could not be read
+    skipped = [[item["source"], *blank, f"skipped: {item['error']}"] for item in info.get("skipped", ())]
     return [
         [
             item["source"],
@@ -87,7 +90,7 @@ def verdict_rows(info: dict) -> list[list[str]]:
             "; ".join(item["problems"]),
         ]
         for item in info["recordings"]
-    ]
+    ] + skipped
 
 
 def clip_rows(files: tuple[str, ...] | list[str]) -> list[list[str]]:

@@ -36,10 +36,11 @@ def run(params: DatasetImportJob, job: JobContext) -> JobResult:
         job.on_progress(fraction, message)
 
     result = import_recordings(job.workspace, params.name, sources, on_progress=report)
-    files = []
+    files, skipped = [], []
     for item in result.files:
         if item.quality is None:
             job.log(f"skipped: {item.source}: {item.error}")
+            skipped.append({"source": item.source, "error": item.error})
             continue
         q = item.quality
         files.append(
@@ -57,7 +58,12 @@ def run(params: DatasetImportJob, job: JobContext) -> JobResult:
         )
     return JobResult(
         files=tuple(f["path"] for f in files),
-        info={"dataset": str(result.dataset_dir), "recordings": files, "verdict": result.verdict},
+        info={
+            "dataset": str(result.dataset_dir),
+            "recordings": files,
+            "skipped": skipped,  # files that are not audio Timbre can read, with why
+            "verdict": result.verdict,
+        },
     )
 
 
