@@ -16,6 +16,7 @@ from core.data.proofread import (
     ProofreadError,
     add_clips,
     datasets_with_lists,
+    drop_earlier_slices,
     list_path,
     review_scores,
     view_order,
@@ -98,6 +99,25 @@ def test_a_save_never_overwrites_what_another_page_saved_since(tmp_path: Path):
     again, _ = ListEdits.read(path)  # the other page, reloaded, sees both changes and may save
     again.edit(1, text="第二页改的").save(path)
     assert [e.text for e in read_list(path).entries] == ["第一页改的", "第二页改的", "又改了"]
+
+
+def test_slicing_again_replaces_the_earlier_clips_that_have_no_transcript_yet(tmp_path: Path):
+    path, clips = tmp_path / "voice.list", tmp_path / "clips"
+    earlier = [clips / "a.wav_0000000000_0000032000.wav", clips / "a.wav_0000040000_0000090000.wav"]
+    other = [clips / "b.wav_0000000000_0000050000.wav", clips / "merged~1.wav"]
+    add_clips(path, [*earlier, *other], "voice", "ZH")
+    ListEdits(read_list(path).entries).edit(1, text="已经写好的").save(path)
+    again = [clips / "a.wav_0000000000_0000090000.wav"]  # a.wav sliced again with other settings
+    assert drop_earlier_slices(path, again) == 1  # the one with a transcript stays, and is counted
+    add_clips(path, again, "voice", "EN")
+    lines = [(Path(e.path).name, e.lang, e.text) for e in read_list(path).entries]
+    assert lines == [
+        ("a.wav_0000040000_0000090000.wav", "ZH", "已经写好的"),
+        ("b.wav_0000000000_0000050000.wav", "ZH", ""),  # other recordings and other clips are untouched
+        ("merged~1.wav", "ZH", ""),
+        ("a.wav_0000000000_0000090000.wav", "EN", ""),
+    ]
+    assert drop_earlier_slices(tmp_path / "none.list", again) == 0
 
 
 def test_add_clips_starts_a_list_and_keeps_transcripts_already_written(tmp_path: Path):

@@ -20,9 +20,9 @@ from core.audio import to_int16
 from core.data.asr import DEFAULT_ENGINE, ENGINES, LANGUAGES, dataset_list, missing_model_hint
 from core.data.denoise import denoise_preview
 from core.data.importer import RAW_DIR, dataset_dir
-from core.data.proofread import add_clips, clips_dir, list_path
+from core.data.proofread import add_clips, clips_dir, drop_earlier_slices, list_path
 from core.data.separate import require_model
-from core.data.slicer import SLICE_SR, SLICER_MODES, SlicerSettings
+from core.data.slicer import SLICE_SR, SLICER_MODES, SlicerSettings, clip_origin
 from core.data.uploads import stage_upload
 from core.errors import TimbreError
 from core.jobs import JobRecord, JobState
@@ -97,10 +97,8 @@ def clip_rows(files: tuple[str, ...] | list[str]) -> list[list[str]]:
     """One row per clip: its file name and length (from the `<name>_<start>_<end>.wav` sample indices)."""
     rows = []
     for path in files:
-        parts = Path(path).stem.rsplit("_", 2)
-        seconds = (
-            (int(parts[2]) - int(parts[1])) / SLICE_SR if len(parts) == 3 and parts[1].isdigit() else None
-        )
+        origin = clip_origin(path)
+        seconds = None if origin is None else (origin[2] - origin[1]) / SLICE_SR
         rows.append([Path(path).name, _number(seconds, 2)])
     return rows
 
@@ -298,11 +296,13 @@ def build(ctx: StudioContext) -> None:
                 yield text, gr.skip(), gr.skip()
             else:
                 files = list(done.result.files)
+                list_file = list_path(ctx.workspace, name_value.strip())
                 with user_errors(lang_ui):
-                    add_clips(
-                        list_path(ctx.workspace, name_value.strip()), files, name_value.strip(), lang_value
-                    )
+                    kept = drop_earlier_slices(list_file, files)
+                    add_clips(list_file, files, name_value.strip(), lang_value)
                 text = translate("data.sliced", lang_ui, clips=len(files))
+                if kept:
+                    text += " " + translate("data.sliced_kept", lang_ui, clips=kept)
                 yield text, _table(CLIP_COLUMNS, clip_rows(files), lang_ui), files
 
     def on_engine(request: gr.Request, engine_value: str) -> str:

@@ -35,6 +35,7 @@ from core.data.listfile import (
     read_list,
     write_list,
 )
+from core.data.slicer import clip_origin
 from core.data.validate import clip_seconds
 from core.errors import TimbreError
 from core.workspace import Workspace
@@ -84,6 +85,29 @@ def add_clips(path: str | os.PathLike, clips: Iterable[str | os.PathLike], speak
         if os.path.abspath(clip) not in known:
             entries.append(ListEntry(len(entries) + 1, str(clip), speaker, lang, ""))
     return write_list(path, entries)
+
+
+def drop_earlier_slices(path: str | os.PathLike, clips: Iterable[str | os.PathLike]) -> int:
+    """Before a new slicing's `clips` join the `.list` at `path`: drop the lines of clips that an earlier
+    slicing cut from the same recordings into the same folder and that hold no transcript yet (training
+    would hear that audio twice). Lines with a transcript stay, so nothing typed is lost: returns how many
+    of those earlier clips stay."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    new = {os.path.abspath(clip) for clip in clips}
+    recordings = {(os.path.dirname(c), origin[0]) for c in new if (origin := clip_origin(c)) is not None}
+    entries, stayed = [], 0
+    for entry in read_list(path).entries:
+        clip = os.path.abspath(entry.path)
+        origin = clip_origin(clip)
+        earlier = clip not in new and origin is not None and (os.path.dirname(clip), origin[0]) in recordings
+        if earlier and not entry.text.strip():
+            continue
+        stayed += earlier
+        entries.append(entry)
+    write_list(path, entries)
+    return stayed
 
 
 def _clean_text(text: str) -> str:

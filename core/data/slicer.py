@@ -295,6 +295,15 @@ def normalize_clip(chunk: np.ndarray, settings: SlicerSettings | None = None) ->
     return (y * _INT16_PEAK).astype(np.int16)
 
 
+def clip_origin(path: str | os.PathLike) -> tuple[str, int, int] | None:
+    """(recording file name, start, end) of a clip `slice_file` named (samples at `SLICE_SR`); None for a
+    file named otherwise."""
+    parts = Path(path).stem.rsplit("_", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], int(parts[1]), int(parts[2])
+    return None
+
+
 def slice_file(
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
