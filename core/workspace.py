@@ -125,10 +125,14 @@ class Workspace:
     def userdict_path(self) -> Path:
         return self.root / "userdict.json"
 
+    def owns_weights(self, path: str | os.PathLike) -> bool:
+        """Whether `path` lies in the workspace's `weights/` (what `delete_weights` may delete)."""
+        return self.weights_dir.resolve() in Path(path).expanduser().resolve().parents
+
     def delete_weights(self, path: str | os.PathLike) -> Path:
         """Delete a GPT/SoVITS file from `weights/` (nothing outside it: pretrained models stay)."""
         target = Path(path).expanduser().resolve()
-        if self.weights_dir.resolve() not in target.parents:
+        if not self.owns_weights(target):
             raise WorkspaceError(f"{Path(path).name}: only voices in the workspace's weights/ can be deleted")
         try:
             target.unlink()

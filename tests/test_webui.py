@@ -92,6 +92,13 @@ def test_deleting_weights_asks_first_and_keeps_files_a_saved_voice_uses(tmp_path
     armed, message = delete_weights(ctx, [None, str(other)], (str(other),), "en")
     assert (armed, message) == (None, "Deleted old.pth.") and not other.exists()
     assert gpt.exists() and sovits.exists() and spare.exists()
+    pretrained = str(next(ctx.settings.pretrained_dir.rglob("*.ckpt")))
+    assert delete_weights(ctx, [pretrained, str(spare)], None, "en") == (
+        (str(spare),),  # the pretrained file chosen beside it is not asked about
+        "Delete spare.ckpt for good? Click Delete again to confirm.",
+    )
+    armed, message = delete_weights(ctx, [pretrained, None], None, "en")
+    assert armed is None and "pretrained weights are never deleted" in message
 
 
 def test_studio_builds_with_its_tabs(tmp_path, conformance_dir):

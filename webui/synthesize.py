@@ -153,6 +153,11 @@ def delete_weights(
     chosen = tuple(filter(None, files))
     if not chosen:
         return None, translate("synth.need_weights", lang_ui)
+    own = tuple(path for path in chosen if ctx.workspace.owns_weights(path))
+    if not own:
+        names = ", ".join(Path(path).name for path in chosen)
+        return None, translate("synth.weights_not_deletable", lang_ui, files=names)
+    chosen = own  # pretrained weights chosen beside them are not asked about: they are never deleted
     store = VoiceStore(ctx.workspace)
     for path in chosen:
         if users := store.using(path):
@@ -165,10 +170,10 @@ def delete_weights(
     for path in chosen:
         try:
             deleted.append(ctx.workspace.delete_weights(path).name)
-        except TimbreError as exc:
+        except TimbreError as exc:  # gone meanwhile, or not deletable
             refused.append(str(exc))
     message = translate("synth.voice_deleted", lang_ui, files=", ".join(deleted)) if deleted else ""
-    return None, " ".join([message, *refused])
+    return None, " ".join([message, *refused]).strip()
 
 
 def speaker_consent(
