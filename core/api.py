@@ -317,6 +317,13 @@ def check_credentials(authorization: str, credentials: Mapping[str, str]) -> str
     return found
 
 
+def invalid_json_message(error: dict) -> str:
+    """What to say for FastAPI's `json_invalid` error (its `loc` is (body, character offset))."""
+    offset = ".".join(str(p) for p in error.get("loc", ())[1:]) or "?"
+    reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+    return f"the request body is not valid JSON ({reason} at character {offset}); send one JSON object"
+
+
 def _validation_message(errors: list[dict]) -> str:
     parts = []
     for error in errors:
@@ -324,6 +331,8 @@ def _validation_message(errors: list[dict]) -> str:
         if error.get("type") == "extra_forbidden":
             known = ", ".join(TtsRequest.model_fields)
             parts.append(f"{name} is not a parameter Timbre knows; use: {known}")
+        elif error.get("type") == "json_invalid":
+            parts.append(invalid_json_message(error))
         else:
             parts.append(f"{name}: {error.get('msg', 'invalid')} (got {error.get('input')!r})")
     return "; ".join(parts)

@@ -21,7 +21,15 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from core.api import ApiError, authenticated_user, caller_key, chunk_fields, chunk_settings, knob_field
+from core.api import (
+    ApiError,
+    authenticated_user,
+    caller_key,
+    chunk_fields,
+    chunk_settings,
+    invalid_json_message,
+    knob_field,
+)
 from core.audio import audio_info
 from core.errors import TimbreError
 from core.jobs import SynthesisJob
@@ -113,6 +121,8 @@ class _OpenAIRoute(APIRoute):
                 param = ".".join(str(p) for p in error.get("loc", ())[1:]) or None
                 if error.get("type") == "extra_forbidden":
                     message = f"{param} is not a parameter Timbre knows"
+                elif error.get("type") == "json_invalid":
+                    message, param = invalid_json_message(error), None
                 else:
                     message = f"{param}: {error.get('msg', 'invalid')}"
                 return ApiError(message, 400, param=param).openai_response()

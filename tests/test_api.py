@@ -256,6 +256,18 @@ def test_bad_parameters_get_the_reference_error_shape(studio: Studio, overrides,
         assert message in answer.json()["message"]
 
 
+def test_a_body_that_is_not_json_is_named_so(studio: Studio) -> None:
+    body = '{"text": "你好", "text_lang": "zh",'  # cut off
+    answer = httpx.post(studio.url + "/tts", content=body.encode(), timeout=TIMEOUT_S,
+                        headers={"content-type": "application/json"})  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    assert "the request body is not valid JSON (" in answer.json()["message"], answer.text
+    answer = httpx.post(studio.url + "/v1/audio/speech", content=body.encode(), timeout=TIMEOUT_S,
+                        headers={"content-type": "application/json"})  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert "the request body is not valid JSON (" in answer.json()["error"]["message"], answer.text
+
+
 def test_ignored_api_v2_fields_are_accepted(studio: Studio) -> None:
     extras = dict(sample_steps=8, super_sampling=True, overlap_length=4, min_chunk_length=8)
     answer = httpx.post(studio.url + "/tts", json=params(VOICE_A, **extras), timeout=TIMEOUT_S)
