@@ -97,8 +97,9 @@ def drop_earlier_slices(path: str | os.PathLike, clips: Iterable[str | os.PathLi
         return 0
     new = {os.path.abspath(clip) for clip in clips}
     recordings = {(os.path.dirname(c), origin[0]) for c in new if (origin := clip_origin(c)) is not None}
+    listed = read_list(path).entries
     entries, stayed = [], 0
-    for entry in read_list(path).entries:
+    for entry in listed:
         clip = os.path.abspath(entry.path)
         origin = clip_origin(clip)
         earlier = clip not in new and origin is not None and (os.path.dirname(clip), origin[0]) in recordings
@@ -106,7 +107,8 @@ def drop_earlier_slices(path: str | os.PathLike, clips: Iterable[str | os.PathLi
             continue
         stayed += earlier
         entries.append(entry)
-    write_list(path, entries)
+    if len(entries) < len(listed):  # else the file stays untouched
+        write_list(path, entries)
     return stayed
 
 
