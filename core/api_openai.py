@@ -130,6 +130,11 @@ class _OpenAIRoute(APIRoute):
         return handle
 
 
+def _name_taken(exc: VoiceExistsError) -> ApiError:
+    """The 409 for saving or importing a voice under a name already saved (both routes take `overwrite`)."""
+    return ApiError(f"{exc} (or send overwrite=true)", 409, param="name")
+
+
 def _voice_json(voice: VoicePreset) -> dict[str, Any]:
     return {
         "id": voice.name,
@@ -295,7 +300,7 @@ def build_router(api: StudioApi) -> APIRouter:
             try:
                 saved = store.save(voice, overwrite=overwrite)
             except VoiceExistsError as exc:
-                raise ApiError(f"{exc} (or send overwrite=true)", 409, param="name") from exc
+                raise _name_taken(exc) from exc
             return JSONResponse(_voice_json(saved), status_code=201)
 
         return answer(run)
@@ -333,7 +338,7 @@ def build_router(api: StudioApi) -> APIRouter:
                 voice = import_voice(data, api.workspace, api.roots, name or None, max_bytes=limit)
                 saved = store.save(voice, overwrite=overwrite)
             except VoiceExistsError as exc:
-                raise ApiError(f"{exc} (or send overwrite=true)", 409, param="name") from exc
+                raise _name_taken(exc) from exc
             except TimbreError as exc:
                 raise ApiError(api.public(str(exc)), param="file") from exc
             return JSONResponse(_voice_json(saved), status_code=201)
