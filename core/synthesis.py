@@ -32,7 +32,7 @@ from core.kept import KeptResults
 from core.memory import return_freed_memory
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HUBERT_SR, HubertContent
-from core.models.precision import ENCODER_PRECISION, convert_linears, convert_vocoder
+from core.models.precision import ENCODER_PRECISION, convert_t2s, convert_vocoder
 from core.models.sovits import CODE_UPSAMPLE
 from core.models.t2s import SEMANTIC_HZ_FOR_EARLY_STOP, T2SDecodeSettings
 from core.pretrained import BERT_DIR, HUBERT_DIR
@@ -613,7 +613,7 @@ class Synthesizer:
         t2s = load_t2s(gpt_path, device=device)
         sovits = load_sovits(sovits_path, device=device)
         _check_pair(t2s, sovits)
-        convert_linears(t2s.model, precision)
+        convert_t2s(t2s.model, precision)
         convert_vocoder(sovits.model, precision)
         encoders = ENCODER_PRECISION[precision]
         hubert = HubertContent.from_pretrained(pretrained_dir / HUBERT_DIR, device, encoders)

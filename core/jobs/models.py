@@ -22,7 +22,7 @@ from core.errors import CheckpointError
 from core.memory import return_freed_memory
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HubertContent
-from core.models.precision import ENCODER_PRECISION, convert_linears, convert_vocoder, weights_bytes
+from core.models.precision import ENCODER_PRECISION, convert_t2s, convert_vocoder, weights_bytes
 from core.pretrained import BERT_DIR, HUBERT_DIR
 from core.settings import DEFAULT_PRECISION, FP32, check_precision
 from core.synthesis import Synthesizer
@@ -83,7 +83,7 @@ class ModelCache:
                 return self._models[key][0]
             loaded = load(path, device=self.device)
             if kind == "t2s":
-                convert_linears(loaded.model, self.precision)
+                convert_t2s(loaded.model, self.precision)
             else:
                 convert_vocoder(loaded.model, self.precision)
             return_freed_memory()  # what loading and converting freed

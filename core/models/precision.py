@@ -76,9 +76,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.models import int8_decode
 from core.settings import BF16, FP32, INT8
 
 if TYPE_CHECKING:
+    from core.models.t2s import T2SModel
     from core.synthesis import Synthesizer
 
 MAX_LOGIT_REL_ERROR = 0.05
@@ -112,9 +114,16 @@ def describe(precision: str) -> str:
     if precision == FP32:
         return "precision fp32 (exact: the reference's numbers)"
     capability = torch.backends.cpu.get_cpu_capability()
+    kernel = ""
+    if precision == INT8:
+        kernel = (
+            " (its decode steps through Timbre's VNNI kernel, compiled once on first use)"
+            if int8_decode.can_run()
+            else " (through fbgemm: this CPU has no AVX512-VNNI for Timbre's decode kernel)"
+        )
     return (
-        f"precision {precision}: T2S linear layers in {precision}; BERT, HuBERT and SoVITS's vocoder in "
-        f"{ENCODER_PRECISION[precision]} (CPU {capability}); results drift slightly from fp32"
+        f"precision {precision}: T2S linear layers in {precision}{kernel}; BERT, HuBERT and SoVITS's vocoder "
+        f"in {ENCODER_PRECISION[precision]} (CPU {capability}); results drift slightly from fp32"
     )
 
 
@@ -180,6 +189,15 @@ def convert_linears(module: nn.Module, precision: str) -> nn.Module:
             for tensor in (*child.parameters(recurse=False), *child.buffers(recurse=False)):
                 tensor.data = tensor.data.clone()
     return module.eval()
+
+
+def convert_t2s(model: T2SModel, precision: str) -> T2SModel:
+    """`convert_linears` for a T2S model; in int8 on a CPU with VNNI its decode steps then run through the
+    kernel of `core.models.int8_decode` (same weights, one call per token). Returns `model`."""
+    convert_linears(model, precision)
+    if precision == INT8 and model.audio_embedding.weight.device.type == "cpu":
+        int8_decode.attach(model)
+    return model
 
 
 def _replace_linears(module: nn.Module, precision: str) -> None:
@@ -285,7 +303,7 @@ def convert_convolutions(module: nn.Module, precision: str) -> nn.Module:
 def convert_synthesizer(synth: Synthesizer, precision: str) -> Synthesizer:
     """Convert a loaded fp32 synthesizer's T2S, BERT, HuBERT and SoVITS vocoder in place; returns it. (A
     synthesizer loaded to be fast is loaded converted: `Synthesizer.from_files(precision=...)`.)"""
-    convert_linears(synth.t2s.model, precision)
+    convert_t2s(synth.t2s.model, precision)
     for module in (synth.bert.model, synth.hubert.model):
         convert_linears(module, ENCODER_PRECISION[precision])
     convert_convolutions(synth.hubert.model, precision)
@@ -294,9 +312,10 @@ def convert_synthesizer(synth: Synthesizer, precision: str) -> Synthesizer:
 
 
 def weights_bytes(module: nn.Module) -> int:
-    """Bytes of a module's parameters, buffers and packed int8 weights."""
+    """Bytes of a module's parameters, buffers and packed int8 weights (a T2S's kernel copy included)."""
     tensors = sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-    return tensors + sum(getattr(m, "packed_bytes", 0) for m in module.modules())
+    packed = (getattr(m, "packed_bytes", 0) for m in (*module.modules(), getattr(module, "int8_step", None)))
+    return tensors + sum(packed)
 
 
 # ----- quality check -------------------------------------------------------------------------------------

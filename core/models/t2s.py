@@ -434,6 +434,9 @@ class T2SModel(nn.Module):
         self.register_buffer(
             "sines", sine_table(SINE_TABLE_POSITIONS, config.embedding_dim), persistent=False
         )
+        self.int8_step: Callable[[torch.Tensor, KVCache, torch.Tensor | None], torch.Tensor] | None = None
+        """Set by `core.models.int8_decode.attach` on an int8-converted model: one decode step (one new
+        position per row) of every layer in one kernel call; None: the layers below, one by one."""
 
     # ----- building blocks -------------------------------------------------------------------------
 
@@ -459,6 +462,11 @@ class T2SModel(nn.Module):
         self, x: torch.Tensor, allowed: torch.Tensor, cache: KVCache | None = None
     ) -> torch.Tensor:
         """x (B, T, C), allowed (B, 1, T, S) bool -> (B, T, C); writes keys/values to `cache` if given."""
+        if self.int8_step is not None and cache is not None and x.shape[1] == 1 and not self.training:
+            key_ok = None if bool(allowed.all()) else allowed[:, 0, -1, :]  # (B, S)
+            x = self.int8_step(x, cache, key_ok)
+            cache.advance(1)
+            return x
         # The additive mask attention builds from a bool one, built once here rather than in every layer;
         # none at all when every key is allowed (a decode step without padding), which adds the same zeros.
         mask = None

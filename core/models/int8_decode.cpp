@@ -1,0 +1,335 @@
+// One T2S decode step (every layer, one new position per batch row) with int8 weights, in one call.
+//
+// Why: at one new position per row the 24 post-norm layers of the full-size T2S are ~250 small PyTorch
+// operations per token, each with its own dispatch and thread fork, and fbgemm's int8 products reach about
+// half of this CPU's memory bandwidth on matrices this small. Here each layer is: int8 q/k/v product, the
+// new key/value written into the KV cache, attention over the cache, int8 output product, residual + layer
+// norm, int8 fc1 + ReLU, int8 fc2, residual + layer norm; the linear layers read their weights in a layout
+// made for AVX512-VNNI (`vpdpbusd`: 16 output rows x 4 inputs per 64-byte load, no horizontal sums).
+//
+// Numerics (core/models/int8_decode.py says how they were checked): weights are int8 with one symmetric scale
+// per output row, as `core.models.precision` quantizes them; each activation row is quantized to uint8 with
+// its own scale and zero point (fbgemm quantizes the whole batch with one), so a row decodes the same
+// whether or not other rows share its batch. Attention, layer norms and the cache are fp32.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#ifndef __AVX512VNNI__
+#error "int8_decode needs a CPU with AVX512-VNNI (built with -march=native)"
+#endif
+
+namespace {
+
+constexpr int64_t kBlockRows = 16;  // output rows per 64-byte load
+constexpr int64_t kGroup = 4;       // inputs per vpdpbusd lane
+constexpr int64_t kMaxBatchTile = 4;
+
+int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// A linear layer in the VNNI layout: weight (n_pad / 16, k_pad / 4, 16, 4) int8, zero-padded.
+struct Int8Linear {
+  at::Tensor packed;
+  at::Tensor scale;    // (n) float: weight scale per output row
+  at::Tensor bias;     // (n) float
+  at::Tensor row_sum;  // (n_pad) int32: sum of each row's int8 weights, for the activations' zero point
+  int64_t n = 0, k = 0, n_pad = 0, k_pad = 0;
+
+  Int8Linear(const at::Tensor& weight, const at::Tensor& weight_scale, const at::Tensor& bias_) {
+    TORCH_CHECK(weight.dim() == 2 && weight.scalar_type() == at::kChar, "int8 weight (out, in) expected");
+    auto w = weight.contiguous();
+    n = w.size(0);
+    k = w.size(1);
+    n_pad = round_up(n, kBlockRows);
+    k_pad = round_up(k, kGroup);
+    packed = at::zeros({n_pad * k_pad}, at::kChar);
+    row_sum = at::zeros({n_pad}, at::kInt);
+    const int8_t* src = w.data_ptr<int8_t>();
+    int8_t* dst = packed.data_ptr<int8_t>();
+    int32_t* sums = row_sum.data_ptr<int32_t>();
+    for (int64_t row = 0; row < n; ++row) {
+      const int64_t block = row / kBlockRows, lane = row % kBlockRows;
+      for (int64_t col = 0; col < k; ++col) {
+        const int64_t group = col / kGroup, within = col % kGroup;
+        dst[((block * (k_pad / kGroup) + group) * kBlockRows + lane) * kGroup + within] = src[row * k + col];
+        sums[row] += src[row * k + col];
+      }
+    }
+    scale = weight_scale.to(at::kFloat).contiguous();
+    bias = bias_.defined() ? bias_.to(at::kFloat).contiguous() : at::zeros({n}, at::kFloat);
+    TORCH_CHECK(scale.numel() == n && bias.numel() == n, "int8 linear: scale/bias size mismatch");
+  }
+};
+
+// Activation rows quantized to uint8: q = round(x / scale) + zero_point, per row.
+struct QuantizedRows {
+  std::vector<uint8_t> values;  // (rows, k_pad)
+  std::vector<float> scale;
+  std::vector<int32_t> zero_point;
+};
+
+void quantize_rows(const float* x, int64_t rows, int64_t k, int64_t k_pad, QuantizedRows& out) {
+  out.values.assign(rows * k_pad, 0);
+  out.scale.resize(rows);
+  out.zero_point.resize(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * k;
+    float lo = 0.f, hi = 0.f;  // the range always holds 0, so 0 is exact
+    for (int64_t i = 0; i < k; ++i) {
+      lo = std::min(lo, row[i]);
+      hi = std::max(hi, row[i]);
+    }
+    float scale = (hi - lo) / 255.f;
+    if (!(scale > 0.f)) scale = 1.f;  // an all-zero row (or NaN: the product shows it)
+    const int32_t zero_point = std::clamp(static_cast<int32_t>(std::nearbyint(-lo / scale)), 0, 255);
+    const float inverse = 1.f / scale;
+    uint8_t* q = out.values.data() + r * k_pad;
+    for (int64_t i = 0; i < k; ++i) {
+      q[i] = static_cast<uint8_t>(std::clamp(static_cast<int32_t>(std::nearbyint(row[i] * inverse)) + zero_point, 0, 255));
+    }
+    out.scale[r] = scale;
+    out.zero_point[r] = zero_point;
+  }
+}
+
+// acc[b][lane] = sum over inputs of x[b] * weight row (block * 16 + lane), for NB rows of x.
+template <int NB>
+inline void dot_block(const int8_t* weights, const uint8_t* x, int64_t k_pad, int32_t* acc_out) {
+  __m512i even[NB], odd[NB];
+  for (int b = 0; b < NB; ++b) even[b] = odd[b] = _mm512_setzero_si512();
+  const int64_t groups = k_pad / kGroup;
+  int64_t g = 0;
+  for (; g + 1 < groups; g += 2) {  // two accumulators: the chain of vpdpbusd on one register is the bound
+    const __m512i w0 = _mm512_loadu_si512(weights + g * 64);
+    const __m512i w1 = _mm512_loadu_si512(weights + (g + 1) * 64);
+    for (int b = 0; b < NB; ++b) {
+      int32_t x0, x1;
+      std::memcpy(&x0, x + b * k_pad + g * kGroup, 4);
+      std::memcpy(&x1, x + b * k_pad + (g + 1) * kGroup, 4);
+      even[b] = _mm512_dpbusd_epi32(even[b], _mm512_set1_epi32(x0), w0);
+      odd[b] = _mm512_dpbusd_epi32(odd[b], _mm512_set1_epi32(x1), w1);
+    }
+  }
+  for (; g < groups; ++g) {
+    const __m512i w0 = _mm512_loadu_si512(weights + g * 64);
+    for (int b = 0; b < NB; ++b) {
+      int32_t x0;
+      std::memcpy(&x0, x + b * k_pad + g * kGroup, 4);
+      even[b] = _mm512_dpbusd_epi32(even[b], _mm512_set1_epi32(x0), w0);
+    }
+  }
+  for (int b = 0; b < NB; ++b) _mm512_storeu_si512(acc_out + b * kBlockRows, _mm512_add_epi32(even[b], odd[b]));
+}
+
+// y (rows, n) = x (rows, k) @ W^T + bias, optionally followed by ReLU.
+void int8_linear(const Int8Linear& layer, const float* x, int64_t rows, float* y, bool relu, QuantizedRows& q) {
+  quantize_rows(x, rows, layer.k, layer.k_pad, q);
+  const int8_t* packed = layer.packed.data_ptr<int8_t>();
+  const float* scale = layer.scale.data_ptr<float>();
+  const float* bias = layer.bias.data_ptr<float>();
+  const int32_t* row_sum = layer.row_sum.data_ptr<int32_t>();
+  const int64_t n = layer.n, k_pad = layer.k_pad, blocks = layer.n_pad / kBlockRows;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    alignas(64) int32_t acc[kMaxBatchTile * kBlockRows];
+    for (int64_t block = begin; block < end; ++block) {
+      const int8_t* w = packed + block * kBlockRows * k_pad;
+      for (int64_t b0 = 0; b0 < rows; b0 += kMaxBatchTile) {
+        const int64_t tile = std::min(kMaxBatchTile, rows - b0);
+        const uint8_t* xq = q.values.data() + b0 * k_pad;
+        switch (tile) {
+          case 1: dot_block<1>(w, xq, k_pad, acc); break;
+          case 2: dot_block<2>(w, xq, k_pad, acc); break;
+          case 3: dot_block<3>(w, xq, k_pad, acc); break;
+          default: dot_block<4>(w, xq, k_pad, acc); break;
+        }
+        for (int64_t b = 0; b < tile; ++b) {
+          const float x_scale = q.scale[b0 + b];
+          const int32_t zero_point = q.zero_point[b0 + b];
+          for (int64_t lane = 0; lane < kBlockRows; ++lane) {
+            const int64_t out = block * kBlockRows + lane;
+            if (out >= n) break;
+            const int32_t dot = acc[b * kBlockRows + lane] - zero_point * row_sum[out];
+            float value = static_cast<float>(dot) * (x_scale * scale[out]) + bias[out];
+            y[(b0 + b) * n + out] = relu ? std::max(value, 0.f) : value;
+          }
+        }
+      }
+    }
+  });
+}
+
+// x = LayerNorm(x + residual) per row, in place.
+void add_layer_norm(float* x, const float* residual, int64_t rows, int64_t width, const float* weight,
+                    const float* bias, float eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * width;
+    const float* add = residual + r * width;
+    float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < width; ++i) {
+      row[i] += add[i];
+      sum += row[i];
+    }
+    const float mean = sum / static_cast<float>(width);
+    float squares = 0.f;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t i = 0; i < width; ++i) squares += (row[i] - mean) * (row[i] - mean);
+    const float inverse_std = 1.f / std::sqrt(squares / static_cast<float>(width) + eps);
+#pragma omp simd
+    for (int64_t i = 0; i < width; ++i) row[i] = (row[i] - mean) * inverse_std * weight[i] + bias[i];
+  }
+}
+
+struct Layer {
+  Int8Linear qkv, out, fc1, fc2;
+  at::Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias;
+};
+
+class Int8Decoder {
+ public:
+  Int8Decoder(int64_t n_head, double eps) : n_head_(n_head), eps_(static_cast<float>(eps)) {}
+
+  // Weights of one layer, in order: int8 weight, scale and bias of qkv, out, fc1, fc2, then the two norms.
+  void add_layer(const std::vector<at::Tensor>& linears, const at::Tensor& norm1_weight,
+                 const at::Tensor& norm1_bias, const at::Tensor& norm2_weight, const at::Tensor& norm2_bias) {
+    TORCH_CHECK(linears.size() == 12, "add_layer: 4 x (weight, scale, bias) expected");
+    layers_.push_back(Layer{Int8Linear(linears[0], linears[1], linears[2]),
+                            Int8Linear(linears[3], linears[4], linears[5]),
+                            Int8Linear(linears[6], linears[7], linears[8]),
+                            Int8Linear(linears[9], linears[10], linears[11]),
+                            norm1_weight.to(at::kFloat).contiguous(), norm1_bias.to(at::kFloat).contiguous(),
+                            norm2_weight.to(at::kFloat).contiguous(), norm2_bias.to(at::kFloat).contiguous()});
+  }
+
+  int64_t packed_bytes() const {
+    int64_t total = 0;
+    for (const Layer& layer : layers_) {
+      for (const Int8Linear* linear : {&layer.qkv, &layer.out, &layer.fc1, &layer.fc2}) {
+        total += linear->packed.numel() + 4 * (linear->scale.numel() + linear->bias.numel() + linear->row_sum.numel());
+      }
+    }
+    return total;
+  }
+
+  // x (B, 1, C) float: the new position's input. keys/values: per layer (B, n_head, capacity, head_dim)
+  // float, filled up to `length`; the new key/value go to position `length`. key_ok: (B, length + 1) bool,
+  // or undefined when every key may be attended. Returns the last layer's output (B, 1, C).
+  at::Tensor step(const at::Tensor& x_in, const std::vector<at::Tensor>& keys,
+                  const std::vector<at::Tensor>& values, int64_t length, const c10::optional<at::Tensor>& key_ok_in) {
+    const int64_t n_layer = static_cast<int64_t>(layers_.size());
+    TORCH_CHECK(static_cast<int64_t>(keys.size()) == n_layer && static_cast<int64_t>(values.size()) == n_layer,
+                "step: one key and one value buffer per layer expected");
+    TORCH_CHECK(x_in.dim() == 3 && x_in.size(1) == 1 && x_in.scalar_type() == at::kFloat, "step: x (B, 1, C) float");
+    at::Tensor x = x_in.contiguous().clone();
+    const int64_t batch = x.size(0), width = x.size(2), head_dim = width / n_head_;
+    const int64_t keys_seen = length + 1;
+    at::Tensor key_ok;
+    if (key_ok_in.has_value() && key_ok_in->defined()) {
+      key_ok = key_ok_in->to(at::kBool).contiguous();
+      TORCH_CHECK(key_ok.size(0) == batch && key_ok.size(1) == keys_seen, "step: key_ok (B, length + 1) expected");
+    }
+    const bool* ok = key_ok.defined() ? key_ok.data_ptr<bool>() : nullptr;
+    std::vector<float> qkv(batch * 3 * width), attended(batch * width), branch(batch * width),
+        hidden(batch * 4 * width);
+    QuantizedRows q;
+    float* h = x.data_ptr<float>();
+    const float softmax_scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+    for (int64_t l = 0; l < n_layer; ++l) {
+      const Layer& layer = layers_[l];
+      const at::Tensor& key_buffer = keys[l];
+      TORCH_CHECK(key_buffer.is_contiguous() && values[l].is_contiguous() && key_buffer.size(0) == batch &&
+                      key_buffer.size(1) == n_head_ && key_buffer.size(2) > length && key_buffer.size(3) == head_dim &&
+                      key_buffer.scalar_type() == at::kFloat && values[l].sizes() == key_buffer.sizes(),
+                  "step: KV cache buffers must be (B, n_head, capacity > length, head_dim) float, contiguous");
+      const int64_t capacity = key_buffer.size(2);
+      float* key_base = key_buffer.data_ptr<float>();
+      float* value_base = values[l].data_ptr<float>();
+
+      int8_linear(layer.qkv, h, batch, qkv.data(), false, q);
+      at::parallel_for(0, batch * n_head_, 1, [&](int64_t begin, int64_t end) {
+        std::vector<float> weights(keys_seen);
+        for (int64_t bh = begin; bh < end; ++bh) {
+          const int64_t b = bh / n_head_, head = bh % n_head_;
+          const float* row = qkv.data() + b * 3 * width;
+          const float* query = row + head * head_dim;
+          float* head_keys = key_base + bh * capacity * head_dim;
+          float* head_values = value_base + bh * capacity * head_dim;
+          std::memcpy(head_keys + length * head_dim, row + width + head * head_dim, head_dim * sizeof(float));
+          std::memcpy(head_values + length * head_dim, row + 2 * width + head * head_dim, head_dim * sizeof(float));
+          float best = -std::numeric_limits<float>::infinity();
+          for (int64_t t = 0; t < keys_seen; ++t) {
+            if (ok != nullptr && !ok[b * keys_seen + t]) continue;
+            const float* key = head_keys + t * head_dim;
+            float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+            for (int64_t d = 0; d < head_dim; ++d) dot += query[d] * key[d];
+            weights[t] = dot * softmax_scale;
+            best = std::max(best, weights[t]);
+          }
+          float total = 0.f;
+          for (int64_t t = 0; t < keys_seen; ++t) {
+            const bool masked = ok != nullptr && !ok[b * keys_seen + t];
+            weights[t] = masked ? 0.f : std::exp(weights[t] - best);
+            total += weights[t];
+          }
+          float* out = attended.data() + b * width + head * head_dim;
+          std::fill(out, out + head_dim, 0.f);
+          const float normaliser = 1.f / total;
+          for (int64_t t = 0; t < keys_seen; ++t) {
+            const float p = weights[t] * normaliser;
+            if (p == 0.f) continue;
+            const float* value = head_values + t * head_dim;
+#pragma omp simd
+            for (int64_t d = 0; d < head_dim; ++d) out[d] += p * value[d];
+          }
+        }
+      });
+      int8_linear(layer.out, attended.data(), batch, branch.data(), false, q);
+      add_layer_norm(h, branch.data(), batch, width, layer.norm1_weight.data_ptr<float>(),
+                     layer.norm1_bias.data_ptr<float>(), eps_);
+      int8_linear(layer.fc1, h, batch, hidden.data(), true, q);
+      int8_linear(layer.fc2, hidden.data(), batch, branch.data(), false, q);
+      add_layer_norm(h, branch.data(), batch, width, layer.norm2_weight.data_ptr<float>(),
+                     layer.norm2_bias.data_ptr<float>(), eps_);
+    }
+    return x;
+  }
+
+  // y (N, out) = x (N, in) @ W^T + bias through one packed layer of `layer` (0: qkv, 1: out, 2: fc1, 3: fc2):
+  // lets a test compare the kernel's products with float ones.
+  at::Tensor linear(int64_t layer_index, int64_t which, const at::Tensor& x_in) {
+    const Layer& layer = layers_.at(layer_index);
+    const Int8Linear* linears[] = {&layer.qkv, &layer.out, &layer.fc1, &layer.fc2};
+    const Int8Linear& linear = *linears[which];
+    at::Tensor x = x_in.to(at::kFloat).contiguous();
+    TORCH_CHECK(x.dim() == 2 && x.size(1) == linear.k, "linear: x (N, in_features) expected");
+    at::Tensor y = at::empty({x.size(0), linear.n}, at::kFloat);
+    QuantizedRows q;
+    int8_linear(linear, x.data_ptr<float>(), x.size(0), y.data_ptr<float>(), false, q);
+    return y;
+  }
+
+ private:
+  int64_t n_head_;
+  float eps_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  pybind11::class_<Int8Decoder>(m, "Int8Decoder")
+      .def(pybind11::init<int64_t, double>())
+      .def("add_layer", &Int8Decoder::add_layer)
+      .def("packed_bytes", &Int8Decoder::packed_bytes)
+      .def("step", &Int8Decoder::step, pybind11::call_guard<pybind11::gil_scoped_release>())
+      .def("linear", &Int8Decoder::linear);
+}

@@ -1,0 +1,101 @@
+"""The int8 T2S decode step as one C++ call (`int8_decode.cpp`), built on first use where the CPU has VNNI.
+
+Why: with int8 weights through fbgemm, one decode token of the full-size T2S took 11.6 ms at two threads
+(2026-12-07), 3.3x its memory-bandwidth floor (bench/roofline.py): fbgemm's products reach ~17 GB/s on
+matrices this small, and the token's ~250 small PyTorch operations cost 1-2 ms on their own. The kernel does
+a whole step (24 layers: products, KV-cache write, attention, norms) in one call, reading weights laid out
+for AVX512-VNNI. Prefill (many positions at once) and everything outside the transformer stay in PyTorch.
+
+The extension is compiled with the machine's C++ compiler through `torch.utils.cpp_extension` (ninja, from
+requirements.txt) the first time an int8 T2S loads, about a minute, then reused from
+`TORCH_EXTENSIONS_DIR` (default ~/.cache/torch_extensions). Where the CPU lacks AVX512-VNNI or the build
+fails, int8 decoding stays on fbgemm's products, as before: slower, the same quality check.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from core.models.t2s import KVCache, T2SModel
+
+log = logging.getLogger("timbre.int8_decode")
+
+SOURCE = Path(__file__).with_suffix(".cpp")
+EXTENSION_NAME = "timbre_int8_decode"
+_CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
+
+
+def can_run() -> bool:
+    """Whether this CPU has what the kernel needs (AVX512-VNNI); it may still fail to build."""
+    return torch._C._cpu._is_avx512_vnni_supported()
+
+
+@functools.cache
+def load_extension() -> ModuleType | None:
+    """The compiled kernel, building it if needed; None (with the reason logged once) where it cannot run."""
+    if not can_run():
+        log.info("int8 decode kernel: this CPU has no AVX512-VNNI; int8 T2S uses fbgemm's products")
+        return None
+    try:
+        # on a CUDA build of torch without a GPU its import warns that it found no CUDA runtime: not needed
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        from torch.utils import cpp_extension
+
+        return cpp_extension.load(name=EXTENSION_NAME, sources=[str(SOURCE)], extra_cflags=_CFLAGS)
+    except Exception as error:  # no compiler, no ninja, a build error: the slower path still works
+        log.warning("int8 decode kernel: could not build it (%s); int8 T2S uses fbgemm's products", error)
+        return None
+
+
+class Int8DecodeStep:
+    """One decode step of an int8-converted `T2SModel` through the kernel: x (B, 1, C) float at the cache's
+    next position, `cache` (reserved for one more position), key_ok (B, length + 1) bool or None (every key
+    allowed) -> the last layer's output (B, 1, C). Writes the new keys/values; the caller advances the cache.
+
+    Holds its own copy of the 96 layers' int8 weights (76 MB for the full-size model) in the kernel's layout.
+    """
+
+    def __init__(self, extension: ModuleType, model: T2SModel) -> None:
+        from core.models.t2s import LAYER_NORM_EPS
+
+        self.decoder = extension.Int8Decoder(model.config.n_head, LAYER_NORM_EPS)
+        for block in model.layers:
+            parts: list[torch.Tensor] = []
+            for linear in (block.attn.qkv, block.attn.out, block.mlp.fc1, block.mlp.fc2):
+                parts += int8_weight_scale_bias(linear)
+            self.decoder.add_layer(
+                parts, block.norm1.weight, block.norm1.bias, block.norm2.weight, block.norm2.bias
+            )
+        self.packed_bytes = int(self.decoder.packed_bytes())
+
+    def __call__(self, x: torch.Tensor, cache: KVCache, key_ok: torch.Tensor | None) -> torch.Tensor:
+        return self.decoder.step(x, cache.keys, cache.values, cache.length, key_ok)
+
+    def linear(self, layer: int, which: int, x: torch.Tensor) -> torch.Tensor:
+        """x (N, in) through the kernel's copy of one linear layer (which: 0 qkv, 1 out, 2 fc1, 3 fc2)."""
+        return self.decoder.linear(layer, which, x)
+
+
+def int8_weight_scale_bias(linear: nn.Module) -> list[torch.Tensor]:
+    """An int8 `LowPrecisionLinear`'s weight (out, in) int8, per-row scale (out,) float and bias (out,)."""
+    weight, bias = torch.ops.quantized.linear_unpack(linear.packed)
+    if bias is None:
+        bias = torch.zeros(weight.shape[0])
+    return [weight.int_repr(), weight.q_per_channel_scales().float(), bias.detach().float()]
+
+
+def attach(model: T2SModel) -> bool:
+    """Give an int8-converted T2S its kernel decode step where the kernel loads; returns whether it did."""
+    extension = load_extension()
+    if extension is None:
+        return False
+    model.int8_step = Int8DecodeStep(extension, model)
+    return True

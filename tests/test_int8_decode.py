@@ -1,0 +1,141 @@
+"""The int8 decode kernel (core/models/int8_decode.cpp): the same products and attention as the layer-by-layer
+int8 path, so a decode through it stays within the quality check's thresholds against fp32."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoints.s1 import load_t2s
+from core.models import int8_decode
+from core.models.precision import (
+    MAX_LOGIT_REL_ERROR,
+    MIN_TOP1_AGREEMENT,
+    convert_linears,
+    convert_t2s,
+    relative_error,
+    t2s_drift,
+    weights_bytes,
+)
+from core.models.t2s import KVCache, T2SConfig, T2SModel
+from core.settings import INT8
+
+pytestmark = pytest.mark.skipif(
+    not torch._C._cpu._is_avx512_vnni_supported(), reason="the kernel needs AVX512-VNNI"
+)
+
+
+@pytest.fixture(scope="module")
+def fixture_t2s(conformance_dir: Path) -> T2SModel:
+    return load_t2s(
+        next((conformance_dir / "models" / "pretrained" / "gsv-v2final-pretrained").glob("*.ckpt"))
+    ).model
+
+
+@pytest.fixture(scope="module")
+def t2s_inputs(conformance_dir: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    folder = conformance_dir / "cases" / "_t2s_inputs"
+    phones = np.concatenate(
+        [np.load(folder / "prompt_phones.npy").reshape(-1), np.load(folder / "text0_phones.npy")]
+    )
+    bert = np.concatenate(
+        [np.load(folder / "prompt_bert.npy"), np.load(folder / "text0_bert.npy")], axis=1
+    ).astype(np.float32)
+    prompt = torch.from_numpy(np.load(folder / "prompt_semantic.npy")).long().reshape(1, -1)
+    return torch.from_numpy(phones).long(), torch.from_numpy(bert), prompt
+
+
+def test_the_kernel_builds_and_is_attached_to_int8_models(fixture_t2s):
+    assert int8_decode.load_extension() is not None
+    model = convert_t2s(copy.deepcopy(fixture_t2s), INT8)
+    assert isinstance(model.int8_step, int8_decode.Int8DecodeStep)
+    assert convert_linears(copy.deepcopy(fixture_t2s), INT8).int8_step is None  # the plain conversion: fbgemm
+    # its weight copy is counted, so the model cache's memory bound sees it
+    assert weights_bytes(model) - weights_bytes(convert_linears(copy.deepcopy(fixture_t2s), INT8)) == (
+        model.int8_step.packed_bytes
+    )
+
+
+@pytest.mark.parametrize("shape", [(1, 512, 1536), (3, 512, 2048), (6, 2048, 512), (5, 30, 45)])
+def test_kernel_products_match_float_products_within_int8_rounding(shape):
+    rows, n_in, n_out = shape
+    torch.manual_seed(0)
+    model = T2SModel(T2SConfig(hidden_dim=n_in, embedding_dim=n_in, n_head=1, n_layer=1))
+    linear = torch.nn.Linear(n_in, n_out)
+    model.layers[0].attn.qkv = linear  # any shape: the kernel packs what it is given
+    convert_t2s(model, INT8)
+    x = torch.randn(rows, n_in)
+    x[0] = x[0].abs()  # a row with no negative value: zero point 0
+    expected = linear(x).detach()
+    y = model.int8_step.linear(0, 0, x)
+    assert y.shape == (rows, n_out)
+    assert 0 < relative_error(y, expected) < 0.015
+    # each row is quantized on its own: a row's result does not depend on the rows beside it
+    assert torch.equal(model.int8_step.linear(0, 0, x[1:2]), y[1:2])
+
+
+def test_a_decode_through_the_kernel_stays_within_the_drift_thresholds(fixture_t2s, t2s_inputs):
+    kernel = convert_t2s(copy.deepcopy(fixture_t2s), INT8)
+    layer_by_layer = convert_linears(copy.deepcopy(fixture_t2s), INT8)
+    drift = t2s_drift(fixture_t2s, kernel, *t2s_inputs, steps=200)
+    assert drift.logit_rel_error <= MAX_LOGIT_REL_ERROR and drift.top1_agreement >= MIN_TOP1_AGREEMENT, (
+        drift.summary()
+    )
+    assert drift.logit_rel_error > 0
+    # and it is close to the layer-by-layer int8 path, which quantizes activations per batch, not per row
+    between = t2s_drift(layer_by_layer, kernel, *t2s_inputs, steps=200)
+    assert between.logit_rel_error < 0.5 * MAX_LOGIT_REL_ERROR and between.top1_agreement >= 0.98
+
+
+def _random_cache(config: T2SConfig, batch: int, length: int) -> KVCache:
+    head_dim = config.hidden_dim // config.n_head
+    cache = KVCache.allocate(
+        config.n_layer, batch, config.n_head, length + 8, head_dim, torch.device("cpu"), torch.float32
+    )
+    for buffer in (*cache.keys, *cache.values):
+        buffer.normal_()
+    cache.length = length
+    return cache
+
+
+def test_a_kernel_step_equals_the_layers_step_with_padding_masked(fixture_t2s):
+    torch.manual_seed(0)
+    config = fixture_t2s.config
+    model = convert_t2s(copy.deepcopy(fixture_t2s), INT8)
+    batch, length = 3, 37
+    x = torch.randn(batch, 1, config.hidden_dim)
+    allowed = torch.ones(batch, 1, 1, length + 1, dtype=torch.bool)
+    allowed[1, ..., :5] = False  # left padding of a shorter text
+    allowed[2, ..., :12] = False
+    cache = _random_cache(config, batch, length)
+    for buffer in (*cache.keys, *cache.values):
+        buffer[1, :, :5] = 1e4  # padding holds anything: masked, it must not count
+        buffer[2, :, :12] = -1e4
+    layers_cache = copy.deepcopy(cache)
+
+    fast = model.transformer(x, allowed, cache)
+    model.int8_step = None
+    slow = model.transformer(x, allowed, layers_cache)
+    assert cache.length == layers_cache.length == length + 1
+    assert relative_error(fast, slow) < 0.03
+    for mine, theirs in zip(
+        (*cache.keys, *cache.values), (*layers_cache.keys, *layers_cache.values), strict=True
+    ):
+        assert relative_error(mine[:, :, length], theirs[:, :, length]) < 0.05  # the new key and value
+        assert torch.equal(mine[:, :, :length], theirs[:, :, :length])  # the rest untouched
+
+
+def test_rows_decode_the_same_alone_and_in_a_batch(fixture_t2s):
+    torch.manual_seed(1)
+    config = fixture_t2s.config
+    model = convert_t2s(copy.deepcopy(fixture_t2s), INT8)
+    x = torch.randn(2, 1, config.hidden_dim)
+    cache = _random_cache(config, 2, 20)
+    alone = KVCache([k[1:].clone() for k in cache.keys], [v[1:].clone() for v in cache.values], 20)
+    allowed = torch.ones(2, 1, 1, 21, dtype=torch.bool)
+    both = model.transformer(x, allowed, cache)
+    assert torch.equal(model.transformer(x[1:], allowed[1:], alone), both[1:])
