@@ -4,7 +4,9 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from tests.system_tools import ensure_system_tools
 
@@ -56,6 +58,21 @@ def gradio_uploads_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.getbasetemp()
     os.environ["GRADIO_TEMP_DIR"] = str(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def t2s_inputs(conformance_dir: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fixture prompt + text 0 as TTS.to_batch combines them: phones (T,), BERT (1024, T), prompt codes
+    (1, T_prompt)."""
+    folder = conformance_dir / "cases" / "_t2s_inputs"
+    phones = np.concatenate(
+        [np.load(folder / "prompt_phones.npy").reshape(-1), np.load(folder / "text0_phones.npy")]
+    )
+    bert = np.concatenate(
+        [np.load(folder / "prompt_bert.npy"), np.load(folder / "text0_bert.npy")], axis=1
+    ).astype(np.float32)
+    prompt = torch.from_numpy(np.load(folder / "prompt_semantic.npy")).long().reshape(1, -1)
+    return torch.from_numpy(phones).long(), torch.from_numpy(bert), prompt
 
 
 @pytest.fixture(scope="session")

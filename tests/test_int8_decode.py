@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -34,19 +33,6 @@ def fixture_t2s(conformance_dir: Path) -> T2SModel:
     return load_t2s(
         next((conformance_dir / "models" / "pretrained" / "gsv-v2final-pretrained").glob("*.ckpt"))
     ).model
-
-
-@pytest.fixture(scope="module")
-def t2s_inputs(conformance_dir: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    folder = conformance_dir / "cases" / "_t2s_inputs"
-    phones = np.concatenate(
-        [np.load(folder / "prompt_phones.npy").reshape(-1), np.load(folder / "text0_phones.npy")]
-    )
-    bert = np.concatenate(
-        [np.load(folder / "prompt_bert.npy"), np.load(folder / "text0_bert.npy")], axis=1
-    ).astype(np.float32)
-    prompt = torch.from_numpy(np.load(folder / "prompt_semantic.npy")).long().reshape(1, -1)
-    return torch.from_numpy(phones).long(), torch.from_numpy(bert), prompt
 
 
 def test_the_kernel_builds_and_is_attached_to_int8_models(fixture_t2s):

@@ -43,20 +43,6 @@ def pretrained(conformance_dir: Path) -> Path:
     return conformance_dir / "models" / "pretrained"
 
 
-@pytest.fixture(scope="module")
-def t2s_inputs(conformance_dir: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The fixture prompt + text 0 as TTS.to_batch combines them: phones, BERT, prompt codes."""
-    folder = conformance_dir / "cases" / "_t2s_inputs"
-    phones = np.concatenate(
-        [np.load(folder / "prompt_phones.npy").reshape(-1), np.load(folder / "text0_phones.npy")]
-    )
-    bert = np.concatenate(
-        [np.load(folder / "prompt_bert.npy"), np.load(folder / "text0_bert.npy")], axis=1
-    ).astype(np.float32)
-    prompt = torch.from_numpy(np.load(folder / "prompt_semantic.npy")).long().reshape(1, -1)
-    return torch.from_numpy(phones).long(), torch.from_numpy(bert), prompt
-
-
 def _linears(module: nn.Module) -> tuple[int, int]:
     """(plain nn.Linear count, LowPrecisionLinear count) inside `module`."""
     modules = list(module.modules())
