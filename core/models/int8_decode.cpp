@@ -15,6 +15,7 @@
 
 #include <ATen/Parallel.h>
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -129,41 +130,41 @@ inline void dot_block(const int8_t* weights, const uint8_t* x, int64_t k_pad, in
   for (int b = 0; b < NB; ++b) _mm512_storeu_si512(acc_out + b * kBlockRows, _mm512_add_epi32(even[b], odd[b]));
 }
 
-// y (rows, n) = x (rows, k) @ W^T + bias, optionally followed by ReLU.
-void int8_linear(const Int8Linear& layer, const float* x, int64_t rows, float* y, bool relu, QuantizedRows& q) {
-  quantize_rows(x, rows, layer.k, layer.k_pad, q);
+// y (rows, n) = x (rows, k) @ W^T + bias, optionally followed by ReLU, from x already quantized into `q`.
+// Called by every thread of a parallel region: each takes a share of the 16-row blocks (`omp for`, whose end
+// is a barrier).
+void int8_linear(const Int8Linear& layer, const QuantizedRows& q, int64_t rows, float* y, bool relu) {
   const int8_t* packed = layer.packed.data_ptr<int8_t>();
   const float* scale = layer.scale.data_ptr<float>();
   const float* bias = layer.bias.data_ptr<float>();
   const int32_t* row_sum = layer.row_sum.data_ptr<int32_t>();
   const int64_t n = layer.n, k_pad = layer.k_pad, blocks = layer.n_pad / kBlockRows;
-  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    alignas(64) int32_t acc[kMaxBatchTile * kBlockRows];
-    for (int64_t block = begin; block < end; ++block) {
-      const int8_t* w = packed + block * kBlockRows * k_pad;
-      for (int64_t b0 = 0; b0 < rows; b0 += kMaxBatchTile) {
-        const int64_t tile = std::min(kMaxBatchTile, rows - b0);
-        const uint8_t* xq = q.values.data() + b0 * k_pad;
-        switch (tile) {
-          case 1: dot_block<1>(w, xq, k_pad, acc); break;
-          case 2: dot_block<2>(w, xq, k_pad, acc); break;
-          case 3: dot_block<3>(w, xq, k_pad, acc); break;
-          default: dot_block<4>(w, xq, k_pad, acc); break;
-        }
-        for (int64_t b = 0; b < tile; ++b) {
-          const float x_scale = q.scale[b0 + b];
-          const int32_t zero_point = q.zero_point[b0 + b];
-          for (int64_t lane = 0; lane < kBlockRows; ++lane) {
-            const int64_t out = block * kBlockRows + lane;
-            if (out >= n) break;
-            const int32_t dot = acc[b * kBlockRows + lane] - zero_point * row_sum[out];
-            float value = static_cast<float>(dot) * (x_scale * scale[out]) + bias[out];
-            y[(b0 + b) * n + out] = relu ? std::max(value, 0.f) : value;
-          }
+  alignas(64) int32_t acc[kMaxBatchTile * kBlockRows];
+#pragma omp for schedule(static)
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int8_t* w = packed + block * kBlockRows * k_pad;
+    for (int64_t b0 = 0; b0 < rows; b0 += kMaxBatchTile) {
+      const int64_t tile = std::min(kMaxBatchTile, rows - b0);
+      const uint8_t* xq = q.values.data() + b0 * k_pad;
+      switch (tile) {
+        case 1: dot_block<1>(w, xq, k_pad, acc); break;
+        case 2: dot_block<2>(w, xq, k_pad, acc); break;
+        case 3: dot_block<3>(w, xq, k_pad, acc); break;
+        default: dot_block<4>(w, xq, k_pad, acc); break;
+      }
+      for (int64_t b = 0; b < tile; ++b) {
+        const float x_scale = q.scale[b0 + b];
+        const int32_t zero_point = q.zero_point[b0 + b];
+        for (int64_t lane = 0; lane < kBlockRows; ++lane) {
+          const int64_t out = block * kBlockRows + lane;
+          if (out >= n) break;
+          const int32_t dot = acc[b * kBlockRows + lane] - zero_point * row_sum[out];
+          const float value = static_cast<float>(dot) * (x_scale * scale[out]) + bias[out];
+          y[(b0 + b) * n + out] = relu ? std::max(value, 0.f) : value;
         }
       }
     }
-  });
+  }
 }
 
 // x = LayerNorm(x + residual) per row, in place.
@@ -185,6 +186,92 @@ void add_layer_norm(float* x, const float* residual, int64_t rows, int64_t width
     const float inverse_std = 1.f / std::sqrt(squares / static_cast<float>(width) + eps);
 #pragma omp simd
     for (int64_t i = 0; i < width; ++i) row[i] = (row[i] - mean) * inverse_std * weight[i] + bias[i];
+  }
+}
+
+// exp(x) for x <= 0, 16 lanes: Cephes' expf (x = n ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial in r,
+// then 2^n); about 1 ulp. Below -88 (and at -inf) exp(x) < 1e-38 is taken as 0.
+inline __m512 exp_non_positive(__m512 x) {
+  const __mmask16 representable = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-88.f), _CMP_GE_OQ);
+  x = _mm512_max_ps(x, _mm512_set1_ps(-88.f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_maskz_mov_ps(representable, _mm512_scalef_ps(p, n));
+}
+
+// scores[i] = exp(scores[i] - max(scores)) in place (-inf scores give 0); returns their sum. The unnormalised
+// softmax: the scalar exp here cost a third of the attention's time.
+inline float exp_minus_max(float* scores, int64_t n) {
+  __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 lanes = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    best = _mm512_mask_max_ps(best, lanes, best, _mm512_maskz_loadu_ps(lanes, scores + i));
+  }
+  const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(best));
+  __m512 total = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 lanes = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 e = exp_non_positive(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, scores + i), shift));
+    _mm512_mask_storeu_ps(scores + i, lanes, e);
+    total = _mm512_mask_add_ps(total, lanes, total, e);
+  }
+  return _mm512_reduce_add_ps(total);
+}
+
+struct Shapes {
+  int64_t batch, width, n_head, head_dim, length, capacity;
+};
+
+// Attention of each row's new query over its cached keys and values (positions 0..length, the new one
+// written here first), per (row, head) over the threads of the enclosing parallel region.
+// qkv (B, 3 * width); keys/values (B, n_head, capacity, head_dim); ok (B, length + 1) or null;
+// scores: this thread's (length + 1) floats; attended (B, width).
+void attend(const Shapes& s, const float* qkv, float* keys, float* values, const bool* ok, float* scores,
+            float* attended) {
+  const int64_t keys_seen = s.length + 1, head_dim = s.head_dim;
+  const float softmax_scale = 1.f / std::sqrt(static_cast<float>(head_dim));
+#pragma omp for schedule(static)
+  for (int64_t bh = 0; bh < s.batch * s.n_head; ++bh) {
+    const int64_t b = bh / s.n_head, head = bh % s.n_head;
+    const float* row = qkv + b * 3 * s.width;
+    const float* query = row + head * head_dim;
+    float* head_keys = keys + bh * s.capacity * head_dim;
+    float* head_values = values + bh * s.capacity * head_dim;
+    std::memcpy(head_keys + s.length * head_dim, row + s.width + head * head_dim, head_dim * sizeof(float));
+    std::memcpy(head_values + s.length * head_dim, row + 2 * s.width + head * head_dim, head_dim * sizeof(float));
+    const bool* row_ok = ok == nullptr ? nullptr : ok + b * keys_seen;
+    for (int64_t t = 0; t < keys_seen; ++t) {
+      const float* key = head_keys + t * head_dim;
+      float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t d = 0; d < head_dim; ++d) dot += query[d] * key[d];
+      scores[t] = dot * softmax_scale;
+    }
+    if (row_ok != nullptr) {
+      for (int64_t t = 0; t < keys_seen; ++t) {
+        if (!row_ok[t]) scores[t] = -std::numeric_limits<float>::infinity();
+      }
+    }
+    const float total = exp_minus_max(scores, keys_seen);
+    float* out = attended + b * s.width + head * head_dim;
+    std::fill(out, out + head_dim, 0.f);
+    const float normaliser = 1.f / total;
+    for (int64_t t = 0; t < keys_seen; ++t) {
+      const float p = scores[t] * normaliser;
+      if (p == 0.f) continue;  // a masked position
+      const float* value = head_values + t * head_dim;
+#pragma omp simd
+      for (int64_t d = 0; d < head_dim; ++d) out[d] += p * value[d];
+    }
   }
 }
 
@@ -229,76 +316,57 @@ class Int8Decoder {
                 "step: one key and one value buffer per layer expected");
     TORCH_CHECK(x_in.dim() == 3 && x_in.size(1) == 1 && x_in.scalar_type() == at::kFloat, "step: x (B, 1, C) float");
     at::Tensor x = x_in.contiguous().clone();
-    const int64_t batch = x.size(0), width = x.size(2), head_dim = width / n_head_;
-    const int64_t keys_seen = length + 1;
+    Shapes shapes{x.size(0), x.size(2), n_head_, x.size(2) / n_head_, length, 0};
+    for (int64_t l = 0; l < n_layer; ++l) {
+      for (const at::Tensor* buffer : {&keys[l], &values[l]}) {
+        TORCH_CHECK(buffer->is_contiguous() && buffer->scalar_type() == at::kFloat && buffer->dim() == 4 &&
+                        buffer->size(0) == shapes.batch && buffer->size(1) == n_head_ && buffer->size(2) > length &&
+                        buffer->size(3) == shapes.head_dim && buffer->size(2) == keys[0].size(2),
+                    "step: KV cache buffers must be (B, n_head, capacity > length, head_dim) float, contiguous");
+      }
+    }
+    shapes.capacity = keys[0].size(2);
     at::Tensor key_ok;
     if (key_ok_in.has_value() && key_ok_in->defined()) {
       key_ok = key_ok_in->to(at::kBool).contiguous();
-      TORCH_CHECK(key_ok.size(0) == batch && key_ok.size(1) == keys_seen, "step: key_ok (B, length + 1) expected");
+      TORCH_CHECK(key_ok.dim() == 2 && key_ok.size(0) == shapes.batch && key_ok.size(1) == length + 1,
+                  "step: key_ok (B, length + 1) expected");
     }
     const bool* ok = key_ok.defined() ? key_ok.data_ptr<bool>() : nullptr;
+    const int64_t batch = shapes.batch, width = shapes.width;
     std::vector<float> qkv(batch * 3 * width), attended(batch * width), branch(batch * width),
         hidden(batch * 4 * width);
     QuantizedRows q;
     float* h = x.data_ptr<float>();
-    const float softmax_scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-    for (int64_t l = 0; l < n_layer; ++l) {
-      const Layer& layer = layers_[l];
-      const at::Tensor& key_buffer = keys[l];
-      TORCH_CHECK(key_buffer.is_contiguous() && values[l].is_contiguous() && key_buffer.size(0) == batch &&
-                      key_buffer.size(1) == n_head_ && key_buffer.size(2) > length && key_buffer.size(3) == head_dim &&
-                      key_buffer.scalar_type() == at::kFloat && values[l].sizes() == key_buffer.sizes(),
-                  "step: KV cache buffers must be (B, n_head, capacity > length, head_dim) float, contiguous");
-      const int64_t capacity = key_buffer.size(2);
-      float* key_base = key_buffer.data_ptr<float>();
-      float* value_base = values[l].data_ptr<float>();
-
-      int8_linear(layer.qkv, h, batch, qkv.data(), false, q);
-      at::parallel_for(0, batch * n_head_, 1, [&](int64_t begin, int64_t end) {
-        std::vector<float> weights(keys_seen);
-        for (int64_t bh = begin; bh < end; ++bh) {
-          const int64_t b = bh / n_head_, head = bh % n_head_;
-          const float* row = qkv.data() + b * 3 * width;
-          const float* query = row + head * head_dim;
-          float* head_keys = key_base + bh * capacity * head_dim;
-          float* head_values = value_base + bh * capacity * head_dim;
-          std::memcpy(head_keys + length * head_dim, row + width + head * head_dim, head_dim * sizeof(float));
-          std::memcpy(head_values + length * head_dim, row + 2 * width + head * head_dim, head_dim * sizeof(float));
-          float best = -std::numeric_limits<float>::infinity();
-          for (int64_t t = 0; t < keys_seen; ++t) {
-            if (ok != nullptr && !ok[b * keys_seen + t]) continue;
-            const float* key = head_keys + t * head_dim;
-            float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t d = 0; d < head_dim; ++d) dot += query[d] * key[d];
-            weights[t] = dot * softmax_scale;
-            best = std::max(best, weights[t]);
-          }
-          float total = 0.f;
-          for (int64_t t = 0; t < keys_seen; ++t) {
-            const bool masked = ok != nullptr && !ok[b * keys_seen + t];
-            weights[t] = masked ? 0.f : std::exp(weights[t] - best);
-            total += weights[t];
-          }
-          float* out = attended.data() + b * width + head * head_dim;
-          std::fill(out, out + head_dim, 0.f);
-          const float normaliser = 1.f / total;
-          for (int64_t t = 0; t < keys_seen; ++t) {
-            const float p = weights[t] * normaliser;
-            if (p == 0.f) continue;
-            const float* value = head_values + t * head_dim;
-#pragma omp simd
-            for (int64_t d = 0; d < head_dim; ++d) out[d] += p * value[d];
-          }
+    // One parallel region for the whole step: its threads meet at a barrier after each stage, where a fork
+    // per stage (120 per token) cost more than the attention's arithmetic.
+#pragma omp parallel num_threads(at::get_num_threads())
+    {
+      std::vector<float> scores(length + 1);
+      for (int64_t l = 0; l < n_layer; ++l) {
+        const Layer& layer = layers_[l];
+#pragma omp single
+        quantize_rows(h, batch, width, layer.qkv.k_pad, q);
+        int8_linear(layer.qkv, q, batch, qkv.data(), false);
+        attend(shapes, qkv.data(), keys[l].data_ptr<float>(), values[l].data_ptr<float>(), ok, scores.data(),
+               attended.data());
+#pragma omp single
+        quantize_rows(attended.data(), batch, width, layer.out.k_pad, q);
+        int8_linear(layer.out, q, batch, branch.data(), false);
+#pragma omp single
+        {
+          add_layer_norm(h, branch.data(), batch, width, layer.norm1_weight.data_ptr<float>(),
+                         layer.norm1_bias.data_ptr<float>(), eps_);
+          quantize_rows(h, batch, width, layer.fc1.k_pad, q);
         }
-      });
-      int8_linear(layer.out, attended.data(), batch, branch.data(), false, q);
-      add_layer_norm(h, branch.data(), batch, width, layer.norm1_weight.data_ptr<float>(),
-                     layer.norm1_bias.data_ptr<float>(), eps_);
-      int8_linear(layer.fc1, h, batch, hidden.data(), true, q);
-      int8_linear(layer.fc2, hidden.data(), batch, branch.data(), false, q);
-      add_layer_norm(h, branch.data(), batch, width, layer.norm2_weight.data_ptr<float>(),
-                     layer.norm2_bias.data_ptr<float>(), eps_);
+        int8_linear(layer.fc1, q, batch, hidden.data(), true);
+#pragma omp single
+        quantize_rows(hidden.data(), batch, 4 * width, layer.fc2.k_pad, q);
+        int8_linear(layer.fc2, q, batch, branch.data(), false);
+#pragma omp single
+        add_layer_norm(h, branch.data(), batch, width, layer.norm2_weight.data_ptr<float>(),
+                       layer.norm2_bias.data_ptr<float>(), eps_);
+      }
     }
     return x;
   }
@@ -313,7 +381,9 @@ class Int8Decoder {
     TORCH_CHECK(x.dim() == 2 && x.size(1) == linear.k, "linear: x (N, in_features) expected");
     at::Tensor y = at::empty({x.size(0), linear.n}, at::kFloat);
     QuantizedRows q;
-    int8_linear(linear, x.data_ptr<float>(), x.size(0), y.data_ptr<float>(), false, q);
+    quantize_rows(x.data_ptr<float>(), x.size(0), linear.k, linear.k_pad, q);
+#pragma omp parallel num_threads(at::get_num_threads())
+    int8_linear(linear, q, x.size(0), y.data_ptr<float>(), false);
     return y;
   }
 
