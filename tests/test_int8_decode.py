@@ -40,10 +40,11 @@ def test_the_kernel_builds_and_is_attached_to_int8_models(fixture_t2s):
     model = convert_t2s(copy.deepcopy(fixture_t2s), INT8)
     assert isinstance(model.int8_step, int8_decode.Int8DecodeStep)
     assert convert_linears(copy.deepcopy(fixture_t2s), INT8).int8_step is None  # the plain conversion: fbgemm
-    # its weight copy is counted, so the model cache's memory bound sees it
-    assert weights_bytes(model) - weights_bytes(convert_linears(copy.deepcopy(fixture_t2s), INT8)) == (
-        model.int8_step.packed_bytes
-    )
+    # one copy of the int8 weights: the layers' own linears read the kernel's; it is counted, so the model
+    # cache's memory bound sees it (its layout adds only row sums and padding)
+    assert all(isinstance(block.mlp.fc2, int8_decode.KernelLinear) for block in model.layers)
+    fbgemm = weights_bytes(convert_linears(copy.deepcopy(fixture_t2s), INT8))
+    assert model.int8_step.packed_bytes < weights_bytes(model) <= 1.1 * fbgemm
 
 
 @pytest.mark.parametrize("shape", [(1, 512, 1536), (3, 512, 2048), (6, 2048, 512), (5, 30, 45)])
