@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #ifndef __AVX512VNNI__
@@ -275,35 +276,40 @@ void attend(const Shapes& s, const float* qkv, float* keys, float* values, const
   }
 }
 
+using Linear = std::shared_ptr<Int8Linear>;  // shared with the Python module that also calls it (prefill)
+
 struct Layer {
-  Int8Linear qkv, out, fc1, fc2;
+  Linear qkv, out, fc1, fc2;
   at::Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias;
 };
+
+// y (N, out) = x (N, in) @ W^T + bias: one product on its own (prefill, the output head), every thread.
+at::Tensor linear_forward(const Int8Linear& linear, const at::Tensor& x_in) {
+  at::Tensor x = x_in.to(at::kFloat).contiguous();
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == linear.k, "int8 linear: x (N, ", linear.k, ") expected, got ", x.sizes());
+  at::Tensor y = at::empty({x.size(0), linear.n}, at::kFloat);
+  QuantizedRows q;
+  quantize_rows(x.data_ptr<float>(), x.size(0), linear.k, linear.k_pad, q);
+#pragma omp parallel num_threads(at::get_num_threads())
+  int8_linear(linear, q, x.size(0), y.data_ptr<float>(), false);
+  return y;
+}
 
 class Int8Decoder {
  public:
   Int8Decoder(int64_t n_head, double eps) : n_head_(n_head), eps_(static_cast<float>(eps)) {}
 
-  // Weights of one layer, in order: int8 weight, scale and bias of qkv, out, fc1, fc2, then the two norms.
-  void add_layer(const std::vector<at::Tensor>& linears, const at::Tensor& norm1_weight,
-                 const at::Tensor& norm1_bias, const at::Tensor& norm2_weight, const at::Tensor& norm2_bias) {
-    TORCH_CHECK(linears.size() == 12, "add_layer: 4 x (weight, scale, bias) expected");
-    layers_.push_back(Layer{Int8Linear(linears[0], linears[1], linears[2]),
-                            Int8Linear(linears[3], linears[4], linears[5]),
-                            Int8Linear(linears[6], linears[7], linears[8]),
-                            Int8Linear(linears[9], linears[10], linears[11]),
-                            norm1_weight.to(at::kFloat).contiguous(), norm1_bias.to(at::kFloat).contiguous(),
-                            norm2_weight.to(at::kFloat).contiguous(), norm2_bias.to(at::kFloat).contiguous()});
-  }
-
-  int64_t packed_bytes() const {
-    int64_t total = 0;
-    for (const Layer& layer : layers_) {
-      for (const Int8Linear* linear : {&layer.qkv, &layer.out, &layer.fc1, &layer.fc2}) {
-        total += linear->packed.numel() + 4 * (linear->scale.numel() + linear->bias.numel() + linear->row_sum.numel());
-      }
-    }
-    return total;
+  // One layer: its four products (already packed, shared with the modules that run prefill) and norms.
+  void add_layer(const Linear& qkv, const Linear& out, const Linear& fc1, const Linear& fc2,
+                 const at::Tensor& norm1_weight, const at::Tensor& norm1_bias, const at::Tensor& norm2_weight,
+                 const at::Tensor& norm2_bias) {
+    const int64_t width = out->n;
+    TORCH_CHECK(qkv->k == width && qkv->n == 3 * width && out->k == width && fc1->k == width && fc2->k == fc1->n &&
+                    fc2->n == width && width % n_head_ == 0 && norm1_weight.numel() == width,
+                "add_layer: the products' shapes do not make a transformer layer of width ", width);
+    layers_.push_back(Layer{qkv, out, fc1, fc2, norm1_weight.to(at::kFloat).contiguous(),
+                            norm1_bias.to(at::kFloat).contiguous(), norm2_weight.to(at::kFloat).contiguous(),
+                            norm2_bias.to(at::kFloat).contiguous()});
   }
 
   // x (B, 1, C) float: the new position's input. keys/values: per layer (B, n_head, capacity, head_dim)
@@ -314,7 +320,9 @@ class Int8Decoder {
     const int64_t n_layer = static_cast<int64_t>(layers_.size());
     TORCH_CHECK(static_cast<int64_t>(keys.size()) == n_layer && static_cast<int64_t>(values.size()) == n_layer,
                 "step: one key and one value buffer per layer expected");
-    TORCH_CHECK(x_in.dim() == 3 && x_in.size(1) == 1 && x_in.scalar_type() == at::kFloat, "step: x (B, 1, C) float");
+    TORCH_CHECK(n_layer > 0 && x_in.dim() == 3 && x_in.size(1) == 1 && x_in.scalar_type() == at::kFloat &&
+                    x_in.size(2) == layers_[0].out->n,
+                "step: x (B, 1, C) float expected, C the layers' width");
     at::Tensor x = x_in.contiguous().clone();
     Shapes shapes{x.size(0), x.size(2), n_head_, x.size(2) / n_head_, length, 0};
     for (int64_t l = 0; l < n_layer; ++l) {
@@ -335,7 +343,7 @@ class Int8Decoder {
     const bool* ok = key_ok.defined() ? key_ok.data_ptr<bool>() : nullptr;
     const int64_t batch = shapes.batch, width = shapes.width;
     std::vector<float> qkv(batch * 3 * width), attended(batch * width), branch(batch * width),
-        hidden(batch * 4 * width);
+        hidden(batch * layers_[0].fc1->n);
     QuantizedRows q;
     float* h = x.data_ptr<float>();
     // One parallel region for the whole step: its threads meet at a barrier after each stage, where a fork
@@ -346,45 +354,29 @@ class Int8Decoder {
       for (int64_t l = 0; l < n_layer; ++l) {
         const Layer& layer = layers_[l];
 #pragma omp single
-        quantize_rows(h, batch, width, layer.qkv.k_pad, q);
-        int8_linear(layer.qkv, q, batch, qkv.data(), false);
+        quantize_rows(h, batch, width, layer.qkv->k_pad, q);
+        int8_linear(*layer.qkv, q, batch, qkv.data(), false);
         attend(shapes, qkv.data(), keys[l].data_ptr<float>(), values[l].data_ptr<float>(), ok, scores.data(),
                attended.data());
 #pragma omp single
-        quantize_rows(attended.data(), batch, width, layer.out.k_pad, q);
-        int8_linear(layer.out, q, batch, branch.data(), false);
+        quantize_rows(attended.data(), batch, width, layer.out->k_pad, q);
+        int8_linear(*layer.out, q, batch, branch.data(), false);
 #pragma omp single
         {
           add_layer_norm(h, branch.data(), batch, width, layer.norm1_weight.data_ptr<float>(),
                          layer.norm1_bias.data_ptr<float>(), eps_);
-          quantize_rows(h, batch, width, layer.fc1.k_pad, q);
+          quantize_rows(h, batch, width, layer.fc1->k_pad, q);
         }
-        int8_linear(layer.fc1, q, batch, hidden.data(), true);
+        int8_linear(*layer.fc1, q, batch, hidden.data(), true);
 #pragma omp single
-        quantize_rows(hidden.data(), batch, 4 * width, layer.fc2.k_pad, q);
-        int8_linear(layer.fc2, q, batch, branch.data(), false);
+        quantize_rows(hidden.data(), batch, layer.fc1->n, layer.fc2->k_pad, q);
+        int8_linear(*layer.fc2, q, batch, branch.data(), false);
 #pragma omp single
         add_layer_norm(h, branch.data(), batch, width, layer.norm2_weight.data_ptr<float>(),
                        layer.norm2_bias.data_ptr<float>(), eps_);
       }
     }
     return x;
-  }
-
-  // y (N, out) = x (N, in) @ W^T + bias through one packed layer of `layer` (0: qkv, 1: out, 2: fc1, 3: fc2):
-  // lets a test compare the kernel's products with float ones.
-  at::Tensor linear(int64_t layer_index, int64_t which, const at::Tensor& x_in) {
-    const Layer& layer = layers_.at(layer_index);
-    const Int8Linear* linears[] = {&layer.qkv, &layer.out, &layer.fc1, &layer.fc2};
-    const Int8Linear& linear = *linears[which];
-    at::Tensor x = x_in.to(at::kFloat).contiguous();
-    TORCH_CHECK(x.dim() == 2 && x.size(1) == linear.k, "linear: x (N, in_features) expected");
-    at::Tensor y = at::empty({x.size(0), linear.n}, at::kFloat);
-    QuantizedRows q;
-    quantize_rows(x.data_ptr<float>(), x.size(0), linear.k, linear.k_pad, q);
-#pragma omp parallel num_threads(at::get_num_threads())
-    int8_linear(linear, q, x.size(0), y.data_ptr<float>(), false);
-    return y;
   }
 
  private:
@@ -396,10 +388,14 @@ class Int8Decoder {
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  pybind11::class_<Int8Linear, Linear>(m, "Int8Linear")
+      .def(pybind11::init<const at::Tensor&, const at::Tensor&, const at::Tensor&>())
+      .def("__call__", &linear_forward)
+      .def_property_readonly("bytes", [](const Int8Linear& linear) {
+        return linear.packed.numel() + 4 * (linear.scale.numel() + linear.bias.numel() + linear.row_sum.numel());
+      });
   pybind11::class_<Int8Decoder>(m, "Int8Decoder")
       .def(pybind11::init<int64_t, double>())
       .def("add_layer", &Int8Decoder::add_layer)
-      .def("packed_bytes", &Int8Decoder::packed_bytes)
-      .def("step", &Int8Decoder::step, pybind11::call_guard<pybind11::gil_scoped_release>())
-      .def("linear", &Int8Decoder::linear);
+      .def("step", &Int8Decoder::step, pybind11::call_guard<pybind11::gil_scoped_release>());
 }

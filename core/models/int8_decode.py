@@ -55,13 +55,36 @@ def load_extension() -> ModuleType | None:
         return None
 
 
-class Int8DecodeStep:
-    """One decode step of an int8-converted `T2SModel` through the kernel: x (B, 1, C) float at the cache's
-    next position, `cache` (reserved for one more position), key_ok (B, length + 1) bool or None (every key
-    allowed) -> the last layer's output (B, 1, C). Writes the new keys/values; the caller advances the cache.
+class KernelLinear(nn.Module):
+    """An int8 linear layer computed by the kernel, from its own layout of the weights (converted from an int8
+    `LowPrecisionLinear`, which is dropped: one copy). x (..., in) float -> (..., out) in x's dtype.
 
-    Holds the 96 layers' int8 weights (76 MB for the full-size model) in the kernel's layout; `attach` makes
-    the layers' own linear modules read them too, so there is one copy.
+    For many positions at once (a prefill's ~200) it is slower than fbgemm (1.6x: about 20 ms more per
+    request), but the decode step reads these same weights, so fbgemm's copy would be 76 MB more memory;
+    and each row is quantized on its own, so a row's result does not depend on the other rows of its batch.
+    """
+
+    def __init__(self, extension: ModuleType, linear: nn.Module) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight, bias = torch.ops.quantized.linear_unpack(linear.packed)
+        bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach().float()
+        self.packed = extension.Int8Linear(weight.int_repr(), weight.q_per_channel_scales().float(), bias)
+        self.packed_bytes = int(self.packed.bytes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.packed(x.reshape(-1, self.in_features))  # (N, out) float
+        return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, int8 (kernel)"
+
+
+class Int8DecodeStep:
+    """One decode step of a T2S whose linear layers are `KernelLinear`s, in one kernel call: x (B, 1, C)
+    float at the cache's next position, `cache` (reserved for one more position), key_ok (B, length + 1)
+    bool or None (every key allowed) -> the last layer's output (B, 1, C). Writes the new keys/values; the
+    caller advances the cache. Shares the layers' weights; holds only their norms' small tensors.
     """
 
     def __init__(self, extension: ModuleType, model: T2SModel) -> None:
@@ -69,62 +92,26 @@ class Int8DecodeStep:
 
         self.decoder = extension.Int8Decoder(model.config.n_head, LAYER_NORM_EPS)
         for block in model.layers:
-            parts: list[torch.Tensor] = []
-            for linear in (block.attn.qkv, block.attn.out, block.mlp.fc1, block.mlp.fc2):
-                parts += int8_weight_scale_bias(linear)
             self.decoder.add_layer(
-                parts, block.norm1.weight, block.norm1.bias, block.norm2.weight, block.norm2.bias
+                *(linear.packed for linear in (block.attn.qkv, block.attn.out, block.mlp.fc1, block.mlp.fc2)),
+                block.norm1.weight,
+                block.norm1.bias,
+                block.norm2.weight,
+                block.norm2.bias,
             )
-        self.packed_bytes = int(self.decoder.packed_bytes())
 
     def __call__(self, x: torch.Tensor, cache: KVCache, key_ok: torch.Tensor | None) -> torch.Tensor:
         return self.decoder.step(x, cache.keys, cache.values, cache.length, key_ok)
 
-    def linear(self, layer: int, which: int, x: torch.Tensor) -> torch.Tensor:
-        """x (N, in) float through one linear layer of the kernel (which: 0 qkv, 1 out, 2 fc1, 3 fc2)."""
-        return self.decoder.linear(layer, which, x)
-
-
-class KernelLinear(nn.Module):
-    """One of a block's linear layers, computed by the kernel from its own copy of the weights: what the
-    layer-by-layer path (prefill, training-free checks) calls. x (..., in) float -> (..., out) in x's dtype.
-
-    Slower than fbgemm for many positions at once (1.6x for the 200 of a prefill: about 30 ms more per
-    request), but fbgemm's copy of the weights would be 76 MB more memory, and rows are quantized one by one
-    here, so a prefill's rows do not depend on the other rows of their batch either."""
-
-    def __init__(self, step: Int8DecodeStep, layer: int, which: int, in_features: int, out_features: int):
-        super().__init__()
-        self.step, self.layer, self.which = step, layer, which
-        self.in_features, self.out_features = in_features, out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.step.linear(self.layer, self.which, x.reshape(-1, self.in_features).float())  # (N, out)
-        return y.view(*x.shape[:-1], self.out_features).to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, int8 (kernel), layer {self.layer}"
-
-
-def int8_weight_scale_bias(linear: nn.Module) -> list[torch.Tensor]:
-    """An int8 `LowPrecisionLinear`'s weight (out, in) int8, per-row scale (out,) float and bias (out,)."""
-    weight, bias = torch.ops.quantized.linear_unpack(linear.packed)
-    if bias is None:
-        bias = torch.zeros(weight.shape[0])
-    return [weight.int_repr(), weight.q_per_channel_scales().float(), bias.detach().float()]
-
 
 def attach(model: T2SModel) -> bool:
-    """Give an int8-converted T2S its kernel decode step where the kernel loads; returns whether it did."""
+    """Run an int8-converted T2S through the kernel where it loads: every int8 linear layer becomes a
+    `KernelLinear` and decode steps one `Int8DecodeStep` call. Returns whether it did."""
+    from core.models.precision import LowPrecisionLinear, replace_children
+
     extension = load_extension()
     if extension is None:
         return False
-    step = Int8DecodeStep(extension, model)
-    for i, block in enumerate(model.layers):
-        for which, (owner, name) in enumerate(
-            ((block.attn, "qkv"), (block.attn, "out"), (block.mlp, "fc1"), (block.mlp, "fc2"))
-        ):
-            old = getattr(owner, name)
-            setattr(owner, name, KernelLinear(step, i, which, old.in_features, old.out_features))
-    model.int8_step = step
+    replace_children(model, LowPrecisionLinear, lambda linear: KernelLinear(extension, linear))
+    model.int8_step = Int8DecodeStep(extension, model)
     return True

@@ -201,10 +201,10 @@ def convert_t2s(model: T2SModel, precision: str) -> T2SModel:
 
 
 def _replace_linears(module: nn.Module, precision: str) -> None:
-    _replace_children(module, nn.Linear, lambda linear: LowPrecisionLinear(linear, precision))
+    replace_children(module, nn.Linear, lambda linear: LowPrecisionLinear(linear, precision))
 
 
-def _replace_children(
+def replace_children(
     module: nn.Module,
     kind: type[nn.Module] | tuple[type[nn.Module], ...],
     make: Callable[[nn.Module], nn.Module],
@@ -214,7 +214,7 @@ def _replace_children(
         if isinstance(child, kind):
             setattr(module, name, make(child))
         else:
-            _replace_children(child, kind, make)
+            replace_children(child, kind, make)
 
 
 class Bfloat16Module(nn.Module):
@@ -287,7 +287,7 @@ def convert_vocoder(sovits: nn.Module, precision: str) -> nn.Module:
     in place: bf16 runs its convolutions as `Bfloat16Conv`s. The rest of SoVITS stays fp32. Returns
     `sovits`."""
     if ENCODER_PRECISION[precision] == BF16 and not isinstance(sovits.dec, Bfloat16Module):
-        _replace_children(sovits.dec, (nn.Conv1d, nn.ConvTranspose1d), Bfloat16Conv)
+        replace_children(sovits.dec, (nn.Conv1d, nn.ConvTranspose1d), Bfloat16Conv)
         sovits.dec = Bfloat16Module(sovits.dec)
     return sovits
 
@@ -296,7 +296,7 @@ def convert_convolutions(module: nn.Module, precision: str) -> nn.Module:
     """Wrap every `nn.Conv1d` inside `module` (HuBERT's waveform encoder and positional convolution) in a
     `Bfloat16Module` when `ENCODER_PRECISION[precision]` is bf16, in place. Returns `module`."""
     if ENCODER_PRECISION[precision] == BF16:
-        _replace_children(module, nn.Conv1d, Bfloat16Module)
+        replace_children(module, nn.Conv1d, Bfloat16Module)
     return module
 
 
@@ -312,10 +312,9 @@ def convert_synthesizer(synth: Synthesizer, precision: str) -> Synthesizer:
 
 
 def weights_bytes(module: nn.Module) -> int:
-    """Bytes of a module's parameters, buffers and packed int8 weights (a T2S's kernel copy included)."""
+    """Bytes of a module's parameters, buffers and packed int8 weights."""
     tensors = sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-    packed = (getattr(m, "packed_bytes", 0) for m in (*module.modules(), getattr(module, "int8_step", None)))
-    return tensors + sum(packed)
+    return tensors + sum(getattr(m, "packed_bytes", 0) for m in module.modules())
 
 
 # ----- quality check -------------------------------------------------------------------------------------
