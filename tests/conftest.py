@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.models import int8_decode
 from tests.system_tools import ensure_system_tools
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # Browser, audio and queue tests need Debian packages: install what is missing, or stop with one line.
     if not session.config.option.collectonly:
         ensure_system_tools()
+        # The int8 decode kernel compiles the first time it is needed (~30 s): here, once, rather than inside
+        # whichever test first loads an int8 model, perhaps a studio the test gives a minute to answer.
+        int8_decode.load_extension()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

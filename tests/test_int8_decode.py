@@ -126,3 +126,9 @@ def test_rows_decode_the_same_alone_and_in_a_batch(fixture_t2s):
     allowed = torch.ones(2, 1, 1, 21, dtype=torch.bool)
     both = model.transformer(x, allowed, cache)
     assert torch.equal(model.transformer(x[1:], allowed[1:], alone), both[1:])
+
+
+def test_the_studio_can_build_the_kernel_before_its_first_request():
+    thread = int8_decode.build_in_background()
+    thread.join(timeout=300)
+    assert not thread.is_alive() and int8_decode.load_extension() is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -53,6 +54,14 @@ def load_extension() -> ModuleType | None:
     except Exception as error:  # no compiler, no ninja, a build error: the slower path still works
         log.warning("int8 decode kernel: could not build it (%s); int8 T2S uses fbgemm's products", error)
         return None
+
+
+def build_in_background() -> threading.Thread:
+    """Build (or load) the kernel on a daemon thread: a studio started in int8 then has it ready before its
+    first request, which would otherwise wait for the compiler (~30 s, the first time only)."""
+    thread = threading.Thread(target=load_extension, name="int8-kernel-build", daemon=True)
+    thread.start()
+    return thread
 
 
 class KernelLinear(nn.Module):

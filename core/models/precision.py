@@ -8,25 +8,30 @@ SoVITS's vocoder (nine tenths of SoVITS's time, all of it convolutions) in bf16 
 - bf16: weights stored in bfloat16 (2 bytes), input rounded to bfloat16, product accumulated in fp32.
 - int8: T2S's weights in int8 with one symmetric scale per output channel (1 byte), through fbgemm's packed
   dynamic-quantized linear (`quantized::linear_dynamic`: each call quantizes its input to 8 bits per tensor,
-  multiplies int8 by int8 with VNNI and rescales to fp32); BERT, HuBERT and the vocoder in bf16
-  (`ENCODER_PRECISION`). Measured per decode token of the full-size T2S (one thread, CPU time, this Zen 4
-  CPU, torch 2.9): the 96 linear layers take 27 ms in fp32, 20.5 ms in bf16, 12.0 ms through ATen's
-  weight-only `_weight_int8pack_mm` (bf16 input; used before 2026-12-06) and 7.5-8 ms through fbgemm. For
-  the encoders, which run 30-250 positions at once, bf16 is the better trade: int8 was faster still for BERT
-  (0.08 s against 0.16 s for 30 characters) but its features drifted 5.5% from fp32, past the threshold
+  multiplies int8 by int8 with VNNI and rescales to fp32). Where the CPU has AVX512-VNNI, `convert_t2s` then
+  hands those weights to Timbre's own kernel (`core.models.int8_decode`: each input row quantized on its
+  own, a whole decode step in one call; fbgemm's copy is dropped), which took a full-size decode token from
+  11.6 to 4.6 ms at two threads, prefill and sampling included (README, Speed). BERT, HuBERT and the vocoder
+  run in bf16 (`ENCODER_PRECISION`). Measured per decode token of the full-size T2S (one thread, CPU time,
+  this Zen 4 CPU, torch 2.9): the 96 linear layers take 27 ms in fp32, 20.5 ms in bf16, 12.0 ms through
+  ATen's weight-only `_weight_int8pack_mm` (bf16 input; used before 2026-12-06) and 7.5-8 ms through fbgemm.
+  For the encoders, which run 30-250 positions at once, bf16 is the better trade: int8 was faster still for
+  BERT (0.08 s against 0.16 s for 30 characters) but its features drifted 5.5% from fp32, past the threshold
   below; bf16 drifts 0.8%. The vocoder in bf16: 2.7 -> 1.35 s for 5 s of audio (one thread), 48 dB SNR
-  against fp32; its convolutions run channels-last (`Bfloat16Conv`): the full-size v2 SoVITS then decodes
-  5 s in 0.69 s instead of 0.84 s at two threads (same run), its SNR unchanged.
+  against fp32; its convolutions run channels-last (`Bfloat16Conv`): the full-size v2 SoVITS then decodes 5
+  s in 0.69 s instead of 0.84 s at two threads (same run), its SNR unchanged.
 
 Only the matrix products, the vocoder and HuBERT's convolutions (`convert_convolutions`: 0.59 -> 0.47 s for
 a 5 s clip at one thread, features 0.57% -> 0.98% off) change: biases are added in fp32, outputs are
 returned in the input's dtype, and layer norms, softmax, attention and T2S's KV cache stay fp32, so the
-decode loop is the same code in every mode.
+decode loop is the same code in every mode (the int8 kernel's step computes those same operations in C++,
+its softmax with a polynomial exp good to about one unit in the last place).
 
 Memory: the fast modes load BERT and HuBERT converted layer by layer from their weights files
 (`core.models._hf.load_model`; converting a loaded fp32 BERT held all 1.3 GB of it at once). Peak resident
 memory of one Chinese request with full-size models (bench/memory.py, GiB, 2026-12-06, with the channels-last
-vocoder): fp32 3.04, bf16 2.23, int8 2.11 (2.19 on 2026-12-07, the same model code); before the
+vocoder): fp32 3.04, bf16 2.23, int8 2.11 (2.19 on 2026-12-07, the same model code; 2.20 with the int8
+kernel, whose weights replace fbgemm's); before the
 layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97 and 2.93. The issue's goal for the default mode is
 2.5 GB (2.33 GiB).
 
@@ -61,7 +66,9 @@ Measured (bench/synthesis.py, bench/precision_check.py, 2026-12-06): full-size r
 logits 1.61% off, greedy agreement 1.000 over 200 tokens, BERT 0.81% and HuBERT 1.00% off, SoVITS 45.6 dB;
 a tiny pair fine-tuned here on espeak-ng speech (`python -m core train`: GPT 12 epochs, SoVITS 4), int8
 0.35% and bf16 0.20% off, agreement 1.000, and a greedy, noise-free request decoded the same tokens as fp32,
-its audio at 42.3 dB SNR. So `--precision auto`, the default,
+its audio at 42.3 dB SNR. With the int8 kernel (2026-12-07): full-size logits 1.59% off, agreement 1.000,
+and on another fine-tuned pair (GPT 12 epochs, SoVITS 2) int8 0.56% and bf16 0.27% off, the same tokens,
+37.0 dB. So `--precision auto`, the default,
 is int8 where it was measured (CPUs with AVX512-BF16; `core.settings.default_precision`), fp32 elsewhere
 and for reference-compat work. `bench/precision_check.py` repeats the check on a user's own weights.
 """
