@@ -4,6 +4,8 @@ int8 path, so a decode through it stays within the quality check's thresholds ag
 from __future__ import annotations
 
 import copy
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,9 @@ def test_the_kernel_builds_and_runs_every_int8_layer(fixture_t2s):
     assert weights_bytes(fbgemm) < weights_bytes(model) <= 1.1 * weights_bytes(fbgemm)  # + row sums, padding
 
 
-@pytest.mark.parametrize("shape", [(1, 512, 1536), (3, 512, 2048), (6, 2048, 512), (5, 30, 45)])
+# (rows, in, out): the full-size layers; inputs and outputs that fill no whole group of 4 or block of 16;
+# an odd number of 4-input groups (20 = 5 groups) and more rows than one tile of 4
+@pytest.mark.parametrize("shape", [(1, 512, 1536), (3, 512, 2048), (6, 2048, 512), (5, 30, 45), (9, 20, 33)])
 def test_kernel_products_match_float_products_within_int8_rounding(shape):
     rows, n_in, n_out = shape
     torch.manual_seed(0)
@@ -63,6 +67,9 @@ def test_kernel_products_match_float_products_within_int8_rounding(shape):
     # each row is quantized on its own: a row's result does not depend on the rows beside it
     assert torch.equal(kernel(x[1:2]), y[1:2])
     assert kernel(x.view(1, rows, n_in).to(torch.bfloat16)).shape == (1, rows, n_out)  # any leading shape
+    x[-1, 3] = float("nan")  # a NaN comes out as NaN, as from a float product, and stays in its row
+    y = kernel(x)
+    assert y[-1].isnan().all() and not y[:-1].isnan().any()
 
 
 def test_a_decode_through_the_kernel_stays_within_the_drift_thresholds(fixture_t2s, t2s_inputs):
@@ -120,15 +127,32 @@ def test_rows_decode_the_same_alone_and_in_a_batch(fixture_t2s):
     torch.manual_seed(1)
     config = fixture_t2s.config
     model = convert_t2s(copy.deepcopy(fixture_t2s), INT8)
-    x = torch.randn(2, 1, config.hidden_dim)
-    cache = _random_cache(config, 2, 20)
-    alone = KVCache([k[1:].clone() for k in cache.keys], [v[1:].clone() for v in cache.values], 20)
-    allowed = torch.ones(2, 1, 1, 21, dtype=torch.bool)
-    both = model.transformer(x, allowed, cache)
-    assert torch.equal(model.transformer(x[1:], allowed[1:], alone), both[1:])
+    batch = 6  # more than one tile of 4 rows
+    x = torch.randn(batch, 1, config.hidden_dim)
+    cache = _random_cache(config, batch, 20)
+    allowed = torch.ones(batch, 1, 1, 21, dtype=torch.bool)
+    together = model.transformer(x, allowed, copy.deepcopy(cache))
+    for row in (1, 5):
+        alone = KVCache(
+            [k[row : row + 1].clone() for k in cache.keys],
+            [v[row : row + 1].clone() for v in cache.values],
+            20,
+        )
+        assert torch.equal(model.transformer(x[row : row + 1], allowed[:1], alone), together[row : row + 1])
 
 
 def test_the_studio_can_build_the_kernel_before_its_first_request():
     thread = int8_decode.build_in_background()
     thread.join(timeout=300)
     assert not thread.is_alive() and int8_decode.load_extension() is not None
+
+
+def test_a_build_lock_left_by_a_build_cut_off_is_removed(tmp_path):
+    # cpp_extension waits without a limit while its lock file exists; one left by a killed build must go
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    long_ago = time.time() - 2 * int8_decode.STALE_LOCK_SECONDS
+    os.utime(lock, (long_ago, long_ago))
+    int8_decode._clear_stale_lock(tmp_path)
+    assert not lock.exists()
+    int8_decode._clear_stale_lock(tmp_path)  # no lock: returns at once

@@ -50,6 +50,8 @@ struct Int8Linear {
     auto w = weight.contiguous();
     n = w.size(0);
     k = w.size(1);
+    // int32 sums of k products of at most 255 * 127 each
+    TORCH_CHECK(k <= (int64_t{1} << 16), "int8 linear: ", k, " inputs would overflow its int32 sums");
     n_pad = round_up(n, kBlockRows);
     k_pad = round_up(k, kGroup);
     packed = at::zeros({n_pad * k_pad}, at::kChar);
@@ -85,12 +87,19 @@ void quantize_rows(const float* x, int64_t rows, int64_t k, int64_t k_pad, Quant
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * k;
     float lo = 0.f, hi = 0.f;  // the range always holds 0, so 0 is exact
+    bool finite = true;
     for (int64_t i = 0; i < k; ++i) {
       lo = std::min(lo, row[i]);
       hi = std::max(hi, row[i]);
+      finite = finite && std::isfinite(row[i]);
+    }
+    if (!finite) {  // NaN or inf in: NaN out, as a float product would give, rather than plausible numbers
+      out.scale[r] = std::numeric_limits<float>::quiet_NaN();
+      out.zero_point[r] = 0;
+      continue;
     }
     float scale = (hi - lo) / 255.f;
-    if (!(scale > 0.f)) scale = 1.f;  // an all-zero row (or NaN: the product shows it)
+    if (!(scale > 0.f)) scale = 1.f;  // an all-zero row
     const int32_t zero_point = std::clamp(static_cast<int32_t>(std::nearbyint(-lo / scale)), 0, 255);
     const float inverse = 1.f / scale;
     uint8_t* q = out.values.data() + r * k_pad;
@@ -265,6 +274,7 @@ void attend(const Shapes& s, const float* qkv, float* keys, float* values, const
     const float total = exp_minus_max(scores, keys_seen);
     float* out = attended + b * s.width + head * head_dim;
     std::fill(out, out + head_dim, 0.f);
+    if (!(total > 0.f)) continue;  // every key masked (a row of padding only): nothing to attend, zeros
     const float normaliser = 1.f / total;
     for (int64_t t = 0; t < keys_seen; ++t) {
       const float p = scores[t] * normaliser;
@@ -286,7 +296,8 @@ struct Layer {
 // y (N, out) = x (N, in) @ W^T + bias: one product on its own (prefill, the output head), every thread.
 at::Tensor linear_forward(const Int8Linear& linear, const at::Tensor& x_in) {
   at::Tensor x = x_in.to(at::kFloat).contiguous();
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == linear.k, "int8 linear: x (N, ", linear.k, ") expected, got ", x.sizes());
+  TORCH_CHECK(x.is_cpu() && x.dim() == 2 && x.size(1) == linear.k, "int8 linear: x (N, ", linear.k,
+              ") on the CPU expected, got ", x.sizes(), " on ", x.device());
   at::Tensor y = at::empty({x.size(0), linear.n}, at::kFloat);
   QuantizedRows q;
   quantize_rows(x.data_ptr<float>(), x.size(0), linear.k, linear.k_pad, q);
@@ -305,8 +316,13 @@ class Int8Decoder {
                  const at::Tensor& norm2_bias) {
     const int64_t width = out->n;
     TORCH_CHECK(qkv->k == width && qkv->n == 3 * width && out->k == width && fc1->k == width && fc2->k == fc1->n &&
-                    fc2->n == width && width % n_head_ == 0 && norm1_weight.numel() == width,
+                    fc2->n == width && width % n_head_ == 0,
                 "add_layer: the products' shapes do not make a transformer layer of width ", width);
+    for (const at::Tensor* norm : {&norm1_weight, &norm1_bias, &norm2_weight, &norm2_bias}) {
+      TORCH_CHECK(norm->numel() == width, "add_layer: a layer norm of ", norm->numel(), " for width ", width);
+    }
+    TORCH_CHECK(layers_.empty() || (layers_[0].out->n == width && layers_[0].fc1->n == fc1->n),
+                "add_layer: every layer must have the first one's sizes");
     layers_.push_back(Layer{qkv, out, fc1, fc2, norm1_weight.to(at::kFloat).contiguous(),
                             norm1_bias.to(at::kFloat).contiguous(), norm2_weight.to(at::kFloat).contiguous(),
                             norm2_bias.to(at::kFloat).contiguous()});
@@ -320,14 +336,14 @@ class Int8Decoder {
     const int64_t n_layer = static_cast<int64_t>(layers_.size());
     TORCH_CHECK(static_cast<int64_t>(keys.size()) == n_layer && static_cast<int64_t>(values.size()) == n_layer,
                 "step: one key and one value buffer per layer expected");
-    TORCH_CHECK(n_layer > 0 && x_in.dim() == 3 && x_in.size(1) == 1 && x_in.scalar_type() == at::kFloat &&
-                    x_in.size(2) == layers_[0].out->n,
-                "step: x (B, 1, C) float expected, C the layers' width");
+    TORCH_CHECK(n_layer > 0 && x_in.is_cpu() && x_in.dim() == 3 && x_in.size(1) == 1 &&
+                    x_in.scalar_type() == at::kFloat && x_in.size(2) == layers_[0].out->n,
+                "step: x (B, 1, C) float on the CPU expected, C the layers' width");
     at::Tensor x = x_in.contiguous().clone();
     Shapes shapes{x.size(0), x.size(2), n_head_, x.size(2) / n_head_, length, 0};
     for (int64_t l = 0; l < n_layer; ++l) {
       for (const at::Tensor* buffer : {&keys[l], &values[l]}) {
-        TORCH_CHECK(buffer->is_contiguous() && buffer->scalar_type() == at::kFloat && buffer->dim() == 4 &&
+        TORCH_CHECK(buffer->is_cpu() && buffer->is_contiguous() && buffer->scalar_type() == at::kFloat && buffer->dim() == 4 &&
                         buffer->size(0) == shapes.batch && buffer->size(1) == n_head_ && buffer->size(2) > length &&
                         buffer->size(3) == shapes.head_dim && buffer->size(2) == keys[0].size(2),
                     "step: KV cache buffers must be (B, n_head, capacity > length, head_dim) float, contiguous");
@@ -336,7 +352,7 @@ class Int8Decoder {
     shapes.capacity = keys[0].size(2);
     at::Tensor key_ok;
     if (key_ok_in.has_value() && key_ok_in->defined()) {
-      key_ok = key_ok_in->to(at::kBool).contiguous();
+      key_ok = key_ok_in->to(at::kCPU, at::kBool).contiguous();
       TORCH_CHECK(key_ok.dim() == 2 && key_ok.size(0) == shapes.batch && key_ok.size(1) == length + 1,
                   "step: key_ok (B, length + 1) expected");
     }
@@ -344,19 +360,25 @@ class Int8Decoder {
     const int64_t batch = shapes.batch, width = shapes.width;
     std::vector<float> qkv(batch * 3 * width), attended(batch * width), branch(batch * width),
         hidden(batch * layers_[0].fc1->n);
+    // Every buffer is allocated here, before the parallel region: an exception inside one would end the process.
     QuantizedRows q;
+    q.values.reserve(batch * std::max(layers_[0].qkv->k_pad, layers_[0].fc2->k_pad));
+    q.scale.reserve(batch);
+    q.zero_point.reserve(batch);
+    const int threads = at::get_num_threads();
+    std::vector<float> scores(threads * (length + 1));  // each thread's attention weights
     float* h = x.data_ptr<float>();
     // One parallel region for the whole step: its threads meet at a barrier after each stage, where a fork
     // per stage (120 per token) cost more than the attention's arithmetic.
-#pragma omp parallel num_threads(at::get_num_threads())
+#pragma omp parallel num_threads(threads)
     {
-      std::vector<float> scores(length + 1);
+      float* thread_scores = scores.data() + omp_get_thread_num() * (length + 1);
       for (int64_t l = 0; l < n_layer; ++l) {
         const Layer& layer = layers_[l];
 #pragma omp single
         quantize_rows(h, batch, width, layer.qkv->k_pad, q);
         int8_linear(*layer.qkv, q, batch, qkv.data(), false);
-        attend(shapes, qkv.data(), keys[l].data_ptr<float>(), values[l].data_ptr<float>(), ok, scores.data(),
+        attend(shapes, qkv.data(), keys[l].data_ptr<float>(), values[l].data_ptr<float>(), ok, thread_scores,
                attended.data());
 #pragma omp single
         quantize_rows(attended.data(), batch, width, layer.out->k_pad, q);

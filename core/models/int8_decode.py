@@ -4,19 +4,25 @@ Why: with int8 weights through fbgemm, one decode token of the full-size T2S too
 (2026-12-07), 3.3x its memory-bandwidth floor (bench/roofline.py): fbgemm's products reach ~17 GB/s on
 matrices this small, and the token's ~250 small PyTorch operations cost 1-2 ms on their own. The kernel does
 a whole step (24 layers: products, KV-cache write, attention, norms) in one call, reading weights laid out
-for AVX512-VNNI. Prefill (many positions at once) and everything outside the transformer stay in PyTorch.
+for AVX512-VNNI; the same packed weights serve the prefill's products (`KernelLinear`), while its
+attention and everything outside the transformer stay in PyTorch.
 
 The extension is compiled with the machine's C++ compiler through `torch.utils.cpp_extension` (ninja, from
-requirements.txt) the first time an int8 T2S loads, about a minute, then reused from
-`TORCH_EXTENSIONS_DIR` (default ~/.cache/torch_extensions). Where the CPU lacks AVX512-VNNI or the build
-fails, int8 decoding stays on fbgemm's products, as before: slower, the same quality check.
+requirements.txt) the first time an int8 T2S loads, about 30 s, then reused from `TORCH_EXTENSIONS_DIR`
+(default ~/.cache/torch_extensions), one folder per CPU model (`build_directory`). Where the CPU lacks
+AVX512-VNNI or the build fails, int8 decoding stays on fbgemm's products, as before: slower, the same
+quality check.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
+import platform
 import threading
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -32,6 +38,7 @@ log = logging.getLogger("timbre.int8_decode")
 SOURCE = Path(__file__).with_suffix(".cpp")
 EXTENSION_NAME = "timbre_int8_decode"
 _CFLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno"]
+STALE_LOCK_SECONDS = 180
 
 
 def can_run() -> bool:
@@ -50,10 +57,45 @@ def load_extension() -> ModuleType | None:
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         from torch.utils import cpp_extension
 
-        return cpp_extension.load(name=EXTENSION_NAME, sources=[str(SOURCE)], extra_cflags=_CFLAGS)
+        directory = build_directory()
+        directory.mkdir(parents=True, exist_ok=True)
+        _clear_stale_lock(directory)
+        return cpp_extension.load(
+            name=EXTENSION_NAME, sources=[str(SOURCE)], extra_cflags=_CFLAGS, build_directory=str(directory)
+        )
     except Exception as error:  # no compiler, no ninja, a build error: the slower path still works
         log.warning("int8 decode kernel: could not build it (%s); int8 T2S uses fbgemm's products", error)
         return None
+
+
+def build_directory() -> Path:
+    """Where the kernel is built and kept: one folder per CPU model and torch version, since it is compiled
+    for this CPU (-march=native) and a build made elsewhere (a shared home folder) may not run here."""
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = ""
+    if cpuinfo.exists():
+        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
+    machine = f"{platform.machine()} {platform.processor()} {flags} torch {torch.__version__}"
+    return root / f"{EXTENSION_NAME}-{hashlib.sha256(machine.encode()).hexdigest()[:12]}"
+
+
+def _clear_stale_lock(directory: Path) -> None:
+    """cpp_extension holds `lock` in the build folder while it builds, and waits without a limit while one
+    exists: a build cut off (Ctrl-C during a studio's first start) leaves it behind. Wait for a build under
+    way, at most `STALE_LOCK_SECONDS` from the lock's creation (this kernel builds in ~30 s); then remove
+    the lock."""
+    lock = directory / "lock"
+    while True:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > STALE_LOCK_SECONDS:
+            log.warning("int8 decode kernel: removing a build lock left %.0f s ago by a build cut off", age)
+            lock.unlink(missing_ok=True)
+            return
+        time.sleep(1)
 
 
 def build_in_background() -> threading.Thread:
