@@ -15,7 +15,6 @@ from core.cli.tts import add_precision_flag, add_watermark_flags
 from core.errors import TimbreError
 from core.ethics.marking import ResponsibleUse, start_marking
 from core.settings import (
-    INT8,
     SHARE_LINK_HOURS,
     Settings,
     check_device,
@@ -145,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from core.api import StudioApi
     from core.jobs import Worker
-    from core.models import int8_decode
     from core.models.precision import describe
     from webui import StudioContext, build_studio, studio_i18n
 
@@ -211,8 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"* Running on local URL:  {studio.local_url}")
     print(f"* HTTP API (GPT-SoVITS api_v2 compatible): {studio.local_url}docs")
     print(f"* Models: {describe(settings.precision)}")
-    if settings.precision == INT8:
-        int8_decode.build_in_background()
     if settings.share and studio.share_url:  # gradio printed the public URL itself
         print(f"* The public link expires {SHARE_LINK_HOURS} hours from now; start again for a new one.")
     elif settings.share:

@@ -20,6 +20,7 @@ from core.models.precision import (
     LowPrecisionLinear,
     convert_linears,
     convert_t2s,
+    quantize_int8,
     relative_error,
     t2s_drift,
     weights_bytes,
@@ -57,7 +58,7 @@ def test_kernel_products_match_float_products_within_int8_rounding(shape):
     rows, n_in, n_out = shape
     torch.manual_seed(0)
     linear = nn.Linear(n_in, n_out)
-    kernel = int8_decode.KernelLinear(int8_decode.load_extension(), LowPrecisionLinear(linear, INT8))
+    kernel = int8_decode.KernelLinear(int8_decode.load_extension(), quantize_int8(linear.weight), linear.bias)
     x = torch.randn(rows, n_in)
     x[0] = x[0].abs()  # a row with no negative value: zero point 0
     expected = linear(x).detach()

@@ -42,9 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from core.jobs import JobQueue, ModelCache, Worker
-    from core.models import int8_decode
     from core.models.precision import describe
-    from core.settings import INT8, check_device, check_gpu_jobs, check_precision
+    from core.settings import check_device, check_gpu_jobs, check_precision
     from core.workspace import Workspace
 
     check_device(args.device)
@@ -57,8 +56,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {marking.notice}", flush=True)
     models = ModelCache(args.pretrained, device=args.device, precision=args.precision)
     print(describe(args.precision), flush=True)
-    if args.precision == INT8:
-        int8_decode.build_in_background()  # ready before the first job needs it
     worker = Worker(queue, models, gpu_jobs=args.gpu_jobs).start()
     print(f"worker {worker.id}: taking jobs from {args.queue or workspace.root}; Ctrl-C stops it", flush=True)
     try:

@@ -20,11 +20,12 @@ from typing import Any
 from core.checkpoints import LoadedSoVITS, load_sovits, load_t2s
 from core.errors import CheckpointError
 from core.memory import return_freed_memory
+from core.models import int8_decode
 from core.models.bert import BertPhoneFeatures
 from core.models.hubert import HubertContent
 from core.models.precision import ENCODER_PRECISION, convert_t2s, convert_vocoder, weights_bytes
 from core.pretrained import BERT_DIR, HUBERT_DIR
-from core.settings import DEFAULT_PRECISION, FP32, check_precision
+from core.settings import DEFAULT_PRECISION, FP32, INT8, check_precision
 from core.synthesis import Synthesizer
 from core.text.g2pw import G2PW, load_if_present
 
@@ -43,6 +44,8 @@ class ModelCache:
         self.pretrained_dir = Path(pretrained_dir)
         self.device = device
         self.precision = check_precision(precision, device)
+        if self.precision == INT8:  # a studio or worker then has the kernel before its first request needs it
+            int8_decode.build_in_background()
         self.max_bytes = max_bytes
         self._lock = threading.RLock()
         self._digests: dict[tuple, str] = {}  # (path, size, mtime) -> sha256

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # t2s imports BERT's module, which imports precision, which imports this one
     from core.models.t2s import KVCache, T2SModel
 
 log = logging.getLogger("timbre.int8_decode")
@@ -107,19 +107,19 @@ def build_in_background() -> threading.Thread:
 
 
 class KernelLinear(nn.Module):
-    """An int8 linear layer computed by the kernel, from its own layout of the weights (converted from an int8
-    `LowPrecisionLinear`, which is dropped: one copy). x (..., in) float -> (..., out) in x's dtype.
+    """An int8 linear layer computed by the kernel, from the kernel's layout of its weights. x (..., in) float
+    -> (..., out) in x's dtype. weight: (out, in) qint8 with one scale per row (`precision.quantize_int8`).
 
-    For many positions at once (a prefill's ~200) it is slower than fbgemm (1.6x: about 20 ms more per
-    request), but the decode step reads these same weights, so fbgemm's copy would be 76 MB more memory;
-    and each row is quantized on its own, so a row's result does not depend on the other rows of its batch.
+    For many positions at once (a prefill's ~200) it is slower than fbgemm (1.4x, about 30 ms more per
+    request: bench/int8_decode.py), but the decode step reads these same weights, so fbgemm's copy would be
+    76 MB more memory; and each row is quantized on its own, so a row's result does not depend on the other
+    rows of its batch.
     """
 
-    def __init__(self, extension: ModuleType, linear: nn.Module) -> None:
+    def __init__(self, extension: ModuleType, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        weight, bias = torch.ops.quantized.linear_unpack(linear.packed)
-        bias = torch.zeros(weight.shape[0]) if bias is None else bias.detach().float()
+        self.out_features, self.in_features = weight.shape
+        bias = torch.zeros(self.out_features) if bias is None else bias.detach().float()
         self.packed = extension.Int8Linear(weight.int_repr(), weight.q_per_channel_scales().float(), bias)
         self.packed_bytes = int(self.packed.bytes)
 
@@ -139,9 +139,7 @@ class Int8DecodeStep:
     """
 
     def __init__(self, extension: ModuleType, model: T2SModel) -> None:
-        from core.models.t2s import LAYER_NORM_EPS
-
-        self.decoder = extension.Int8Decoder(model.config.n_head, LAYER_NORM_EPS)
+        self.decoder = extension.Int8Decoder(model.config.n_head, model.layers[0].norm1.eps)
         for block in model.layers:
             self.decoder.add_layer(
                 *(linear.packed for linear in (block.attn.qkv, block.attn.out, block.mlp.fc1, block.mlp.fc2)),
@@ -153,16 +151,3 @@ class Int8DecodeStep:
 
     def __call__(self, x: torch.Tensor, cache: KVCache, key_ok: torch.Tensor | None) -> torch.Tensor:
         return self.decoder.step(x, cache.keys, cache.values, cache.length, key_ok)
-
-
-def attach(model: T2SModel) -> bool:
-    """Run an int8-converted T2S through the kernel where it loads: every int8 linear layer becomes a
-    `KernelLinear` and decode steps one `Int8DecodeStep` call. Returns whether it did."""
-    from core.models.precision import LowPrecisionLinear, replace_children
-
-    extension = load_extension()
-    if extension is None:
-        return False
-    replace_children(model, LowPrecisionLinear, lambda linear: KernelLinear(extension, linear))
-    model.int8_step = Int8DecodeStep(extension, model)
-    return True

@@ -8,18 +8,18 @@ SoVITS's vocoder (nine tenths of SoVITS's time, all of it convolutions) in bf16 
 - bf16: weights stored in bfloat16 (2 bytes), input rounded to bfloat16, product accumulated in fp32.
 - int8: T2S's weights in int8 with one symmetric scale per output channel (1 byte), through fbgemm's packed
   dynamic-quantized linear (`quantized::linear_dynamic`: each call quantizes its input to 8 bits per tensor,
-  multiplies int8 by int8 with VNNI and rescales to fp32). Where the CPU has AVX512-VNNI, `convert_t2s` then
-  hands those weights to Timbre's own kernel (`core.models.int8_decode`: each input row quantized on its
-  own, a whole decode step in one call; fbgemm's copy is dropped), which took a full-size decode token from
-  11.6 to 4.6 ms at two threads, prefill and sampling included (README, Speed). BERT, HuBERT and the vocoder
-  run in bf16 (`ENCODER_PRECISION`). Measured per decode token of the full-size T2S (one thread, CPU time,
-  this Zen 4 CPU, torch 2.9): the 96 linear layers take 27 ms in fp32, 20.5 ms in bf16, 12.0 ms through
-  ATen's weight-only `_weight_int8pack_mm` (bf16 input; used before 2026-12-06) and 7.5-8 ms through fbgemm.
-  For the encoders, which run 30-250 positions at once, bf16 is the better trade: int8 was faster still for
-  BERT (0.08 s against 0.16 s for 30 characters) but its features drifted 5.5% from fp32, past the threshold
-  below; bf16 drifts 0.8%. The vocoder in bf16: 2.7 -> 1.35 s for 5 s of audio (one thread), 48 dB SNR
-  against fp32; its convolutions run channels-last (`Bfloat16Conv`): the full-size v2 SoVITS then decodes 5
-  s in 0.69 s instead of 0.84 s at two threads (same run), its SNR unchanged.
+  multiplies int8 by int8 with VNNI and rescales to fp32). Where the CPU has AVX512-VNNI, `convert_t2s`
+  instead gives those weights to Timbre's own kernel (`core.models.int8_decode`: each input row quantized on
+  its own, a whole decode step in one call; no fbgemm copy is made), which took a full-size decode token
+  from 11.6 to 4.6 ms at two threads, prefill and sampling included (README, Speed). BERT, HuBERT and the
+  vocoder run in bf16 (`ENCODER_PRECISION`). Measured per decode token of the full-size T2S (one thread, CPU
+  time, this Zen 4 CPU, torch 2.9): the 96 linear layers take 27 ms in fp32, 20.5 ms in bf16, 12.0 ms
+  through ATen's weight-only `_weight_int8pack_mm` (bf16 input; used before 2026-12-06) and 7.5-8 ms through
+  fbgemm. For the encoders, which run 30-250 positions at once, bf16 is the better trade: int8 was faster
+  still for BERT (0.08 s against 0.16 s for 30 characters) but its features drifted 5.5% from fp32, past the
+  threshold below; bf16 drifts 0.8%. The vocoder in bf16: 2.7 -> 1.35 s for 5 s of audio (one thread), 48 dB
+  SNR against fp32; its convolutions run channels-last (`Bfloat16Conv`): the full-size v2 SoVITS then
+  decodes 5 s in 0.69 s instead of 0.84 s at two threads (same run), its SNR unchanged.
 
 Only the matrix products, the vocoder and HuBERT's convolutions (`convert_convolutions`: 0.59 -> 0.47 s for
 a 5 s clip at one thread, features 0.57% -> 0.98% off) change: biases are added in fp32, outputs are
@@ -134,6 +134,15 @@ def describe(precision: str) -> str:
     )
 
 
+def quantize_int8(weight: torch.Tensor) -> torch.Tensor:
+    """The int8 mode's weights: (out, in) float -> a qint8 tensor with one symmetric scale per output row
+    (the row's largest magnitude maps to 127). Both int8 paths, fbgemm's and the kernel's, take these."""
+    weight = weight.detach().float()
+    scale = weight.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / _INT8_MAX  # (out,)
+    zero_points = torch.zeros_like(scale, dtype=torch.long)
+    return torch.quantize_per_channel(weight, scale.double(), zero_points, 0, torch.qint8)
+
+
 class LowPrecisionLinear(nn.Module):
     """A frozen `nn.Linear` whose weight is bf16 or int8 (per-output-channel scale); see the module docstring.
 
@@ -150,12 +159,8 @@ class LowPrecisionLinear(nn.Module):
         weight = linear.weight.detach().float()  # (out, in)
         bias = None if linear.bias is None else linear.bias.detach().float().clone()
         if precision == INT8:
-            scale = weight.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / _INT8_MAX  # (out,)
-            quantized = torch.quantize_per_channel(
-                weight, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8
-            )
             # fbgemm's packed layout (its own copy): the weight and bias live there, not in buffers
-            self.packed = torch.ops.quantized.linear_prepack(quantized, bias)
+            self.packed = torch.ops.quantized.linear_prepack(quantize_int8(weight), bias)
             self.packed_bytes = weight.numel() + (0 if bias is None else 4 * bias.numel())
             self.register_buffer("weight_q", None)
             self.register_buffer("bias", None)
@@ -188,7 +193,27 @@ def convert_linears(module: nn.Module, precision: str) -> nn.Module:
     """
     if precision == FP32:
         return module
-    _replace_linears(module, precision)
+    return _convert(module, lambda linear: LowPrecisionLinear(linear, precision))
+
+
+def convert_t2s(model: T2SModel, precision: str) -> T2SModel:
+    """`convert_linears` for a T2S model, except in int8 on a CPU where the kernel of
+    `core.models.int8_decode` loads: there every linear layer becomes a `KernelLinear` (the same int8
+    weights, `quantize_int8`, in the kernel's layout) and a decode step one kernel call. Returns `model`."""
+    on_cpu = model.audio_embedding.weight.device.type == "cpu"
+    extension = int8_decode.load_extension() if precision == INT8 and on_cpu else None
+    if extension is None:
+        return convert_linears(model, precision)
+    _convert(
+        model, lambda linear: int8_decode.KernelLinear(extension, quantize_int8(linear.weight), linear.bias)
+    )
+    model.int8_step = int8_decode.Int8DecodeStep(extension, model)
+    return model
+
+
+def _convert(module: nn.Module, make: Callable[[nn.Linear], nn.Module]) -> nn.Module:
+    """Replace every `nn.Linear` inside `module` by `make(linear)`, in place; returns it in eval mode."""
+    _replace_children(module, nn.Linear, make)
     # What stays fp32 (embeddings, norms) may still live in the weights file's memory map (transformers maps
     # safetensors): owning copies let the map, and the fp32 pages the conversion read, go.
     for child in module.modules():
@@ -198,20 +223,7 @@ def convert_linears(module: nn.Module, precision: str) -> nn.Module:
     return module.eval()
 
 
-def convert_t2s(model: T2SModel, precision: str) -> T2SModel:
-    """`convert_linears` for a T2S model; in int8 on a CPU with VNNI its decode steps then run through the
-    kernel of `core.models.int8_decode` (same weights, one call per token). Returns `model`."""
-    convert_linears(model, precision)
-    if precision == INT8 and model.audio_embedding.weight.device.type == "cpu":
-        int8_decode.attach(model)
-    return model
-
-
-def _replace_linears(module: nn.Module, precision: str) -> None:
-    replace_children(module, nn.Linear, lambda linear: LowPrecisionLinear(linear, precision))
-
-
-def replace_children(
+def _replace_children(
     module: nn.Module,
     kind: type[nn.Module] | tuple[type[nn.Module], ...],
     make: Callable[[nn.Module], nn.Module],
@@ -221,7 +233,7 @@ def replace_children(
         if isinstance(child, kind):
             setattr(module, name, make(child))
         else:
-            replace_children(child, kind, make)
+            _replace_children(child, kind, make)
 
 
 class Bfloat16Module(nn.Module):
@@ -294,7 +306,7 @@ def convert_vocoder(sovits: nn.Module, precision: str) -> nn.Module:
     in place: bf16 runs its convolutions as `Bfloat16Conv`s. The rest of SoVITS stays fp32. Returns
     `sovits`."""
     if ENCODER_PRECISION[precision] == BF16 and not isinstance(sovits.dec, Bfloat16Module):
-        replace_children(sovits.dec, (nn.Conv1d, nn.ConvTranspose1d), Bfloat16Conv)
+        _replace_children(sovits.dec, (nn.Conv1d, nn.ConvTranspose1d), Bfloat16Conv)
         sovits.dec = Bfloat16Module(sovits.dec)
     return sovits
 
@@ -303,7 +315,7 @@ def convert_convolutions(module: nn.Module, precision: str) -> nn.Module:
     """Wrap every `nn.Conv1d` inside `module` (HuBERT's waveform encoder and positional convolution) in a
     `Bfloat16Module` when `ENCODER_PRECISION[precision]` is bf16, in place. Returns `module`."""
     if ENCODER_PRECISION[precision] == BF16:
-        replace_children(module, nn.Conv1d, Bfloat16Module)
+        _replace_children(module, nn.Conv1d, Bfloat16Module)
     return module
 
 

@@ -435,7 +435,7 @@ class T2SModel(nn.Module):
             "sines", sine_table(SINE_TABLE_POSITIONS, config.embedding_dim), persistent=False
         )
         self.int8_step: Callable[[torch.Tensor, KVCache, torch.Tensor | None], torch.Tensor] | None = None
-        """Set by `core.models.int8_decode.attach` on an int8-converted model: one decode step (one new
+        """Set by `core.models.precision.convert_t2s` on an int8-converted model: one decode step (one new
         position per row) of every layer in one kernel call; None: the layers below, one by one."""
 
     # ----- building blocks -------------------------------------------------------------------------
