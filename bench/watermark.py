@@ -49,7 +49,7 @@ QUIET_FRAME_SECONDS = 0.02
 QUIET_FRACTION = 0.1
 # Timbre's whole pipeline, CPU, 2 threads, clip cached, default precision (README's Speed table, measured
 # 2026-12-07 with bench/synthesis.py), and the target.
-SYNTHESIS_RTF_NOW = 0.287
+SYNTHESIS_RTF_NOW = 0.271
 SYNTHESIS_RTF_TARGET = 0.35
 
 EN_SENTENCES = (

@@ -11,7 +11,7 @@ SoVITS's vocoder (nine tenths of SoVITS's time, all of it convolutions) in bf16 
   multiplies int8 by int8 with VNNI and rescales to fp32). Where the CPU has AVX512-VNNI, `convert_t2s`
   instead gives those weights to Timbre's own kernel (`core.models.int8_decode`: each input row quantized on
   its own, a whole decode step in one call; no fbgemm copy is made), which took a full-size decode token
-  from 11.6 to 4.6 ms at two threads, prefill and sampling included (README, Speed). BERT, HuBERT and the
+  from 11.6 to 4.5 ms at two threads, prefill and sampling included (README, Speed). BERT, HuBERT and the
   vocoder run in bf16 (`ENCODER_PRECISION`). Measured per decode token of the full-size T2S (one thread, CPU
   time, this Zen 4 CPU, torch 2.9): the 96 linear layers take 27 ms in fp32, 20.5 ms in bf16, 12.0 ms
   through ATen's weight-only `_weight_int8pack_mm` (bf16 input; used before 2026-12-06) and 7.5-8 ms through
@@ -30,7 +30,7 @@ its softmax with a polynomial exp good to about one unit in the last place).
 Memory: the fast modes load BERT and HuBERT converted layer by layer from their weights files
 (`core.models._hf.load_model`; converting a loaded fp32 BERT held all 1.3 GB of it at once). Peak resident
 memory of one Chinese request with full-size models (bench/memory.py, GiB, 2026-12-06, with the channels-last
-vocoder): fp32 3.04, bf16 2.23, int8 2.11 (2.19 on 2026-12-07, the same model code; 2.20 with the int8
+vocoder): fp32 3.04, bf16 2.23, int8 2.11 (2.19 on 2026-12-07, the same model code; 2.19 with the int8
 kernel, whose weights replace fbgemm's); before the
 layer-by-layer loading (and the bf16 vocoder) 3.09, 2.97 and 2.93. The issue's goal for the default mode is
 2.5 GB (2.33 GiB).
